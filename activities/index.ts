@@ -1,0 +1,181 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { FailureType } from '../domain/failure-types';
+import { RUNTIMES, limitViolations } from '../domain/runtimes';
+import type { RunLimits } from '../domain/runtimes';
+import { isTerminal } from '../domain/execution-status';
+import type { ErrorType, ExecutionStatus } from '../domain/execution-status';
+import type { ExecutionOutcome, ExecutionSagaInput } from '../domain/saga';
+import type { Logger } from '../observability/logger';
+import type { Runner, RunResult } from '../runners/runner';
+import type { Db } from '../store/db';
+import type { Producer } from '../store/envelope';
+import { TransitionRefusedError } from '../store/errors';
+import { applyTransition, createExecution } from '../store/transitions';
+import type { ResultFields } from '../store/transitions';
+import { release, tryReserve } from './capacity';
+import type { CapacityLimits } from './capacity';
+import { classifyRun } from './run-outcome';
+
+export interface ActivityDeps {
+  db: Db;
+  runner: Runner;
+  log: Logger;
+  producer: Producer;
+  capacity: CapacityLimits;
+  limitMaxima: RunLimits;
+}
+
+/** Actor recorded in the audit trail for transitions the saga makes. */
+export const SAGA_ACTOR = 'system:saga';
+
+export interface ExecutionRef {
+  executionId: string;
+}
+
+export interface TerminalRecord extends ExecutionRef {
+  to: Extract<ExecutionStatus, 'cancelled' | 'error'>;
+  errorType: ErrorType;
+  errorMessage: string;
+  actor: string;
+  reason: string | null;
+}
+
+/** Builds the saga's activities around explicit dependencies. */
+export function createActivities(deps: ActivityDeps) {
+  const { db, runner, producer } = deps;
+  const logFor = (executionId: string) => {
+    const info = Context.current().info;
+    return deps.log.child({ execution_id: executionId, workflow_id: info.workflowExecution?.workflowId, activity: info.activityType, attempt: info.attempt });
+  };
+
+  return {
+    /**
+     * Ensures the execution row exists (idempotent) and checks the runtime and limits against the maxima.
+     * @throws ValidationFailed when the runtime is unknown or a limit is above its maximum.
+     */
+    async validateExecution(input: ExecutionSagaInput): Promise<void> {
+      await createExecution(db, { id: input.executionId, ownerId: input.ownerId, correlationId: input.correlationId, retryOfId: input.retryOfId, language: input.language, version: input.version, script: input.script, stdin: input.stdin, limits: input.limits }, SAGA_ACTOR, producer);
+      const problems: string[] = [];
+      if (!(input.language in RUNTIMES)) problems.push(`language: unknown runtime ${input.language}`);
+      for (const [field, message] of limitViolations(input.limits, deps.limitMaxima)) problems.push(`limits.${field}: ${message}`);
+      if (problems.length > 0) {
+        throw ApplicationFailure.nonRetryable(`validation failed: ${problems.join('; ')}`, FailureType.ValidationFailed, { problems });
+      }
+    },
+
+    /** Takes a run slot; `false` means full, and the saga waits and asks again. */
+    async reserveCapacity(input: Pick<ExecutionSagaInput, 'executionId' | 'ownerId' | 'language'>): Promise<boolean> {
+      return tryReserve(db, deps.capacity, input);
+    },
+
+    /** Compensation of reserveCapacity; idempotent. */
+    async releaseCapacity(ref: ExecutionRef): Promise<void> {
+      await release(db, ref.executionId);
+    },
+
+    /**
+     * queued → running.
+     * @throws TransitionRefused when the execution is no longer queued (e.g. cancelled meanwhile).
+     */
+    async markRunning(ref: ExecutionRef): Promise<void> {
+      await transitionOrFail(() =>
+        applyTransition(db, { executionId: ref.executionId, from: ['queued'], to: 'running', actor: SAGA_ACTOR, fields: { startedAt: new Date() }, producer }),
+      );
+    },
+
+    /**
+     * Runs the script in the runner, heartbeating; cancellation kills the process group.
+     * A retried attempt re-runs the script from the start (the runner attaches if this worker still runs it).
+     * @throws ExecutionNotFound when the row is gone; RunnerUnavailable when the interpreter cannot start.
+     */
+    async runScript(ref: ExecutionRef): Promise<RunResult> {
+      const ctx = Context.current();
+      const log = logFor(ref.executionId);
+      const execution = await db.execution.findUnique({ where: { id: ref.executionId } });
+      if (!execution) throw ApplicationFailure.nonRetryable(`execution ${ref.executionId} not found`, FailureType.ExecutionNotFound);
+      log.info({ language: execution.language }, 'runner starting');
+      const result = await runner.run(
+        {
+          executionId: execution.id,
+          language: execution.language as keyof typeof RUNTIMES,
+          script: execution.script,
+          stdin: execution.stdin ?? undefined,
+          limits: execution.limits as unknown as RunLimits,
+        },
+        { signal: ctx.cancellationSignal, onHeartbeat: (beat) => ctx.heartbeat(beat) },
+      );
+      // A run killed because this activity was cancelled reports the cancellation, not a script failure.
+      if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+      log.info({ termination: result.termination, exit_code: result.exitCode, wall_time_ms: result.wallTimeMs }, 'runner finished');
+      return result;
+    },
+
+    /** Compensation of runScript: kills the execution's process group; idempotent. */
+    async destroyRunner(ref: ExecutionRef): Promise<void> {
+      const killed = await runner.destroy(ref.executionId);
+      if (killed) logFor(ref.executionId).info('runner destroyed');
+    },
+
+    /** Stores the run result with its terminal transition (running → completed | failed | timed_out). */
+    async storeResult(args: ExecutionRef & { result: RunResult }): Promise<ExecutionOutcome> {
+      const { status, errorType, errorMessage } = classifyRun(args.result);
+      const r = args.result;
+      const fields: ResultFields = {
+        exitCode: r.exitCode,
+        signal: r.signal,
+        stdout: r.stdout,
+        stdoutTruncated: r.stdoutTruncated,
+        stderr: r.stderr,
+        stderrTruncated: r.stderrTruncated,
+        wallTimeMs: Math.round(r.wallTimeMs),
+        cpuTimeMs: r.cpuTimeMs === null ? null : Math.round(r.cpuTimeMs),
+        peakMemoryKb: r.peakMemoryKb,
+        errorType,
+        errorMessage,
+        startedAt: new Date(r.startedAt),
+        finishedAt: new Date(r.finishedAt),
+      };
+      const { execution } = await transitionOrFail(() =>
+        applyTransition(db, { executionId: args.executionId, from: ['running'], to: status, actor: SAGA_ACTOR, fields, producer }),
+      );
+      return { executionId: execution.id, status: execution.status, errorType: execution.errorType as ErrorType | null, exitCode: execution.exitCode };
+    },
+
+    /** Records `cancelled` or `error` from whichever non-terminal state the execution is in. */
+    async recordTerminal(rec: TerminalRecord): Promise<ExecutionOutcome> {
+      const { execution } = await transitionOrFail(async () => {
+        try {
+          return await applyTransition(db, {
+          executionId: rec.executionId,
+          from: ['queued', 'running'],
+          to: rec.to,
+          actor: rec.actor,
+          reason: rec.reason,
+            fields: { errorType: rec.errorType, errorMessage: rec.errorMessage, finishedAt: new Date() },
+            producer,
+          });
+        } catch (err) {
+          // Already terminal (e.g. the result was stored just before a cancel arrived): the first terminal state stands.
+          const current = await db.execution.findUnique({ where: { id: rec.executionId } });
+          if (err instanceof TransitionRefusedError && current && isTerminal(current.status)) return { execution: current, applied: false };
+          throw err;
+        }
+      });
+      return { executionId: execution.id, status: execution.status, errorType: execution.errorType as ErrorType | null, exitCode: execution.exitCode };
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;
+
+/** A refused transition is a business fact, not a blip: report it non-retryable with its type. */
+async function transitionOrFail<T>(apply: () => Promise<T>): Promise<T> {
+  try {
+    return await apply();
+  } catch (err) {
+    if (err instanceof TransitionRefusedError) {
+      throw ApplicationFailure.nonRetryable(err.message, FailureType.TransitionRefused, { current: err.current, to: err.to });
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,25 @@
+import express from 'express';
+import type { Logger } from '../observability/logger';
+import { notFoundRoute, problemMiddleware } from './problem';
+import { executionRoutes } from './routes/executions';
+import type { ExecutionRoutesDeps } from './routes/executions';
+import { healthRoutes } from './routes/health';
+
+export interface AppDeps extends ExecutionRoutesDeps {
+  log: Logger;
+}
+
+/** Request bodies above this are refused with 413 (a script is at most 64 KiB, stdin the same). */
+const BODY_LIMIT = '256kb';
+
+/** The REST API; never runs workflow code, only starts and reads executions. */
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  app.use(healthRoutes());
+  app.use('/api/v1', express.json({ limit: BODY_LIMIT }), executionRoutes(deps));
+  app.use(notFoundRoute);
+  app.use(problemMiddleware(deps.log));
+  return app;
+}

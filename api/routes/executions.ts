@@ -1,0 +1,72 @@
+import { Router } from 'express';
+import type { Request } from 'express';
+import type { Client } from '@temporalio/client';
+import { v7 as uuidv7 } from 'uuid';
+import { z } from 'zod';
+import { createExecutionRequestSchema, normalizeExecutionRequest } from '../../domain/execution-request';
+import type { RunLimits } from '../../domain/runtimes';
+import type { RetryPresets } from '../../domain/retry-policies';
+import { WORKFLOW_NAME } from '../../domain/saga';
+import type { ExecutionSagaInput } from '../../domain/saga';
+import type { executionSaga } from '../../workflows/execution-saga';
+import type { Db } from '../../store/db';
+import type { Producer } from '../../store/envelope';
+import { createExecution } from '../../store/transitions';
+import { executionView } from '../execution-view';
+import { HttpError, fieldErrorsOf, notFound, validationError } from '../problem';
+
+export interface ExecutionRoutesDeps {
+  db: Db;
+  temporal: Client;
+  taskQueue: string;
+  limitMaxima: RunLimits;
+  retryPresets: RetryPresets;
+  producer: Producer;
+}
+
+/** Interim owner identity until API keys land: the `X-Owner-Id` header, else `anonymous`. */
+const ownerSchema = z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ : @ -');
+const correlationSchema = z.string().min(1).max(128);
+const idSchema = z.uuid();
+
+function headerValue<T>(req: Request, name: string, schema: z.ZodType<T>, fallback: T): T {
+  const raw = req.get(name);
+  if (raw === undefined) return fallback;
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw validationError(fieldErrorsOf(parsed.error, `header ${name}`));
+  return parsed.data;
+}
+
+export function executionRoutes(deps: ExecutionRoutesDeps): Router {
+  const router = Router();
+  const requestSchema = createExecutionRequestSchema(deps.limitMaxima);
+
+  router.post('/executions', async (req, res) => {
+    if (!req.is('application/json')) {
+      throw new HttpError(415, 'unsupported-media-type', 'Unsupported Media Type', 'request body must be application/json');
+    }
+    const parsed = requestSchema.safeParse(req.body);
+    if (!parsed.success) throw validationError(fieldErrorsOf(parsed.error));
+    const request = normalizeExecutionRequest(parsed.data);
+    const ownerId = headerValue(req, 'X-Owner-Id', ownerSchema, 'anonymous');
+    const id = uuidv7();
+    const correlationId = headerValue(req, 'X-Correlation-Id', correlationSchema, id);
+    const input: ExecutionSagaInput = { executionId: id, ownerId, correlationId, retryOfId: null, ...request, retryPresets: deps.retryPresets };
+
+    // Workflow first: once it is started the request is durable, and the saga creates the row if we stop here.
+    await deps.temporal.workflow.start<typeof executionSaga>(WORKFLOW_NAME, { workflowId: id, taskQueue: deps.taskQueue, args: [input] });
+    await createExecution(deps.db, { id, ownerId, correlationId, ...request }, `api:${ownerId}`, deps.producer);
+    const execution = await deps.db.execution.findUniqueOrThrow({ where: { id } });
+    res.status(201).location(`/api/v1/executions/${id}`).json(executionView(execution));
+  });
+
+  router.get('/executions/:id', async (req, res) => {
+    const id = idSchema.safeParse(req.params.id);
+    if (!id.success) throw validationError([{ field: 'id', message: 'must be a UUID' }]);
+    const execution = await deps.db.execution.findUnique({ where: { id: id.data } });
+    if (!execution) throw notFound(`execution ${id.data}`);
+    res.json(executionView(execution));
+  });
+
+  return router;
+}

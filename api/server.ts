@@ -1,0 +1,54 @@
+import type { Server } from 'node:http';
+import { once } from 'node:events';
+import { Client, Connection } from '@temporalio/client';
+import { loadConfig } from '../config';
+import type { ResolvedConfig } from '../config';
+import type { Logger } from '../observability/logger';
+import { createLogger } from '../observability/logger';
+import { requireEndpoints, runUntilSignal } from '../process-lifecycle';
+import { createDb } from '../store/db';
+import { createApp } from './app';
+
+export interface ApiHandle {
+  server: Server;
+  /** Base URL the server listens on, e.g. http://127.0.0.1:3000. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Serves the REST API; starts workflows by name, never runs workflow code. */
+export async function startApiServer(config: ResolvedConfig, log: Logger): Promise<ApiHandle> {
+  const db = createDb(config.databaseUrl);
+  const connection = await Connection.connect({ address: config.temporal.address });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const app = createApp({
+    db,
+    temporal,
+    log,
+    taskQueue: config.temporal.taskQueue,
+    limitMaxima: config.limitMaxima,
+    retryPresets: config.retryPresets,
+    producer: config.service,
+  });
+  const server = app.listen(config.api.port, config.api.host);
+  await once(server, 'listening');
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.api.port;
+  const url = `http://${config.api.host}:${port}`;
+  log.info({ url }, 'api listening');
+  return {
+    server,
+    url,
+    async stop() {
+      await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+      await connection.close();
+      await db.$disconnect();
+    },
+  };
+}
+
+if (require.main === module) {
+  const config = requireEndpoints(loadConfig(process.env));
+  const log = createLogger({ level: config.logLevel, name: 'api' });
+  void runUntilSignal(log, () => startApiServer(config, log));
+}

@@ -1,0 +1,130 @@
+import { z } from 'zod';
+import { DEFAULT_LIMIT_MAXIMA, limitsSchema } from './domain/runtimes';
+import type { RunLimits } from './domain/runtimes';
+import { DEFAULT_RETRY_PRESETS, RETRY_PRESET_NAMES } from './domain/retry-policies';
+import type { RetryPresets } from './domain/retry-policies';
+import { version as packageVersion } from './package.json';
+
+const int = (def: number) => z.coerce.number().int().positive().default(def);
+const jsonObject = z
+  .string()
+  .transform((raw, ctx) => {
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
+      return z.NEVER;
+    }
+  });
+
+const presetOverride = z
+  .object({
+    initialIntervalMs: z.number().int().positive(),
+    backoffCoefficient: z.number().min(1),
+    maximumIntervalMs: z.number().int().positive(),
+    maximumAttempts: z.number().int().positive(),
+    nonRetryableErrorTypes: z.array(z.string()),
+  })
+  .partial()
+  .strict();
+
+const envSchema = z.object({
+  /** pino level. @default info */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** API listen address. @default 127.0.0.1 */
+  HOST: z.string().default('127.0.0.1'),
+  /** API port. @default 3000 */
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /** Postgres URL; when unset, `npm start` starts the local stack's Postgres. */
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  /** Temporal frontend host:port; when unset, `npm start` starts the local dev server. */
+  TEMPORAL_ADDRESS: z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port').optional(),
+  /** @default default */
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  /** Task queue of the saga workflows and activities. @default executions */
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('executions'),
+  /** Comma-separated Kafka bootstrap brokers; when unset, `npm start` starts the local broker. */
+  KAFKA_BROKERS: z
+    .string()
+    .regex(/^[^,\s:]+:\d+(,[^,\s:]+:\d+)*$/, 'must be a comma-separated list of host:port')
+    .optional(),
+  /** @default execution-orchestrator */
+  KAFKA_CLIENT_ID: z.string().min(1).default('execution-orchestrator'),
+  /** Runs at once, in all. @default 8 */
+  CAPACITY_GLOBAL: int(8),
+  /** Runs at once per owner. @default 4 */
+  CAPACITY_PER_OWNER: int(4),
+  /** Runs at once per language. @default 8 */
+  CAPACITY_PER_LANGUAGE: int(8),
+  /** Partial JSON object overriding the limit maxima, e.g. `{"wallTimeMs":60000}`. */
+  MAX_LIMITS_JSON: jsonObject.pipe(limitsSchema.partial()).optional(),
+  /** Partial JSON overriding retry presets, e.g. `{"cautious":{"maximumAttempts":2}}`. */
+  RETRY_PRESETS_JSON: jsonObject
+    .pipe(z.object(Object.fromEntries(RETRY_PRESET_NAMES.map((n) => [n, presetOverride.optional()]))).strict())
+    .optional(),
+  /** Where the local runner makes each execution's temp dir. @default <os tmpdir>/eo-runs */
+  RUNNER_WORK_DIR: z.string().min(1).optional(),
+  /** Relay fallback poll when no NOTIFY arrives, ms. @default 2000 */
+  RELAY_POLL_INTERVAL_MS: int(2000),
+  /** Events per relay batch. @default 200 */
+  RELAY_BATCH_SIZE: int(200),
+  /** Attempts before an event that fails on its own is dead-lettered. @default 10 */
+  RELAY_MAX_ATTEMPTS: int(10),
+  /** Version reported in event envelopes. @default package.json version */
+  SERVICE_VERSION: z.string().min(1).default(packageVersion),
+});
+
+export interface Config {
+  logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+  api: { host: string; port: number };
+  databaseUrl: string | undefined;
+  temporal: { address: string | undefined; namespace: string; taskQueue: string };
+  kafka: { brokers: string[] | undefined; clientId: string };
+  capacity: { global: number; perOwner: number; perLanguage: number };
+  limitMaxima: RunLimits;
+  retryPresets: RetryPresets;
+  runnerWorkDir: string | undefined;
+  relay: { pollIntervalMs: number; batchSize: number; maxAttempts: number };
+  /** Producer identity in event envelopes. */
+  service: { service: string; version: string };
+}
+
+export class ConfigError extends Error {}
+
+/** Parses the environment once; a bad value throws a ConfigError naming the variable. */
+export function loadConfig(env: Record<string, string | undefined>): Readonly<Config> {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  const presetOverrides = (e.RETRY_PRESETS_JSON ?? {}) as Partial<Record<keyof RetryPresets, object>>;
+  const retryPresets = Object.fromEntries(
+    RETRY_PRESET_NAMES.map((name) => [name, { ...DEFAULT_RETRY_PRESETS[name], ...presetOverrides[name] }]),
+  ) as unknown as RetryPresets;
+  return deepFreeze({
+    logLevel: e.LOG_LEVEL,
+    api: { host: e.HOST, port: e.PORT },
+    databaseUrl: e.DATABASE_URL,
+    temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
+    kafka: { brokers: e.KAFKA_BROKERS?.split(','), clientId: e.KAFKA_CLIENT_ID },
+    capacity: { global: e.CAPACITY_GLOBAL, perOwner: e.CAPACITY_PER_OWNER, perLanguage: e.CAPACITY_PER_LANGUAGE },
+    limitMaxima: { ...DEFAULT_LIMIT_MAXIMA, ...e.MAX_LIMITS_JSON },
+    retryPresets,
+    runnerWorkDir: e.RUNNER_WORK_DIR,
+    relay: { pollIntervalMs: e.RELAY_POLL_INTERVAL_MS, batchSize: e.RELAY_BATCH_SIZE, maxAttempts: e.RELAY_MAX_ATTEMPTS },
+    service: { service: 'execution-orchestrator', version: e.SERVICE_VERSION },
+  });
+}
+
+/** A config whose required endpoints are known (after the local stack filled the gaps); Kafka may stay unset. */
+export type ResolvedConfig = Readonly<Config & { databaseUrl: string; temporal: Config['temporal'] & { address: string } }>;
+
+function deepFreeze<T>(value: T): Readonly<T> {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,53 @@
+import type { Language, RunLimits } from './runtimes';
+import type { RetryPresets } from './retry-policies';
+import type { ExecutionStatus, ErrorType } from './execution-status';
+
+/**
+ * Workflow input of `executionSaga`; the workflow id is `executionId`. It carries the whole request, so the
+ * saga can create the execution row itself if the API stopped between starting the workflow and writing it.
+ */
+export interface ExecutionSagaInput {
+  executionId: string;
+  ownerId: string;
+  language: Language;
+  version: string;
+  script: string;
+  stdin: string | null;
+  limits: RunLimits;
+  correlationId: string;
+  retryOfId: string | null;
+  /** Retry presets compiled from config by the starter, so workflow code never reads config. */
+  retryPresets: RetryPresets;
+}
+
+/** What the saga ends with (the workflow result). */
+export interface ExecutionOutcome {
+  executionId: string;
+  status: ExecutionStatus;
+  errorType: ErrorType | null;
+  exitCode: number | null;
+}
+
+export const SagaStep = {
+  validating: 'validating',
+  reserving_capacity: 'reserving_capacity',
+  marking_running: 'marking_running',
+  running: 'running',
+  storing_result: 'storing_result',
+  releasing_capacity: 'releasing_capacity',
+  compensating: 'compensating',
+  done: 'done',
+} as const;
+export type SagaStep = (typeof SagaStep)[keyof typeof SagaStep];
+
+/** Live state returned by the `sagaState` query. */
+export interface SagaState {
+  step: SagaStep;
+  status: ExecutionStatus;
+  /** Times the saga asked for capacity and found it full. */
+  capacityWaits: number;
+}
+
+/** Names shared by the API (which starts workflows by name) and the worker. */
+export const WORKFLOW_NAME = 'executionSaga';
+export const SAGA_STATE_QUERY = 'sagaState';

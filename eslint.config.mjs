@@ -1,0 +1,46 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import { builtinModules } from 'node:module';
+
+const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'generated/**', 'node_modules/**', '.stack/**', 'coverage/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.js', '**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly', global: 'writable', __dirname: 'readonly', process: 'readonly' } },
+  },
+  {
+    files: ['**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      'no-console': 'error',
+    },
+  },
+  {
+    // Scripts and tests may print.
+    files: ['stack/**', 'bench/**', 'scripts/**', 'test/**'],
+    rules: { 'no-console': 'off' },
+  },
+  {
+    // The workflow bundle must stay deterministic: no I/O, no config, activities as types only.
+    files: ['workflows/**/*.ts', 'domain/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: nodeBuiltins.map((name) => ({ name, message: 'Node built-ins are not allowed in workflow code.' })),
+          patterns: [
+            { group: ['@prisma/*', '*/generated/*', 'pg', 'pg-*'], message: 'Database access belongs in activities.' },
+            { group: ['@platformatic/*', '@confluentinc/*', 'kafkajs'], message: 'Kafka belongs in activities and the relay.' },
+            { group: ['*/config', '../config', './config'], message: 'Config is read by processes, and passed to workflows as input.' },
+            { group: ['express', 'undici', 'axios', 'node-fetch'], message: 'HTTP belongs in activities.' },
+            { group: ['**/activities', '**/activities/*'], allowTypeImports: true, message: 'Import activities as types only (import type).' },
+          ],
+        },
+      ],
+    },
+  },
+);

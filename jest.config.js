@@ -1,0 +1,14 @@
+/** Real-stack tests: the global setup brings up Postgres, Temporal and Kafka (see stack/). */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.(ts|js|mjs)$': ['@swc/jest'] },
+  // @platformatic/kafka and uuid ship ESM only; compile them to CommonJS like our sources.
+  transformIgnorePatterns: ['/node_modules/(?!(@platformatic|hwp|mnemonist|scule|fastq|uuid)/)'],
+  // The generated Prisma client imports its siblings as `./x.js`.
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
+  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+  testTimeout: 60_000,
+};

@@ -1,0 +1,57 @@
+import type { PoolClient } from 'pg';
+
+export interface OutboxRow {
+  id: string;
+  execution_id: string;
+  sequence: number;
+  event_type: string;
+  envelope: Record<string, unknown>;
+  headers: Record<string, string>;
+  attempts: number;
+}
+
+/**
+ * Claims the oldest due event of each execution whose earlier events are all settled, locking them
+ * (SKIP LOCKED): several relays share the work, and an execution's events go out strictly in order.
+ */
+export async function claimHeads(client: PoolClient, limit: number): Promise<OutboxRow[]> {
+  const { rows } = await client.query<OutboxRow>(
+    `SELECT o.id, o.execution_id, o.sequence, o.event_type, o.envelope, o.headers, o.attempts
+       FROM outbox_events o
+      WHERE o.state = 'pending' AND o.next_attempt_at <= now()
+        AND NOT EXISTS (SELECT 1 FROM outbox_events p
+                         WHERE p.execution_id = o.execution_id AND p.state = 'pending' AND p.sequence < o.sequence)
+      ORDER BY o.created_at, o.id
+      LIMIT $1
+        FOR UPDATE OF o SKIP LOCKED`,
+    [limit],
+  );
+  return rows;
+}
+
+export async function markPublished(client: PoolClient, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await client.query(
+    `UPDATE outbox_events SET state = 'published', published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY($1::uuid[])`,
+    [ids],
+  );
+}
+
+/** Counts a failed attempt; after `maxAttempts` the event is dead-lettered and stops blocking its execution. */
+export async function markFailed(client: PoolClient, row: OutboxRow, error: string, maxAttempts: number, retryDelayMs: number): Promise<'retry' | 'dead'> {
+  const dead = row.attempts + 1 >= maxAttempts;
+  await client.query(
+    `UPDATE outbox_events
+        SET attempts = attempts + 1, last_error = $2,
+            state = CASE WHEN $3 THEN 'dead'::"OutboxState" ELSE state END,
+            next_attempt_at = now() + ($4::int * interval '1 millisecond')
+      WHERE id = $1::uuid`,
+    [row.id, error.slice(0, 2000), dead, retryDelayMs],
+  );
+  return dead ? 'dead' : 'retry';
+}
+
+export async function countPending(client: { query: PoolClient['query'] }): Promise<number> {
+  const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM outbox_events WHERE state = 'pending'`);
+  return Number(rows[0]?.n ?? 0);
+}

@@ -1,0 +1,193 @@
+import pg from 'pg';
+import type { Pool } from 'pg';
+import { EVENT_TYPES } from '../domain/events';
+import type { Logger } from '../observability/logger';
+import { coerceError } from '../observability/logger';
+import { OUTBOX_CHANNEL } from '../store/transitions';
+import { claimHeads, markFailed, markPublished } from './outbox-queries';
+import type { OutboxRow } from './outbox-queries';
+import type { EventPublisher, OutboundMessage } from './publisher';
+import { PublishError } from './publisher';
+
+export interface OutboxRelayOptions {
+  pool: Pool;
+  /** Connection string for the LISTEN connection (kept out of the pool). */
+  databaseUrl: string;
+  /** Null when no broker is configured: events wait in the outbox. */
+  publisher: EventPublisher | null;
+  log: Logger;
+  /** Events claimed per transaction. @default 200 */
+  batchSize?: number;
+  /** Fallback poll when no NOTIFY arrives, ms. @default 2000 */
+  pollIntervalMs?: number;
+  /** Attempts before a message that fails on its own is dead-lettered. @default 10 */
+  maxAttempts?: number;
+}
+
+export interface RelayStatus {
+  /** `open` while the broker is unreachable: publishing is paused, no attempts are burnt. */
+  circuit: 'closed' | 'open';
+  brokerConfigured: boolean;
+  lastError: string | null;
+  published: number;
+  deadLettered: number;
+}
+
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 30_000;
+
+/**
+ * Publishes the transactional outbox to Kafka, at least once, in order per execution.
+ * Wakes on Postgres NOTIFY (with a slow poll as a safety net); a broker outage opens a circuit with
+ * exponential backoff and burns no per-message attempts.
+ */
+export function createOutboxRelay(opts: OutboxRelayOptions) {
+  const batchSize = opts.batchSize ?? 200;
+  const pollIntervalMs = opts.pollIntervalMs ?? 2_000;
+  const maxAttempts = opts.maxAttempts ?? 10;
+  const log = opts.log.child({ component: 'relay' });
+  const status: RelayStatus = { circuit: 'closed', brokerConfigured: opts.publisher !== null, lastError: null, published: 0, deadLettered: 0 };
+
+  let stopping = false;
+  let wake: (() => void) | null = null;
+  let listener: pg.Client | null = null;
+  let loopDone: Promise<void> | null = null;
+  let topicsReady = false;
+  let outageBackoffMs = BACKOFF_MIN_MS;
+
+  const sleepUntilWoken = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        wake = null;
+        resolve();
+      }
+      wake = done;
+    });
+
+  async function listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: opts.databaseUrl });
+    client.on('notification', () => wake?.());
+    client.on('error', (err) => {
+      // The poll keeps events flowing meanwhile; reconnect so wake-ups come back.
+      log.warn({ err: coerceError(err) }, 'relay LISTEN connection lost; reconnecting');
+      listener = null;
+      if (!stopping) setTimeout(() => void listen().catch((e) => log.warn({ err: coerceError(e) }, 'relay LISTEN reconnect failed')), 1_000);
+    });
+    await client.connect();
+    await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
+    listener = client;
+  }
+
+  function toMessage(row: OutboxRow): OutboundMessage {
+    return { topic: row.event_type, key: row.execution_id, value: JSON.stringify(row.envelope), headers: row.headers ?? {} };
+  }
+
+  /** Sends one message at a time to find which of a rejected batch fail on their own. */
+  async function publishIsolated(rows: OutboxRow[]): Promise<{ ok: OutboxRow[]; rejected: Array<[OutboxRow, PublishError]> }> {
+    const ok: OutboxRow[] = [];
+    const rejected: Array<[OutboxRow, PublishError]> = [];
+    const blockedExecutions = new Set<string>();
+    for (const row of rows) {
+      if (blockedExecutions.has(row.execution_id)) continue;
+      try {
+        await opts.publisher!.publish([toMessage(row)]);
+        ok.push(row);
+      } catch (err) {
+        if (!(err instanceof PublishError) || err.kind === 'broker_unavailable') throw err;
+        rejected.push([row, err]);
+        blockedExecutions.add(row.execution_id);
+      }
+    }
+    return { ok, rejected };
+  }
+
+  /** One claim → publish → mark cycle. Returns how many events it settled (0 when idle or paused). */
+  async function drainOnce(): Promise<number> {
+    const publisher = opts.publisher;
+    if (!publisher) return 0;
+    if (!topicsReady) {
+      await publisher.ensureTopics(EVENT_TYPES);
+      topicsReady = true;
+    }
+    const client = await opts.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const rows = await claimHeads(client, batchSize);
+      if (rows.length === 0) {
+        await client.query('COMMIT');
+        return 0;
+      }
+      let ok: OutboxRow[] = rows;
+      let rejected: Array<[OutboxRow, PublishError]> = [];
+      try {
+        await publisher.publish(rows.map(toMessage));
+      } catch (err) {
+        if (!(err instanceof PublishError) || err.kind === 'broker_unavailable') throw err;
+        ({ ok, rejected } = await publishIsolated(rows));
+      }
+      await markPublished(client, ok.map((r) => r.id));
+      for (const [row, err] of rejected) {
+        const retryDelayMs = Math.min(BACKOFF_MIN_MS * 2 ** row.attempts, BACKOFF_MAX_MS);
+        const outcome = await markFailed(client, row, err.message, maxAttempts, retryDelayMs);
+        if (outcome === 'dead') status.deadLettered++;
+        log.error({ event_id: row.id, execution_id: row.execution_id, event_type: row.event_type, attempt: row.attempts + 1, outcome, err: err.message }, 'event rejected by Kafka');
+      }
+      await client.query('COMMIT');
+      status.published += ok.length;
+      return ok.length + rejected.length;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async function loop(): Promise<void> {
+    while (!stopping) {
+      try {
+        const settled = await drainOnce();
+        if (status.circuit === 'open') log.info('Kafka reachable again; relay resumed');
+        status.circuit = 'closed';
+        status.lastError = null;
+        outageBackoffMs = BACKOFF_MIN_MS;
+        if (settled === 0) await sleepUntilWoken(pollIntervalMs);
+      } catch (err) {
+        const error = coerceError(err);
+        status.lastError = error.message;
+        if (err instanceof PublishError && err.kind === 'broker_unavailable') {
+          if (status.circuit === 'closed') log.warn({ err: error.message, retry_in_ms: outageBackoffMs }, 'Kafka unreachable; relay paused, events wait in the outbox');
+          status.circuit = 'open';
+        } else {
+          log.error({ err: error }, 'relay cycle failed; retrying');
+        }
+        await sleepUntilWoken(outageBackoffMs);
+        outageBackoffMs = Math.min(outageBackoffMs * 2, BACKOFF_MAX_MS);
+      }
+    }
+  }
+
+  return {
+    status: (): Readonly<RelayStatus> => ({ ...status }),
+    drainOnce,
+
+    async start(): Promise<void> {
+      if (!opts.publisher) log.warn('no Kafka broker configured; events wait in the outbox until one is');
+      await listen();
+      loopDone = loop();
+    },
+
+    /** Stops after the current cycle (SIGTERM drain). */
+    async stop(): Promise<void> {
+      stopping = true;
+      wake?.();
+      await loopDone;
+      await listener?.end().catch(() => undefined);
+      await opts.publisher?.close();
+    },
+  };
+}
+
+export type OutboxRelay = ReturnType<typeof createOutboxRelay>;

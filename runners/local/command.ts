@@ -1,0 +1,66 @@
+import type { RunLimits, RunnerLanguage } from '../runner';
+import { TIME_FORMAT } from './time-report';
+
+export const SCRIPT_FILE: Readonly<Record<RunnerLanguage, string>> = {
+  python: 'main.py',
+  node: 'main.js',
+  bash: 'main.sh',
+};
+
+/** RLIMIT_CPU soft limit, whole seconds: the kernel counts CPU time in seconds. */
+export function cpuLimitSeconds(limits: RunLimits): number {
+  return Math.max(1, Math.ceil(limits.cpuTimeMs / 1000));
+}
+
+export interface CommandInput {
+  language: RunnerLanguage;
+  limits: RunLimits;
+  interpreter: string;
+  prlimitPath: string;
+  /** GNU time and the file it reports to; null to run without it. */
+  time: { path: string; reportFile: string } | null;
+  /** RLIMIT_NPROC is only applied when true: root ignores it. */
+  applyProcessLimit: boolean;
+}
+
+export interface Command {
+  file: string;
+  args: string[];
+}
+
+/**
+ * Builds `[time -o report] prlimit <limits> -- <interpreter> <flags> <script>`.
+ *
+ * - time sits outside prlimit so the limits never hit it (an RLIMIT_FSIZE of 0 would stop it
+ *   writing its report); it waits for the interpreter and reports its rusage.
+ * - `--cpu=S:S+1`: SIGXCPU at the soft limit, SIGKILL one second later if it was caught.
+ * - `--as` bounds the address space, which is what makes Python raise MemoryError. Not for node:
+ *   V8 reserves far more virtual memory than it uses (it aborts at start-up under ~2 GiB of
+ *   RLIMIT_AS whatever the heap size), so node gets `--max-old-space-size` instead. That bounds
+ *   the JS heap only; Buffers, ArrayBuffers and WebAssembly memory are not limited.
+ * - `--core=0`: SIGXCPU and SIGABRT would otherwise drop core files into the run dir.
+ */
+export function buildCommand(input: CommandInput): Command {
+  const { language, limits } = input;
+  const cpuSeconds = cpuLimitSeconds(limits);
+  const memoryBytes = Math.floor(limits.memoryMb * 1024 * 1024);
+  const prlimitArgs = [
+    `--cpu=${cpuSeconds}:${cpuSeconds + 1}`,
+    `--fsize=${Math.floor(limits.maxFileSizeBytes)}`,
+    '--core=0',
+  ];
+  if (language !== 'node') prlimitArgs.push(`--as=${memoryBytes}`);
+  if (input.applyProcessLimit) prlimitArgs.push(`--nproc=${Math.floor(limits.maxProcesses)}`);
+
+  const script = SCRIPT_FILE[language];
+  const interpreterArgs =
+    language === 'python'
+      ? ['-I', '-u', script] // isolated (no user site, no PYTHON* env), unbuffered
+      : language === 'node'
+        ? [`--max-old-space-size=${Math.max(1, Math.floor(limits.memoryMb))}`, script]
+        : [script];
+
+  const limited = [input.prlimitPath, ...prlimitArgs, '--', input.interpreter, ...interpreterArgs];
+  if (!input.time) return { file: input.prlimitPath, args: limited.slice(1) };
+  return { file: input.time.path, args: ['-f', TIME_FORMAT, '-o', input.time.reportFile, '--', ...limited] };
+}

@@ -1,0 +1,196 @@
+import { v7 as uuidv7 } from 'uuid';
+import { EVENT_FOR_STATUS } from '../domain/events';
+import type { EventEnvelope, EventPayload, EventType } from '../domain/events';
+import { canTransition } from '../domain/execution-status';
+import type { ErrorType, ExecutionStatus } from '../domain/execution-status';
+import type { NormalizedExecutionRequest } from '../domain/execution-request';
+import type { Execution, Prisma } from '../generated/prisma/client';
+import type { Db, Tx } from './db';
+import { buildEnvelope } from './envelope';
+import type { Producer } from './envelope';
+import { TransitionRefusedError } from './errors';
+
+/** Postgres channel the relay LISTENs on; notified (on commit) whenever an event is written. */
+export const OUTBOX_CHANNEL = 'outbox_events';
+
+export interface NewExecution extends NormalizedExecutionRequest {
+  id: string;
+  ownerId: string;
+  correlationId: string;
+  retryOfId?: string | null;
+}
+
+/** Result fields a terminal transition may set. */
+export interface ResultFields {
+  exitCode: number | null;
+  signal: string | null;
+  stdout: string;
+  stdoutTruncated: boolean;
+  stderr: string;
+  stderrTruncated: boolean;
+  wallTimeMs: number | null;
+  cpuTimeMs: number | null;
+  peakMemoryKb: number | null;
+  errorType: ErrorType | null;
+  errorMessage: string | null;
+  startedAt: Date;
+  finishedAt: Date;
+}
+
+export interface TransitionRequest {
+  executionId: string;
+  /** Accepted current states; the update is applied only from one of them. */
+  from: readonly ExecutionStatus[];
+  to: ExecutionStatus;
+  actor: string;
+  reason?: string | null;
+  fields?: Partial<ResultFields>;
+  producer: Producer;
+}
+
+export interface TransitionResult {
+  execution: Execution;
+  /** False when this exact transition had already been applied (a retried write): nothing was written. */
+  applied: boolean;
+}
+
+/**
+ * Creates the execution in `queued` with its audit row and `execution_requested` event, in one transaction.
+ * Idempotent by id: a second call writes nothing and returns `created: false`.
+ */
+export async function createExecution(db: Db, input: NewExecution, actor: string, producer: Producer): Promise<{ created: boolean }> {
+  return db.$transaction(async (tx) => {
+    const { count } = await tx.execution.createMany({
+      data: [
+        {
+          id: input.id,
+          ownerId: input.ownerId,
+          language: input.language,
+          languageVersion: input.version,
+          script: input.script,
+          stdin: input.stdin,
+          limits: { ...input.limits },
+          status: 'queued',
+          workflowId: input.id,
+          correlationId: input.correlationId,
+          retryOfId: input.retryOfId ?? null,
+          eventSeq: 1,
+        },
+      ],
+      skipDuplicates: true,
+    });
+    if (count === 0) return { created: false };
+    const envelope = buildEnvelope({
+      type: 'execution_requested',
+      aggregateId: input.id,
+      correlationId: input.correlationId,
+      causationId: null,
+      producer,
+      payload: {
+        execution_id: input.id,
+        owner_id: input.ownerId,
+        language: input.language,
+        version: input.version,
+        limits: input.limits,
+        retry_of: input.retryOfId ?? null,
+      },
+    });
+    await writeEventAndAudit(tx, { executionId: input.id, sequence: 1, envelope, from: null, to: 'queued', actor, reason: null });
+    return { created: true };
+  });
+}
+
+/**
+ * Applies one guarded status change: the row update (checked against `from`), one audit row and one
+ * outbox event, in one transaction. A transition already applied returns `applied: false`; any other
+ * disallowed change throws {@link TransitionRefusedError} and writes nothing.
+ */
+export async function applyTransition(db: Db, req: TransitionRequest): Promise<TransitionResult> {
+  return db.$transaction(async (tx) => {
+    // Lock the row first: transitions of one execution are serialized, and `from` is known exactly.
+    await tx.$queryRaw`SELECT 1 FROM executions WHERE id = ${req.executionId}::uuid FOR UPDATE`;
+    const current = await tx.execution.findUnique({ where: { id: req.executionId } });
+    if (!current) throw new TransitionRefusedError(req.executionId, req.from, req.to, null);
+    if (!req.from.includes(current.status) || !canTransition(current.status, req.to)) {
+      const alreadyApplied =
+        current.status === req.to &&
+        (await tx.executionTransition.count({ where: { executionId: req.executionId, toStatus: req.to } })) > 0;
+      if (alreadyApplied) return { execution: current, applied: false };
+      throw new TransitionRefusedError(req.executionId, req.from, req.to, current.status);
+    }
+    const execution = await tx.execution.update({
+      where: { id: req.executionId },
+      data: { status: req.to, eventSeq: { increment: 1 }, ...req.fields },
+    });
+    const cause = await tx.outboxEvent.findUnique({
+      where: { executionId_sequence: { executionId: req.executionId, sequence: current.eventSeq } },
+      select: { id: true },
+    });
+    const type = EVENT_FOR_STATUS[req.to];
+    const envelope = buildEnvelope({
+      type,
+      aggregateId: execution.id,
+      correlationId: execution.correlationId,
+      causationId: cause?.id ?? null,
+      producer: req.producer,
+      payload: payloadFor(type, execution, req),
+    });
+    await writeEventAndAudit(tx, {
+      executionId: execution.id,
+      sequence: execution.eventSeq,
+      envelope,
+      from: current.status,
+      to: req.to,
+      actor: req.actor,
+      reason: req.reason ?? null,
+    });
+    return { execution, applied: true };
+  });
+}
+
+async function writeEventAndAudit(
+  tx: Tx,
+  a: { executionId: string; sequence: number; envelope: EventEnvelope; from: ExecutionStatus | null; to: ExecutionStatus; actor: string; reason: string | null },
+): Promise<void> {
+  await tx.outboxEvent.create({
+    data: {
+      id: a.envelope.event_id,
+      executionId: a.executionId,
+      sequence: a.sequence,
+      eventType: a.envelope.event_type,
+      envelope: a.envelope as unknown as Prisma.InputJsonObject,
+    },
+  });
+  await tx.executionTransition.create({
+    data: { id: uuidv7(), executionId: a.executionId, fromStatus: a.from, toStatus: a.to, actor: a.actor, reason: a.reason, eventId: a.envelope.event_id },
+  });
+  await tx.$executeRawUnsafe(`SELECT pg_notify('${OUTBOX_CHANNEL}', '')`);
+}
+
+function payloadFor(type: EventType, e: Execution, req: TransitionRequest): EventPayload<EventType> {
+  switch (type) {
+    case 'execution_started':
+      return { execution_id: e.id, started_at: (e.startedAt ?? new Date()).toISOString() };
+    case 'execution_cancelled':
+      return { execution_id: e.id, reason: req.reason ?? null, actor: req.actor, cancelled_at: (e.finishedAt ?? new Date()).toISOString() };
+    case 'execution_completed':
+    case 'execution_failed':
+    case 'execution_timeout':
+      return {
+        execution_id: e.id,
+        status: e.status as 'completed' | 'failed' | 'timed_out' | 'error',
+        exit_code: e.exitCode,
+        signal: e.signal,
+        error_type: e.errorType as ErrorType | null,
+        error_message: e.errorMessage,
+        wall_time_ms: e.wallTimeMs,
+        cpu_time_ms: e.cpuTimeMs,
+        peak_memory_kb: e.peakMemoryKb,
+        stdout_truncated: e.stdoutTruncated,
+        stderr_truncated: e.stderrTruncated,
+        finished_at: (e.finishedAt ?? new Date()).toISOString(),
+      };
+    case 'execution_requested':
+      throw new Error('execution_requested is written by createExecution, not by a transition');
+  }
+}

@@ -1,0 +1,104 @@
+import request from 'supertest';
+import { Client, Connection } from '@temporalio/client';
+import { createApp } from '../../api/app';
+import { createDb } from '../../store/db';
+import type { Db } from '../../store/db';
+import { resetDatabase, testConfig, testLog } from '../support/harness';
+
+const config = testConfig();
+let db: Db;
+let connection: Connection;
+let app: ReturnType<typeof createApp>;
+
+beforeAll(async () => {
+  db = createDb(config.databaseUrl);
+  await resetDatabase(db);
+  connection = await Connection.connect({ address: config.temporal.address });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  app = createApp({ db, temporal, log: testLog, taskQueue: config.temporal.taskQueue, limitMaxima: config.limitMaxima, retryPresets: config.retryPresets, producer: config.service });
+});
+
+afterAll(async () => {
+  await connection?.close();
+  await db?.$disconnect();
+});
+
+async function expectNothingCreated() {
+  expect(await db.execution.count()).toBe(0);
+  expect(await db.outboxEvent.count()).toBe(0);
+  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const { count } = await temporal.workflow.count(`TaskQueue="${config.temporal.taskQueue}"`);
+  expect(count).toBe(0);
+}
+
+const valid = { language: 'python', script: 'print(1)' };
+
+test.each([
+  ['an unknown language', { ...valid, language: 'cobol' }, 'language'],
+  ['an empty script', { ...valid, script: '' }, 'script'],
+  ['a blank script', { ...valid, script: '  \n ' }, 'script'],
+  ['a missing script', { language: 'python' }, 'script'],
+  ['a wall limit above the maximum', { ...valid, limits: { wallTimeMs: 10 * 60 * 60 * 1000 } }, 'limits.wallTimeMs'],
+  ['a memory limit above the maximum', { ...valid, limits: { memoryMb: 1_000_000 } }, 'limits.memoryMb'],
+  ['a negative limit', { ...valid, limits: { cpuTimeMs: -1 } }, 'limits.cpuTimeMs'],
+  ['an unknown limit', { ...valid, limits: { gpus: 1 } }, 'limits.gpus'],
+  ['an unknown field', { ...valid, priority: 'high' }, 'priority'],
+  ['a version the runtime does not provide', { ...valid, version: '2.7' }, 'version'],
+])('%s is refused with 400 problem+json naming the field, and nothing is created', async (_case, body, field) => {
+  const res = await request(app).post('/api/v1/executions').send(body);
+  expect(res.status).toBe(400);
+  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  expect(res.body).toMatchObject({ status: 400, title: 'Invalid request', instance: '/api/v1/executions' });
+  expect(res.body.type).toMatch(/validation-error$/);
+  expect(res.body.errors.map((e: { field: string }) => e.field)).toContain(field);
+  expect(res.body.detail).toContain(field);
+  await expectNothingCreated();
+});
+
+test('malformed JSON is refused with 400 problem+json', async () => {
+  const res = await request(app).post('/api/v1/executions').set('content-type', 'application/json').send('{"language": "python", ');
+  expect(res.status).toBe(400);
+  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  expect(res.body.type).toMatch(/malformed-json$/);
+  expect(res.body.errors).toEqual([{ field: '(body)', message: 'is not valid JSON' }]);
+  await expectNothingCreated();
+});
+
+test('a body that is not JSON is refused with 415 problem+json', async () => {
+  const res = await request(app).post('/api/v1/executions').set('content-type', 'text/plain').send('print(1)');
+  expect(res.status).toBe(415);
+  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  expect(res.body.detail).toMatch(/application\/json/);
+  await expectNothingCreated();
+});
+
+test('a body above the size cap is refused with 413 problem+json', async () => {
+  const res = await request(app).post('/api/v1/executions').send({ ...valid, script: 'x'.repeat(300 * 1024) });
+  expect(res.status).toBe(413);
+  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  await expectNothingCreated();
+});
+
+test('an id that is not a UUID is refused with 400 naming the id', async () => {
+  const res = await request(app).get('/api/v1/executions/not-a-uuid');
+  expect(res.status).toBe(400);
+  expect(res.body.errors).toEqual([{ field: 'id', message: 'must be a UUID' }]);
+});
+
+test('an execution that does not exist is a 404 problem', async () => {
+  const res = await request(app).get('/api/v1/executions/0191e8a0-0000-7000-8000-000000000000');
+  expect(res.status).toBe(404);
+  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+});
+
+test('a valid request creates a queued execution with a Location', async () => {
+  const res = await request(app).post('/api/v1/executions').send(valid);
+  expect(res.status).toBe(201);
+  expect(res.headers.location).toBe(`/api/v1/executions/${res.body.id}`);
+  expect(res.body).toMatchObject({ status: 'queued', language: 'python', version: '3', limits: { wallTimeMs: 10_000 } });
+  const row = await db.execution.findUniqueOrThrow({ where: { id: res.body.id } });
+  expect(row.workflowId).toBe(res.body.id);
+  // No worker polls this task queue: stop the workflow we started so it does not linger.
+  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  await temporal.workflow.getHandle(res.body.id).terminate('test cleanup');
+});

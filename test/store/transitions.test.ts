@@ -1,0 +1,87 @@
+import { v7 as uuidv7 } from 'uuid';
+import { DEFAULT_LIMITS } from '../../domain/runtimes';
+import { createDb } from '../../store/db';
+import type { Db } from '../../store/db';
+import { TransitionRefusedError } from '../../store/errors';
+import { applyTransition, createExecution } from '../../store/transitions';
+import { resetDatabase, testConfig } from '../support/harness';
+
+const config = testConfig();
+const producer = config.service;
+let db: Db;
+
+beforeAll(async () => {
+  db = createDb(config.databaseUrl);
+  await resetDatabase(db);
+});
+afterAll(() => db?.$disconnect());
+
+async function newExecution(): Promise<string> {
+  const id = uuidv7();
+  await createExecution(db, { id, ownerId: 'o1', correlationId: id, language: 'python', version: '3', script: 'print(1)', stdin: null, limits: DEFAULT_LIMITS }, 'test', producer);
+  return id;
+}
+
+const counts = async (id: string) => ({
+  audit: await db.executionTransition.count({ where: { executionId: id } }),
+  outbox: await db.outboxEvent.count({ where: { executionId: id } }),
+});
+
+test('creating an execution writes the row, one audit row and one execution_requested event', async () => {
+  const id = await newExecution();
+  const row = await db.execution.findUniqueOrThrow({ where: { id } });
+  expect(row.status).toBe('queued');
+  const event = await db.outboxEvent.findFirstOrThrow({ where: { executionId: id } });
+  expect(event).toMatchObject({ sequence: 1, eventType: 'execution_requested', state: 'pending' });
+  expect(await counts(id)).toEqual({ audit: 1, outbox: 1 });
+});
+
+test('creating the same execution twice writes nothing the second time', async () => {
+  const id = await newExecution();
+  const again = await createExecution(db, { id, ownerId: 'o1', correlationId: id, language: 'python', version: '3', script: 'print(1)', stdin: null, limits: DEFAULT_LIMITS }, 'test', producer);
+  expect(again.created).toBe(false);
+  expect(await counts(id)).toEqual({ audit: 1, outbox: 1 });
+});
+
+test('a transition writes the row, one audit row and one event with the next sequence', async () => {
+  const id = await newExecution();
+  const { applied, execution } = await applyTransition(db, { executionId: id, from: ['queued'], to: 'running', actor: 'test', producer });
+  expect(applied).toBe(true);
+  expect(execution.status).toBe('running');
+  const events = await db.outboxEvent.findMany({ where: { executionId: id }, orderBy: { sequence: 'asc' } });
+  expect(events.map((e) => [e.sequence, e.eventType])).toEqual([[1, 'execution_requested'], [2, 'execution_started']]);
+  const audit = await db.executionTransition.findFirstOrThrow({ where: { executionId: id, toStatus: 'running' } });
+  expect(audit).toMatchObject({ fromStatus: 'queued', actor: 'test', eventId: events[1]!.id });
+});
+
+test('a retried transition is recognised and writes nothing twice', async () => {
+  const id = await newExecution();
+  await applyTransition(db, { executionId: id, from: ['queued'], to: 'running', actor: 'test', producer });
+  const retry = await applyTransition(db, { executionId: id, from: ['queued'], to: 'running', actor: 'test', producer });
+  expect(retry.applied).toBe(false);
+  expect(await counts(id)).toEqual({ audit: 2, outbox: 2 });
+});
+
+test('a transition the state machine does not allow is refused and writes nothing', async () => {
+  const id = await newExecution();
+  await applyTransition(db, { executionId: id, from: ['queued'], to: 'running', actor: 'test', producer });
+  await applyTransition(db, { executionId: id, from: ['running'], to: 'completed', actor: 'test', producer });
+  await expect(applyTransition(db, { executionId: id, from: ['running'], to: 'failed', actor: 'test', producer })).rejects.toThrow(TransitionRefusedError);
+  await expect(applyTransition(db, { executionId: id, from: ['completed'], to: 'running', actor: 'test', producer })).rejects.toThrow(/completed/);
+  expect((await db.execution.findUniqueOrThrow({ where: { id } })).status).toBe('completed');
+  expect(await counts(id)).toEqual({ audit: 3, outbox: 3 });
+});
+
+test('concurrent terminal transitions: exactly one wins', async () => {
+  const id = await newExecution();
+  await applyTransition(db, { executionId: id, from: ['queued'], to: 'running', actor: 'test', producer });
+  const results = await Promise.allSettled(
+    (['completed', 'cancelled', 'failed', 'error'] as const).map((to) => applyTransition(db, { executionId: id, from: ['running'], to, actor: 'test', producer })),
+  );
+  expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+  expect(await counts(id)).toEqual({ audit: 3, outbox: 3 });
+});
+
+test('a transition of an execution that does not exist is refused', async () => {
+  await expect(applyTransition(db, { executionId: uuidv7(), from: ['queued'], to: 'running', actor: 'test', producer })).rejects.toThrow(/does not exist/);
+});

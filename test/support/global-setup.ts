@@ -1,0 +1,47 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { stackEndpoints, upPart } from '../../stack';
+import type { StackPart } from '../../stack';
+import { runMigrations } from '../../store/migrate';
+
+export const STARTED_FILE = path.join(__dirname, '..', '..', '.stack', 'test-started.json');
+const TEST_DATABASE = 'eo_test';
+
+/**
+ * Brings up the real stack for the tests — each part not given by DATABASE_URL / TEMPORAL_ADDRESS /
+ * KAFKA_BROKERS — and creates a freshly migrated test database. Parts it started are stopped by the teardown.
+ */
+export default async function globalSetup(): Promise<void> {
+  const local = stackEndpoints();
+  const started: StackPart[] = [];
+  const bring = async (part: StackPart) => {
+    const up = await upPart(part, { log: (line) => console.log(`[stack] ${line}`) });
+    if (!up.alreadyRunning) started.push(part);
+    console.log(`\n[stack] ${part} ${up.alreadyRunning ? 'already running' : `started in ${up.startedInMs} ms`} at ${up.endpoint}`);
+  };
+  const parts: Array<[StackPart, string]> = [
+    ['postgres', 'DATABASE_URL'],
+    ['temporal', 'TEMPORAL_ADDRESS'],
+    ['kafka', 'KAFKA_BROKERS'],
+  ];
+  await Promise.all(parts.filter(([, variable]) => !process.env[variable]).map(([part]) => bring(part)));
+  mkdirSync(path.dirname(STARTED_FILE), { recursive: true });
+  writeFileSync(STARTED_FILE, JSON.stringify(started));
+
+  const adminUrl = process.env.DATABASE_URL ?? local.databaseUrl;
+  const testUrl = new URL(adminUrl);
+  testUrl.pathname = `/${TEST_DATABASE}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${TEST_DATABASE} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${TEST_DATABASE}`);
+  await admin.end();
+  await runMigrations(testUrl.toString());
+
+  process.env.EO_ADMIN_DATABASE_URL = adminUrl;
+  process.env.DATABASE_URL = testUrl.toString();
+  process.env.TEMPORAL_ADDRESS ??= local.temporalAddress;
+  process.env.KAFKA_BROKERS ??= local.kafkaBrokers;
+  process.env.LOG_LEVEL ??= 'warn';
+}

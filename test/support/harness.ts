@@ -1,0 +1,79 @@
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { startApiServer } from '../../api/server';
+import type { ApiHandle } from '../../api/server';
+import { loadConfig } from '../../config';
+import type { ResolvedConfig } from '../../config';
+import { createLogger } from '../../observability/logger';
+import { startRelay } from '../../relay/main';
+import type { RelayHandle } from '../../relay/main';
+import { createDb } from '../../store/db';
+import type { Db } from '../../store/db';
+import { startWorker } from '../../worker';
+import type { WorkerHandle } from '../../worker';
+
+/** Config for one test file: the global setup's endpoints, a task queue of its own, and any overrides. */
+export function testConfig(env: Record<string, string> = {}): ResolvedConfig {
+  const config = loadConfig({ ...process.env, TEMPORAL_TASK_QUEUE: `test-${randomUUID()}`, PORT: '0', ...env });
+  return config as ResolvedConfig;
+}
+
+export const testLog = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', name: 'test' });
+
+/** Empties every table: each test file starts from a clean database. */
+export async function resetDatabase(db: Db): Promise<void> {
+  await db.$executeRawUnsafe('TRUNCATE executions, execution_transitions, outbox_events, capacity_reservations CASCADE');
+}
+
+export interface RunningService {
+  config: ResolvedConfig;
+  db: Db;
+  temporal: Client;
+  api: ApiHandle;
+  worker: WorkerHandle;
+  relay: RelayHandle;
+  stop(): Promise<void>;
+}
+
+/** API + worker + relay in this process, on the real stack — what `npm start` runs. */
+export async function startService(env: Record<string, string> = {}): Promise<RunningService> {
+  const config = testConfig(env);
+  const db = createDb(config.databaseUrl);
+  await resetDatabase(db);
+  const connection = await Connection.connect({ address: config.temporal.address });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const worker = await startWorker(config, testLog);
+  const relay = await startRelay(config, testLog);
+  const api = await startApiServer(config, testLog);
+  return {
+    config,
+    db,
+    temporal,
+    api,
+    worker,
+    relay,
+    async stop() {
+      await api.stop();
+      await worker.stop();
+      await relay.stop();
+      await connection.close();
+      await db.$disconnect();
+    },
+  };
+}
+
+/** Polls `probe` until it returns a value other than undefined, or fails after `deadlineMs`. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, deadlineMs = 20_000, intervalMs = 50): Promise<T> {
+  const until = Date.now() + deadlineMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > until) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

@@ -1,0 +1,50 @@
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities } from './activities';
+import { loadConfig } from './config';
+import type { ResolvedConfig } from './config';
+import type { Logger } from './observability/logger';
+import { createLogger } from './observability/logger';
+import { createLocalRunner } from './runners/local-runner';
+import type { Runner } from './runners/runner';
+import { createDb } from './store/db';
+import { requireEndpoints, runUntilSignal } from './process-lifecycle';
+
+export interface WorkerHandle {
+  runner: Runner;
+  /** Drains: no new tasks are taken, running activities finish or are cancelled, then connections close. */
+  stop(): Promise<void>;
+}
+
+/** Runs the Temporal worker: the saga workflow bundle and its activities, with the local runner. */
+export async function startWorker(config: ResolvedConfig, log: Logger): Promise<WorkerHandle> {
+  const db = createDb(config.databaseUrl);
+  const runner = createLocalRunner({
+    workDir: config.runnerWorkDir,
+    log: { info: (msg, fields) => log.info(fields ?? {}, msg), warn: (msg, fields) => log.warn(fields ?? {}, msg) },
+  });
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const worker = await Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    workflowsPath: require.resolve('./workflows'),
+    activities: createActivities({ db, runner, log, producer: config.service, capacity: config.capacity, limitMaxima: config.limitMaxima }),
+  });
+  const running = worker.run();
+  log.info({ task_queue: config.temporal.taskQueue, temporal: config.temporal.address }, 'worker started');
+  return {
+    runner,
+    async stop() {
+      worker.shutdown();
+      await running;
+      await connection.close();
+      await db.$disconnect();
+    },
+  };
+}
+
+if (require.main === module) {
+  const config = requireEndpoints(loadConfig(process.env));
+  const log = createLogger({ level: config.logLevel, name: 'worker' });
+  void runUntilSignal(log, () => startWorker(config, log));
+}

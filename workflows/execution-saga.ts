@@ -1,0 +1,130 @@
+import {
+  ActivityCancellationType,
+  ApplicationFailure,
+  CancellationScope,
+  defineQuery,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { ExecutionStatus } from '../domain/execution-status';
+import { FailureType } from '../domain/failure-types';
+import { ACTIVITY_RETRY_PRESET, toTemporalRetryPolicy } from '../domain/retry-policies';
+import type { RetryPresets } from '../domain/retry-policies';
+import { SAGA_STATE_QUERY } from '../domain/saga';
+import type { ExecutionOutcome, ExecutionSagaInput, SagaState } from '../domain/saga';
+import { ExecutionStatusKey, LanguageKey, OwnerIdKey } from './search-attributes';
+
+export const sagaStateQuery = defineQuery<SagaState>(SAGA_STATE_QUERY);
+
+/** A run reports liveness every second; three missed heartbeats mean its worker is gone. */
+const RUN_HEARTBEAT_TIMEOUT_MS = 10_000;
+/** Start-to-close margin over the script's own wall limit: the runner enforces the limit, this is the safety net. */
+const RUN_TIMEOUT_MARGIN_MS = 30_000;
+const CAPACITY_POLL_MIN_MS = 250;
+const CAPACITY_POLL_MAX_MS = 5_000;
+
+function activitiesFor(presets: RetryPresets, runTimeoutMs: number) {
+  const withPreset = (name: keyof typeof ACTIVITY_RETRY_PRESET, timeoutMs: number) =>
+    proxyActivities<Activities>({ startToCloseTimeout: timeoutMs, retry: toTemporalRetryPolicy(presets[ACTIVITY_RETRY_PRESET[name]]) });
+  return {
+    validateExecution: withPreset('validateExecution', 30_000).validateExecution,
+    reserveCapacity: withPreset('reserveCapacity', 30_000).reserveCapacity,
+    releaseCapacity: withPreset('releaseCapacity', 30_000).releaseCapacity,
+    markRunning: withPreset('markRunning', 30_000).markRunning,
+    runScript: proxyActivities<Activities>({
+      startToCloseTimeout: runTimeoutMs,
+      heartbeatTimeout: RUN_HEARTBEAT_TIMEOUT_MS,
+      // Compensation must not start before the run has really stopped.
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      retry: toTemporalRetryPolicy(presets[ACTIVITY_RETRY_PRESET.runScript]),
+    }).runScript,
+    destroyRunner: withPreset('destroyRunner', 30_000).destroyRunner,
+    storeResult: withPreset('storeResult', 30_000).storeResult,
+    recordTerminal: withPreset('recordTerminal', 30_000).recordTerminal,
+  };
+}
+
+/**
+ * The execution saga: validate → reserve capacity → mark running → run → store result → release capacity.
+ * Each compensation is registered as its step is entered; on failure or cancel they run, newest first, in a
+ * non-cancellable scope, and the execution's terminal state (`cancelled` or `error`) is recorded.
+ * @throws ValidationFailed, TransitionRefused, or the activity failure that exhausted its retries (status `error`).
+ */
+export async function executionSaga(input: ExecutionSagaInput): Promise<ExecutionOutcome> {
+  const acts = activitiesFor(input.retryPresets, input.limits.wallTimeMs + RUN_TIMEOUT_MARGIN_MS);
+  const ref = { executionId: input.executionId };
+  const state: SagaState = { step: 'validating', status: 'queued', capacityWaits: 0 };
+  setHandler(sagaStateQuery, () => state);
+  const setStatus = (status: ExecutionStatus) => {
+    state.status = status;
+    upsertSearchAttributes([{ key: ExecutionStatusKey, value: status }]);
+  };
+  upsertSearchAttributes([
+    { key: ExecutionStatusKey, value: 'queued' },
+    { key: LanguageKey, value: input.language },
+    { key: OwnerIdKey, value: input.ownerId },
+  ]);
+
+  const compensations: Array<() => Promise<void>> = [];
+  try {
+    await acts.validateExecution(input);
+
+    state.step = 'reserving_capacity';
+    compensations.unshift(() => acts.releaseCapacity(ref));
+    for (let delay = CAPACITY_POLL_MIN_MS; !(await acts.reserveCapacity(input)); delay = Math.min(delay * 2, CAPACITY_POLL_MAX_MS)) {
+      state.capacityWaits++;
+      await sleep(delay);
+    }
+
+    state.step = 'marking_running';
+    await acts.markRunning(ref);
+    setStatus('running');
+
+    state.step = 'running';
+    // Registered before the run: a cancelled or crashed run must be killed even if it never returned.
+    compensations.unshift(() => acts.destroyRunner(ref));
+    const result = await acts.runScript(ref);
+
+    state.step = 'storing_result';
+    const outcome = await acts.storeResult({ ...ref, result });
+    setStatus(outcome.status);
+
+    state.step = 'releasing_capacity';
+    await acts.releaseCapacity(ref);
+    state.step = 'done';
+    return outcome;
+  } catch (err) {
+    state.step = 'compensating';
+    const cancelled = isCancellation(err);
+    const outcome = await CancellationScope.nonCancellable(async () => {
+      for (const compensate of compensations) await compensate();
+      return acts.recordTerminal({
+        ...ref,
+        to: cancelled ? 'cancelled' : 'error',
+        errorType: cancelled ? 'cancelled' : 'system_error',
+        errorMessage: cancelled ? 'cancelled' : describeFailure(err),
+        actor: 'system:saga',
+        reason: cancelled ? 'workflow cancelled' : null,
+      });
+    });
+    setStatus(outcome.status);
+    state.step = 'done';
+    if (cancelled) throw err;
+    throw ApplicationFailure.nonRetryable(`execution ended in ${outcome.status}: ${describeFailure(err)}`, failureTypeOf(err) ?? 'SystemError');
+  }
+}
+
+function describeFailure(err: unknown): string {
+  const cause = (err as { cause?: { message?: string } }).cause;
+  return cause?.message ?? (err instanceof Error ? err.message : String(err));
+}
+
+/** The domain failure type carried by an activity failure, if any (never `instanceof` across the sandbox). */
+function failureTypeOf(err: unknown): string | undefined {
+  const type = (err as { cause?: { type?: string } }).cause?.type;
+  return type && (Object.values(FailureType) as string[]).includes(type) ? type : undefined;
+}

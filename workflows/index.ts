@@ -1,0 +1,2 @@
+// The workflowsPath of the worker: everything exported here is a workflow.
+export { executionSaga } from './execution-saga';
