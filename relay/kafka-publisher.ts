@@ -25,10 +25,18 @@ export function createKafkaPublisher(opts: KafkaPublisherOptions): EventPublishe
   return {
     async ensureTopics(topics) {
       admin ??= new Admin(common);
+      const missing = async () => {
+        const existing = new Set(await admin!.listTopics());
+        return topics.filter((t) => !existing.has(t));
+      };
       try {
-        const existing = new Set(await admin.listTopics());
-        const missing = topics.filter((t) => !existing.has(t));
-        if (missing.length > 0) await admin.createTopics({ topics: missing, partitions: opts.partitions ?? 3, replicas: opts.replicas ?? 1 });
+        const toCreate = await missing();
+        if (toCreate.length > 0) {
+          // Another relay may create the same topics at the same moment: what counts is that they exist after.
+          await admin.createTopics({ topics: toCreate, partitions: opts.partitions ?? 3, replicas: opts.replicas ?? 1 }).catch(async (err) => {
+            if ((await missing()).length > 0) throw err;
+          });
+        }
       } catch (err) {
         throw new PublishError('broker_unavailable', `could not ensure topics: ${messageOf(err)}`, { cause: err });
       }

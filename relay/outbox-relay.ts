@@ -22,6 +22,8 @@ export interface OutboxRelayOptions {
   pollIntervalMs?: number;
   /** Attempts before a message that fails on its own is dead-lettered. @default 10 */
   maxAttempts?: number;
+  /** Topics ensured before the first publish. @default one per event type */
+  topics?: readonly string[];
 }
 
 export interface RelayStatus {
@@ -108,7 +110,7 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
     const publisher = opts.publisher;
     if (!publisher) return 0;
     if (!topicsReady) {
-      await publisher.ensureTopics(EVENT_TYPES);
+      await publisher.ensureTopics(opts.topics ?? EVENT_TYPES);
       topicsReady = true;
     }
     const client = await opts.pool.connect();

@@ -16,7 +16,7 @@ import { ACTIVITY_RETRY_PRESET, toTemporalRetryPolicy } from '../domain/retry-po
 import type { RetryPresets } from '../domain/retry-policies';
 import { SAGA_STATE_QUERY } from '../domain/saga';
 import type { ExecutionOutcome, ExecutionSagaInput, SagaState } from '../domain/saga';
-import { ExecutionStatusKey, LanguageKey, OwnerIdKey } from './search-attributes';
+import { ExecutionStateKey, ScriptLanguageKey, OwnerIdKey } from './search-attributes';
 
 export const sagaStateQuery = defineQuery<SagaState>(SAGA_STATE_QUERY);
 
@@ -61,11 +61,11 @@ export async function executionSaga(input: ExecutionSagaInput): Promise<Executio
   setHandler(sagaStateQuery, () => state);
   const setStatus = (status: ExecutionStatus) => {
     state.status = status;
-    upsertSearchAttributes([{ key: ExecutionStatusKey, value: status }]);
+    upsertSearchAttributes([{ key: ExecutionStateKey, value: status }]);
   };
   upsertSearchAttributes([
-    { key: ExecutionStatusKey, value: 'queued' },
-    { key: LanguageKey, value: input.language },
+    { key: ExecutionStateKey, value: 'queued' },
+    { key: ScriptLanguageKey, value: input.language },
     { key: OwnerIdKey, value: input.ownerId },
   ]);
 

@@ -1,6 +1,6 @@
 import { defineSearchAttributeKey } from '@temporalio/common';
+import { SEARCH_ATTRIBUTE_NAMES } from '../domain/search-attributes';
 
-/** Search attributes registered on the namespace (see stack/temporal.ts), filterable in the Temporal UI. */
-export const ExecutionStatusKey = defineSearchAttributeKey('ExecutionStatus', 'KEYWORD');
-export const LanguageKey = defineSearchAttributeKey('Language', 'KEYWORD');
-export const OwnerIdKey = defineSearchAttributeKey('OwnerId', 'KEYWORD');
+export const ExecutionStateKey = defineSearchAttributeKey(SEARCH_ATTRIBUTE_NAMES.status, 'KEYWORD');
+export const ScriptLanguageKey = defineSearchAttributeKey(SEARCH_ATTRIBUTE_NAMES.language, 'KEYWORD');
+export const OwnerIdKey = defineSearchAttributeKey(SEARCH_ATTRIBUTE_NAMES.owner, 'KEYWORD');

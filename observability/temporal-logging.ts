@@ -1,0 +1,22 @@
+import { Runtime } from '@temporalio/worker';
+import type { LogLevel, LogMetadata } from '@temporalio/common';
+import type { Logger } from './logger';
+
+const LEVELS: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
+
+/** Routes the Temporal SDK's own logs into our structured logs (once per process; the runtime is a singleton). */
+export function installTemporalLogging(log: Logger): void {
+  if (Runtime._instance) return;
+  const sdkLog = log.child({ component: 'temporal-sdk' });
+  const write = (level: LogLevel, message: string, meta?: LogMetadata) => sdkLog[LEVELS[level]]({ ...meta }, message);
+  Runtime.install({
+    logger: {
+      log: write,
+      trace: (m, meta) => write('TRACE', m, meta),
+      debug: (m, meta) => write('DEBUG', m, meta),
+      info: (m, meta) => write('INFO', m, meta),
+      warn: (m, meta) => write('WARN', m, meta),
+      error: (m, meta) => write('ERROR', m, meta),
+    },
+  });
+}

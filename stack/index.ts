@@ -1,0 +1,34 @@
+import { kafka } from './kafka';
+import { down, statusOf, up, type Log, type PartDefinition, type PartStatus, type UpResult } from './part';
+import type { StackPart } from './paths';
+import { postgres } from './postgres';
+import { temporal } from './temporal';
+
+// The local stack: real Postgres, Temporal dev server and Kafka on loopback, each started
+// detached (they outlive the caller), idempotently, and checked before being reported up.
+
+export { STACK_PARTS, stackEndpoints } from './paths';
+export type { StackPart } from './paths';
+export type { PartStatus, UpResult } from './part';
+
+const PARTS: Record<StackPart, PartDefinition> = { postgres, temporal, kafka };
+
+function definition(part: StackPart): PartDefinition {
+  const def = PARTS[part];
+  if (!def) throw new Error(`unknown stack part '${String(part)}' (expected one of ${Object.keys(PARTS).join(', ')})`);
+  return def;
+}
+
+/** Starts a part unless it is already up and healthy; resolves once it is usable. */
+export async function upPart(part: StackPart, opts?: { deadlineMs?: number; log?: Log }): Promise<UpResult> {
+  return up(definition(part), opts);
+}
+
+/** Stops a part started by this stack (polite signal, then SIGKILL after the deadline). */
+export async function downPart(part: StackPart, opts?: { deadlineMs?: number }): Promise<void> {
+  return down(definition(part), opts);
+}
+
+export async function statusPart(part: StackPart): Promise<PartStatus> {
+  return statusOf(definition(part));
+}

@@ -1,0 +1,104 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+// Where the local stack keeps things, and on which loopback ports it listens.
+// This module is a developer script, so it reads process.env directly.
+
+export type StackPart = 'postgres' | 'temporal' | 'kafka';
+
+export const STACK_PARTS: readonly StackPart[] = ['postgres', 'temporal', 'kafka'];
+
+export const HOST = '127.0.0.1';
+
+/** The checkout: the nearest dir with a package.json, so this also holds when compiled into dist/stack. */
+function findRepoRoot(start: string): string {
+  for (let dir = start; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return path.resolve(start, '..');
+  }
+}
+
+export const REPO_ROOT = findRepoRoot(__dirname);
+
+/** Binaries and jars: expensive to produce, shared by every clone. */
+export function cacheDir(): string {
+  return process.env.EO_CACHE_DIR || path.join(os.homedir(), '.cache', 'execution-orchestrator');
+}
+
+/** Data, pid files, logs: belong to this checkout. */
+export function stateDir(): string {
+  return path.resolve(process.env.EO_STATE_DIR || path.join(REPO_ROOT, '.stack'));
+}
+
+export function logFile(part: StackPart): string {
+  return path.join(stateDir(), 'logs', `${part}.log`);
+}
+
+export function pidFile(part: StackPart): string {
+  return path.join(stateDir(), 'run', `${part}.pid`);
+}
+
+export function lockFile(name: string): string {
+  return path.join(stateDir(), 'run', `${name}.lock`);
+}
+
+export function partDataDir(part: StackPart): string {
+  return path.join(stateDir(), part);
+}
+
+function portFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new Error(`${name} must be a TCP port (1-65535), got '${raw}'`);
+  }
+  return port;
+}
+
+export interface StackPorts {
+  postgres: number;
+  temporal: number;
+  temporalUi: number;
+  kafka: number;
+  kafkaController: number;
+}
+
+const PORT_VARIABLES: Record<keyof StackPorts, [string, number]> = {
+  postgres: ['EO_PG_PORT', 54329],
+  temporal: ['EO_TEMPORAL_PORT', 7233],
+  temporalUi: ['EO_TEMPORAL_UI_PORT', 8233],
+  kafka: ['EO_KAFKA_PORT', 19092],
+  kafkaController: ['EO_KAFKA_CONTROLLER_PORT', 19093],
+};
+
+export function stackPorts(): StackPorts {
+  const ports = {} as StackPorts;
+  const owners = new Map<number, string>();
+  for (const [key, [variable, fallback]] of Object.entries(PORT_VARIABLES)) {
+    const port = portFromEnv(variable, fallback);
+    const other = owners.get(port);
+    if (other) throw new Error(`${variable} and ${other} are both ${port}; each part needs its own port`);
+    owners.set(port, variable);
+    ports[key as keyof StackPorts] = port;
+  }
+  return ports;
+}
+
+export const DATABASE_NAME = 'execution_orchestrator';
+
+export function stackEndpoints(): {
+  databaseUrl: string;
+  temporalAddress: string;
+  temporalUiUrl: string;
+  kafkaBrokers: string;
+} {
+  const ports = stackPorts();
+  return {
+    databaseUrl: `postgresql://postgres@${HOST}:${ports.postgres}/${DATABASE_NAME}`,
+    temporalAddress: `${HOST}:${ports.temporal}`,
+    temporalUiUrl: `http://${HOST}:${ports.temporalUi}`,
+    kafkaBrokers: `${HOST}:${ports.kafka}`,
+  };
+}

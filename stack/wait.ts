@@ -1,0 +1,49 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export { sleep };
+
+export class WaitError extends Error {
+  override name = 'WaitError';
+}
+
+export interface WaitOptions {
+  deadlineMs: number;
+  intervalMs?: number;
+  /** Checked between probes: a reason to stop waiting early (e.g. the process exited). */
+  giveUp?: () => string | undefined;
+}
+
+/**
+ * Polls `probe` until it returns a value other than undefined/false, or the deadline passes.
+ * A probe that throws counts as "not yet"; its last error is reported if the wait fails.
+ */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  opts: WaitOptions,
+): Promise<T> {
+  const started = Date.now();
+  const interval = opts.intervalMs ?? 250;
+  let lastProblem = '';
+  for (;;) {
+    const reason = opts.giveUp?.();
+    if (reason) throw new WaitError(`gave up waiting for ${what}: ${reason}`);
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+      lastProblem = '';
+    } catch (err) {
+      lastProblem = err instanceof Error ? err.message : String(err);
+    }
+    const elapsed = Date.now() - started;
+    if (elapsed >= opts.deadlineMs) {
+      const last = lastProblem ? ` (last check: ${lastProblem})` : '';
+      throw new WaitError(`timed out after ${formatMs(opts.deadlineMs)} waiting for ${what}${last}`);
+    }
+    await sleep(Math.min(interval, opts.deadlineMs - elapsed));
+  }
+}
+
+export function formatMs(ms: number): string {
+  return ms < 1000 ? `${ms}ms` : `${(ms / 1000).toFixed(1)}s`;
+}

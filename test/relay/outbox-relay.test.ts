@@ -1,0 +1,122 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { v7 as uuidv7 } from 'uuid';
+import { createKafkaPublisher } from '../../relay/kafka-publisher';
+import { createOutboxRelay } from '../../relay/outbox-relay';
+import type { OutboxRelay } from '../../relay/outbox-relay';
+import { createDb } from '../../store/db';
+import { OUTBOX_CHANNEL } from '../../store/transitions';
+import type { Db } from '../../store/db';
+import { collectKafka } from '../support/kafka-collector';
+import { resetDatabase, testConfig, testLog, waitFor } from '../support/harness';
+
+const config = testConfig();
+const brokers = config.kafka.brokers!;
+let db: Db;
+let pool: pg.Pool;
+const relays: OutboxRelay[] = [];
+
+beforeAll(async () => {
+  db = createDb(config.databaseUrl);
+  pool = new pg.Pool({ connectionString: config.databaseUrl, max: 8 });
+});
+beforeEach(() => resetDatabase(db));
+afterEach(async () => {
+  await Promise.all(relays.splice(0).map((r) => r.stop()));
+});
+afterAll(async () => {
+  await pool?.end();
+  await db?.$disconnect();
+});
+
+/** Writes an execution with `count` pending outbox events on `topic`, each carrying its sequence. */
+async function seedExecution(topic: string, count: number, payloadBytes = 100): Promise<string> {
+  const id = uuidv7();
+  await pool.query(
+    `INSERT INTO executions (id, owner_id, language, language_version, script, limits, workflow_id, correlation_id, updated_at)
+     VALUES ($1::uuid, 'o', 'python', '3', 'print(1)', '{}', $1::text, $1::text, now())`,
+    [id],
+  );
+  for (let sequence = 1; sequence <= count; sequence++) {
+    const envelope = { event_id: uuidv7(), aggregate_id: id, sequence, pad: 'x'.repeat(payloadBytes) };
+    await pool.query(`INSERT INTO outbox_events (id, execution_id, sequence, event_type, envelope) VALUES ($1, $2, $3, $4, $5)`, [envelope.event_id, id, sequence, topic, envelope]);
+  }
+  return id;
+}
+
+function createRelay(topic: string, publisherBrokers = brokers, extra: { maxAttempts?: number; batchSize?: number } = {}): OutboxRelay {
+  const relay = createOutboxRelay({
+    pool,
+    databaseUrl: config.databaseUrl,
+    publisher: createKafkaPublisher({ brokers: publisherBrokers, clientId: `test-relay-${randomUUID()}`, timeoutMs: 2_000 }),
+    log: testLog,
+    batchSize: 20,
+    pollIntervalMs: 200,
+    topics: [topic],
+    ...extra,
+  });
+  relays.push(relay);
+  return relay;
+}
+
+test('two relays publish every event once, in sequence order per execution', async () => {
+  const topic = `relay-order-${randomUUID()}`;
+  const relayA = createRelay(topic, brokers, { batchSize: 5 });
+  const relayB = createRelay(topic, brokers, { batchSize: 5 });
+  await Promise.all([relayA.start(), relayB.start()]);
+  const ids = await Promise.all(Array.from({ length: 30 }, () => seedExecution(topic, 6)));
+  await pool.query(`SELECT pg_notify('${OUTBOX_CHANNEL}', '')`); // both relays wake at once and compete
+  const kafka = await collectKafka(brokers, [topic]);
+  try {
+    await waitFor('all 180 events on Kafka', async () => (kafka.messages.length >= 180 ? true : undefined), 60_000);
+    // Nothing more arrives: no event was published twice.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(kafka.messages).toHaveLength(180);
+    for (const id of ids) {
+      const sequences = kafka.forKey(id).map((m) => (JSON.parse(m.value) as { sequence: number }).sequence);
+      expect(sequences).toEqual([1, 2, 3, 4, 5, 6]);
+    }
+    const { rows } = await pool.query(`SELECT state, attempts, count(*)::int AS n FROM outbox_events GROUP BY state, attempts`);
+    expect(rows).toEqual([{ state: 'published', attempts: 1, n: 180 }]);
+    expect(relayA.status().published + relayB.status().published).toBe(180);
+    expect(relayA.status().published).toBeGreaterThan(0);
+    expect(relayB.status().published).toBeGreaterThan(0);
+  } finally {
+    await kafka.close();
+  }
+}, 90_000);
+
+test('an event Kafka rejects on its own is retried, then dead-lettered, and the execution’s later events follow', async () => {
+  const topic = `relay-reject-${randomUUID()}`;
+  const bad = await seedExecution(topic, 1, 2 * 1024 * 1024); // above the broker's 1 MiB message limit
+  await pool.query(
+    `INSERT INTO outbox_events (id, execution_id, sequence, event_type, envelope) VALUES ($1, $2, 2, $3, '{"sequence":2}')`,
+    [uuidv7(), bad, topic],
+  );
+  await seedExecution(topic, 2);
+  const relay = createRelay(topic, brokers, { maxAttempts: 2 });
+  await relay.start();
+  const dead = await waitFor('the oversized event to be dead-lettered', async () => {
+    const { rows } = await pool.query(`SELECT state, attempts, last_error FROM outbox_events WHERE execution_id = $1 AND sequence = 1`, [bad]);
+    return rows[0]?.state === 'dead' ? rows[0] : undefined;
+  }, 30_000);
+  expect(dead.attempts).toBe(2);
+  expect(dead.last_error).toMatch(/larger than the max message size/i);
+  await waitFor('the later events to be published', async () => {
+    const { rows } = await pool.query(`SELECT count(*)::int AS n FROM outbox_events WHERE state = 'published'`);
+    return rows[0].n === 3 ? true : undefined;
+  });
+  expect(relay.status().deadLettered).toBe(1);
+  expect(relay.status().circuit).toBe('closed');
+}, 60_000);
+
+test('a broker outage pauses the relay without spending attempts, and events wait in the outbox', async () => {
+  const topic = `relay-outage-${randomUUID()}`;
+  await seedExecution(topic, 3);
+  const relay = createRelay(topic, ['127.0.0.1:1']);
+  await relay.start();
+  await waitFor('the circuit to open', async () => (relay.status().circuit === 'open' ? true : undefined), 30_000);
+  expect(relay.status().lastError).toBeTruthy();
+  const { rows } = await pool.query(`SELECT state, attempts FROM outbox_events`);
+  expect(rows).toEqual(Array(3).fill({ state: 'pending', attempts: 0 }));
+}, 60_000);
