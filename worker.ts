@@ -4,7 +4,7 @@ import { loadConfig } from './config';
 import type { ResolvedConfig } from './config';
 import type { Logger } from './observability/logger';
 import { createLogger } from './observability/logger';
-import { installTemporalLogging } from './observability/temporal-logging';
+import { installTemporalRuntime } from './observability/temporal-runtime';
 import { createLocalRunner } from './runners/local-runner';
 import type { Runner } from './runners/runner';
 import { createDb } from './store/db';
@@ -18,7 +18,7 @@ export interface WorkerHandle {
 
 /** Runs the Temporal worker: the saga workflow bundle and its activities, with the local runner. */
 export async function startWorker(config: ResolvedConfig, log: Logger): Promise<WorkerHandle> {
-  installTemporalLogging(log);
+  installTemporalRuntime(log);
   const db = createDb(config.databaseUrl);
   const runner = createLocalRunner({
     workDir: config.runnerWorkDir,
@@ -37,7 +37,7 @@ export async function startWorker(config: ResolvedConfig, log: Logger): Promise<
   return {
     runner,
     async stop() {
-      worker.shutdown();
+      if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;
       await connection.close();
       await db.$disconnect();

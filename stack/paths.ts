@@ -1,6 +1,6 @@
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { projectRoot } from '../project-root';
 
 // Where the local stack keeps things, and on which loopback ports it listens.
 // This module is a developer script, so it reads process.env directly.
@@ -11,15 +11,7 @@ export const STACK_PARTS: readonly StackPart[] = ['postgres', 'temporal', 'kafka
 
 export const HOST = '127.0.0.1';
 
-/** The checkout: the nearest dir with a package.json, so this also holds when compiled into dist/stack. */
-function findRepoRoot(start: string): string {
-  for (let dir = start; ; dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
-    if (path.dirname(dir) === dir) return path.resolve(start, '..');
-  }
-}
-
-export const REPO_ROOT = findRepoRoot(__dirname);
+export const REPO_ROOT = projectRoot(__dirname);
 
 /** Binaries and jars: expensive to produce, shared by every clone. */
 export function cacheDir(): string {

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { projectRoot } from '../../store/migrate';
+import { projectRoot } from '../../project-root';
 
 const run = promisify(execFile);
 

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { once } from 'node:events';
-import { projectRoot } from '../../store/migrate';
+import { projectRoot } from '../../project-root';
 
 /** Lints `code` as if it were the file at `filePath`, returning the rule ids that fired. */
 async function lintAs(filePath: string, code: string): Promise<string[]> {

@@ -4,12 +4,14 @@ import type { Logger } from './logger';
 
 const LEVELS: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
 
-/** Routes the Temporal SDK's own logs into our structured logs (once per process; the runtime is a singleton). */
-export function installTemporalLogging(log: Logger): void {
+/** Installs the Temporal runtime once per process: SDK logs into our structured logs, no signal handlers of its own. */
+export function installTemporalRuntime(log: Logger): void {
   if (Runtime._instance) return;
   const sdkLog = log.child({ component: 'temporal-sdk' });
   const write = (level: LogLevel, message: string, meta?: LogMetadata) => sdkLog[LEVELS[level]]({ ...meta }, message);
   Runtime.install({
+    // Our process-lifecycle owns SIGINT/SIGTERM and drains every component in order.
+    shutdownSignals: [],
     logger: {
       log: write,
       trace: (m, meta) => write('TRACE', m, meta),
