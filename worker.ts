@@ -10,6 +10,9 @@ import type { Runner } from './runners/runner';
 import { createDb } from './store/db';
 import { requireEndpoints, runUntilSignal } from './process-lifecycle';
 
+/** Runner heartbeat period, ms: bounds how long a cancel takes to reach the running script. */
+const RUNNER_HEARTBEAT_MS = 500;
+
 export interface WorkerHandle {
   runner: Runner;
   /** Drains: no new tasks are taken, running activities finish or are cancelled, then connections close. */
@@ -22,6 +25,7 @@ export async function startWorker(config: ResolvedConfig, log: Logger): Promise<
   const db = createDb(config.databaseUrl);
   const runner = createLocalRunner({
     workDir: config.runnerWorkDir,
+    heartbeatIntervalMs: RUNNER_HEARTBEAT_MS,
     log: { info: (msg, fields) => log.info(fields ?? {}, msg), warn: (msg, fields) => log.warn(fields ?? {}, msg) },
   });
   const connection = await NativeConnection.connect({ address: config.temporal.address });
@@ -30,6 +34,9 @@ export async function startWorker(config: ResolvedConfig, log: Logger): Promise<
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     workflowsPath: require.resolve('./workflows'),
+    // A cancel reaches a running activity only through a heartbeat response: keep them frequent.
+    maxHeartbeatThrottleInterval: RUNNER_HEARTBEAT_MS,
+    defaultHeartbeatThrottleInterval: RUNNER_HEARTBEAT_MS,
     activities: createActivities({ db, runner, log, producer: config.service, capacity: config.capacity, limitMaxima: config.limitMaxima }),
   });
   const running = worker.run();

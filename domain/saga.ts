@@ -48,6 +48,14 @@ export interface SagaState {
   capacityWaits: number;
 }
 
-/** Names shared by the API (which starts workflows by name) and the worker. */
+/** Who asked for a cancel, and why; sent to the saga before Temporal's cancel request. */
+export interface CancelRequest {
+  actor: string;
+  reason: string | null;
+}
+
+/** Names shared by the API (which starts and signals workflows by name) and the worker. */
 export const WORKFLOW_NAME = 'executionSaga';
 export const SAGA_STATE_QUERY = 'sagaState';
+export const CANCEL_REQUESTED_SIGNAL = 'cancelRequested';
+export const CAPACITY_GRANTED_SIGNAL = 'capacityGranted';

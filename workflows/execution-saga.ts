@@ -3,6 +3,7 @@ import {
   ApplicationFailure,
   CancellationScope,
   defineQuery,
+  defineSignal,
   isCancellation,
   proxyActivities,
   setHandler,
@@ -14,11 +15,13 @@ import type { ExecutionStatus } from '../domain/execution-status';
 import { FailureType } from '../domain/failure-types';
 import { ACTIVITY_RETRY_PRESET, toTemporalRetryPolicy } from '../domain/retry-policies';
 import type { RetryPresets } from '../domain/retry-policies';
-import { SAGA_STATE_QUERY } from '../domain/saga';
-import type { ExecutionOutcome, ExecutionSagaInput, SagaState } from '../domain/saga';
+import { CANCEL_REQUESTED_SIGNAL, SAGA_STATE_QUERY } from '../domain/saga';
+import type { CancelRequest, ExecutionOutcome, ExecutionSagaInput, SagaState } from '../domain/saga';
 import { ExecutionStateKey, ScriptLanguageKey, OwnerIdKey } from './search-attributes';
 
 export const sagaStateQuery = defineQuery<SagaState>(SAGA_STATE_QUERY);
+/** Carries actor and reason; the cancel itself is Temporal's cancel request (also possible from the Web UI). */
+export const cancelRequestedSignal = defineSignal<[CancelRequest]>(CANCEL_REQUESTED_SIGNAL);
 
 /** A run reports liveness every second; three missed heartbeats mean its worker is gone. */
 const RUN_HEARTBEAT_TIMEOUT_MS = 10_000;
@@ -59,6 +62,10 @@ export async function executionSaga(input: ExecutionSagaInput): Promise<Executio
   const ref = { executionId: input.executionId };
   const state: SagaState = { step: 'validating', status: 'queued', capacityWaits: 0 };
   setHandler(sagaStateQuery, () => state);
+  let cancelRequest: CancelRequest = { actor: 'temporal', reason: 'workflow cancelled in Temporal' };
+  setHandler(cancelRequestedSignal, (request) => {
+    cancelRequest = request;
+  });
   const setStatus = (status: ExecutionStatus) => {
     state.status = status;
     upsertSearchAttributes([{ key: ExecutionStateKey, value: status }]);
@@ -106,9 +113,9 @@ export async function executionSaga(input: ExecutionSagaInput): Promise<Executio
         ...ref,
         to: cancelled ? 'cancelled' : 'error',
         errorType: cancelled ? 'cancelled' : 'system_error',
-        errorMessage: cancelled ? 'cancelled' : describeFailure(err),
-        actor: 'system:saga',
-        reason: cancelled ? 'workflow cancelled' : null,
+        errorMessage: cancelled ? `cancelled by ${cancelRequest.actor}` : describeFailure(err),
+        actor: cancelled ? cancelRequest.actor : 'system:saga',
+        reason: cancelled ? cancelRequest.reason : null,
       });
     });
     setStatus(outcome.status);

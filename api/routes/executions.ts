@@ -1,13 +1,15 @@
 import { Router } from 'express';
 import type { Request } from 'express';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
 import { v7 as uuidv7 } from 'uuid';
 import { z } from 'zod';
 import { createExecutionRequestSchema, normalizeExecutionRequest } from '../../domain/execution-request';
 import type { RunLimits } from '../../domain/runtimes';
 import type { RetryPresets } from '../../domain/retry-policies';
-import { WORKFLOW_NAME } from '../../domain/saga';
-import type { ExecutionSagaInput } from '../../domain/saga';
+import { CANCEL_REQUESTED_SIGNAL, WORKFLOW_NAME } from '../../domain/saga';
+import type { CancelRequest, ExecutionSagaInput } from '../../domain/saga';
+import { isTerminal } from '../../domain/execution-status';
 import type { executionSaga } from '../../workflows/execution-saga';
 import type { Db } from '../../store/db';
 import type { Producer } from '../../store/envelope';
@@ -28,6 +30,13 @@ export interface ExecutionRoutesDeps {
 const ownerSchema = z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ : @ -');
 const correlationSchema = z.string().min(1).max(128);
 const idSchema = z.uuid();
+const cancelBodySchema = z.object({ reason: z.string().max(1000).optional() }).strict();
+
+function executionIdOf(req: Request): string {
+  const id = idSchema.safeParse(req.params.id);
+  if (!id.success) throw validationError([{ field: 'id', message: 'must be a UUID' }]);
+  return id.data;
+}
 
 function headerValue<T>(req: Request, name: string, schema: z.ZodType<T>, fallback: T): T {
   const raw = req.get(name);
@@ -61,11 +70,41 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
   });
 
   router.get('/executions/:id', async (req, res) => {
-    const id = idSchema.safeParse(req.params.id);
-    if (!id.success) throw validationError([{ field: 'id', message: 'must be a UUID' }]);
-    const execution = await deps.db.execution.findUnique({ where: { id: id.data } });
-    if (!execution) throw notFound(`execution ${id.data}`);
+    const id = executionIdOf(req);
+    const execution = await deps.db.execution.findUnique({ where: { id } });
+    if (!execution) throw notFound(`execution ${id}`);
     res.json(executionView(execution));
+  });
+
+  /** Cancels a queued or running execution: 202, the saga kills the run, releases capacity, records `cancelled`. Idempotent. */
+  router.post('/executions/:id/cancel', async (req, res) => {
+    const id = executionIdOf(req);
+    if (req.body !== undefined && !req.is('application/json')) {
+      throw new HttpError(415, 'unsupported-media-type', 'Unsupported Media Type', 'request body must be application/json');
+    }
+    const body = cancelBodySchema.safeParse(req.body ?? {});
+    if (!body.success) throw validationError(fieldErrorsOf(body.error));
+    const execution = await deps.db.execution.findUnique({ where: { id } });
+    if (!execution) throw notFound(`execution ${id}`);
+    if (execution.status === 'cancelled') {
+      res.status(202).json(executionView(execution));
+      return;
+    }
+    if (isTerminal(execution.status)) {
+      throw new HttpError(409, 'execution-terminal', 'Conflict', `execution ${id} is already ${execution.status}; only queued or running executions can be cancelled`, { status_of_execution: execution.status });
+    }
+    const request: CancelRequest = { actor: `api:${headerValue(req, 'X-Owner-Id', ownerSchema, 'anonymous')}`, reason: body.data.reason ?? null };
+    const handle = deps.temporal.workflow.getHandle(execution.workflowId);
+    try {
+      await handle.signal(CANCEL_REQUESTED_SIGNAL, request);
+      await handle.cancel();
+    } catch (err) {
+      // The saga ended between our read and the cancel: report what it ended as.
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      const now = await deps.db.execution.findUniqueOrThrow({ where: { id } });
+      if (now.status !== 'cancelled') throw new HttpError(409, 'execution-terminal', 'Conflict', `execution ${id} is already ${now.status}`, { status_of_execution: now.status });
+    }
+    res.status(202).json(executionView(execution));
   });
 
   return router;
