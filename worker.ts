@@ -1,4 +1,6 @@
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { CAPACITY_GRANTED_SIGNAL } from './domain/saga';
 import { createActivities } from './activities';
 import { loadConfig } from './config';
 import type { ResolvedConfig } from './config';
@@ -29,6 +31,9 @@ export async function startWorker(config: ResolvedConfig, log: Logger): Promise<
     log: { info: (msg, fields) => log.info(fields ?? {}, msg), warn: (msg, fields) => log.warn(fields ?? {}, msg) },
   });
   const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const clientConnection = await Connection.connect({ address: config.temporal.address });
+  const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
+  const notifyCapacityGranted = (executionId: string) => client.workflow.getHandle(executionId).signal(CAPACITY_GRANTED_SIGNAL);
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
@@ -37,7 +42,7 @@ export async function startWorker(config: ResolvedConfig, log: Logger): Promise<
     // A cancel reaches a running activity only through a heartbeat response: keep them frequent.
     maxHeartbeatThrottleInterval: RUNNER_HEARTBEAT_MS,
     defaultHeartbeatThrottleInterval: RUNNER_HEARTBEAT_MS,
-    activities: createActivities({ db, runner, log, producer: config.service, capacity: config.capacity, limitMaxima: config.limitMaxima }),
+    activities: createActivities({ db, runner, log, producer: config.service, capacity: config.capacity, limitMaxima: config.limitMaxima, notifyCapacityGranted }),
   });
   const running = worker.run();
   log.info({ task_queue: config.temporal.taskQueue, temporal: config.temporal.address }, 'worker started');
@@ -47,6 +52,7 @@ export async function startWorker(config: ResolvedConfig, log: Logger): Promise<
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;
       await connection.close();
+      await clientConnection.close();
       await db.$disconnect();
     },
   };

@@ -6,14 +6,15 @@ import { isTerminal } from '../domain/execution-status';
 import type { ErrorType, ExecutionStatus } from '../domain/execution-status';
 import type { ExecutionOutcome, ExecutionSagaInput } from '../domain/saga';
 import type { Logger } from '../observability/logger';
+import { coerceError } from '../observability/logger';
 import type { Runner, RunResult } from '../runners/runner';
 import type { Db } from '../store/db';
 import type { Producer } from '../store/envelope';
 import { TransitionRefusedError } from '../store/errors';
 import { applyTransition, createExecution } from '../store/transitions';
 import type { ResultFields } from '../store/transitions';
-import { release, tryReserve } from './capacity';
-import type { CapacityLimits } from './capacity';
+import { release, reserve } from './capacity';
+import type { CapacityLimits, Reservation } from './capacity';
 import { classifyRun } from './run-outcome';
 
 export interface ActivityDeps {
@@ -23,6 +24,8 @@ export interface ActivityDeps {
   producer: Producer;
   capacity: CapacityLimits;
   limitMaxima: RunLimits;
+  /** Tells a waiting saga it now holds a slot (a Temporal signal); the saga also re-checks on its own. */
+  notifyCapacityGranted: (executionId: string) => Promise<void>;
 }
 
 /** Actor recorded in the audit trail for transitions the saga makes. */
@@ -43,6 +46,12 @@ export interface TerminalRecord extends ExecutionRef {
 /** Builds the saga's activities around explicit dependencies. */
 export function createActivities(deps: ActivityDeps) {
   const { db, runner, producer } = deps;
+  // A failed notification is not fatal: the waiting saga re-checks the queue on its own timer.
+  const notifyAll = async (executionIds: string[], by: string) => {
+    for (const id of executionIds) {
+      await deps.notifyCapacityGranted(id).catch((err: unknown) => logFor(by).warn({ granted_execution_id: id, err: coerceError(err).message }, 'capacity grant notification failed; the saga will re-check'));
+    }
+  };
   const logFor = (executionId: string) => {
     const info = Context.current().info;
     return deps.log.child({ execution_id: executionId, workflow_id: info.workflowExecution?.workflowId, activity: info.activityType, attempt: info.attempt });
@@ -63,14 +72,16 @@ export function createActivities(deps: ActivityDeps) {
       }
     },
 
-    /** Takes a run slot; `false` means full, and the saga waits and asks again. */
-    async reserveCapacity(input: Pick<ExecutionSagaInput, 'executionId' | 'ownerId' | 'language'>): Promise<boolean> {
-      return tryReserve(db, deps.capacity, input);
+    /** Joins the fair capacity queue (idempotent); not granted means the saga waits for a `capacityGranted` signal. */
+    async reserveCapacity(input: Pick<ExecutionSagaInput, 'executionId' | 'ownerId' | 'language'>): Promise<Reservation> {
+      const { reservation, grantedOthers } = await reserve(db, deps.capacity, { executionId: input.executionId, ownerId: input.ownerId, language: input.language });
+      await notifyAll(grantedOthers, input.executionId);
+      return reservation;
     },
 
-    /** Compensation of reserveCapacity; idempotent. */
+    /** Compensation of reserveCapacity: leaves the queue or frees the slot (idempotent), and wakes whoever it frees room for. */
     async releaseCapacity(ref: ExecutionRef): Promise<void> {
-      await release(db, ref.executionId);
+      await notifyAll(await release(db, deps.capacity, ref.executionId), ref.executionId);
     },
 
     /**

@@ -44,8 +44,8 @@ export type SagaStep = (typeof SagaStep)[keyof typeof SagaStep];
 export interface SagaState {
   step: SagaStep;
   status: ExecutionStatus;
-  /** Times the saga asked for capacity and found it full. */
-  capacityWaits: number;
+  /** Waiting executions ahead of this one while it waits for capacity; null otherwise. */
+  capacityPosition: number | null;
 }
 
 /** Who asked for a cancel, and why; sent to the saga before Temporal's cancel request. */

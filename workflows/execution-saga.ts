@@ -2,12 +2,12 @@ import {
   ActivityCancellationType,
   ApplicationFailure,
   CancellationScope,
+  condition,
   defineQuery,
   defineSignal,
   isCancellation,
   proxyActivities,
   setHandler,
-  sleep,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
@@ -15,20 +15,22 @@ import type { ExecutionStatus } from '../domain/execution-status';
 import { FailureType } from '../domain/failure-types';
 import { ACTIVITY_RETRY_PRESET, toTemporalRetryPolicy } from '../domain/retry-policies';
 import type { RetryPresets } from '../domain/retry-policies';
-import { CANCEL_REQUESTED_SIGNAL, SAGA_STATE_QUERY } from '../domain/saga';
+import { CANCEL_REQUESTED_SIGNAL, CAPACITY_GRANTED_SIGNAL, SAGA_STATE_QUERY } from '../domain/saga';
 import type { CancelRequest, ExecutionOutcome, ExecutionSagaInput, SagaState } from '../domain/saga';
 import { ExecutionStateKey, ScriptLanguageKey, OwnerIdKey } from './search-attributes';
 
 export const sagaStateQuery = defineQuery<SagaState>(SAGA_STATE_QUERY);
 /** Carries actor and reason; the cancel itself is Temporal's cancel request (also possible from the Web UI). */
 export const cancelRequestedSignal = defineSignal<[CancelRequest]>(CANCEL_REQUESTED_SIGNAL);
+/** Sent by whichever activity freed room in the capacity queue for this execution. */
+export const capacityGrantedSignal = defineSignal(CAPACITY_GRANTED_SIGNAL);
 
 /** A run reports liveness every second; three missed heartbeats mean its worker is gone. */
 const RUN_HEARTBEAT_TIMEOUT_MS = 10_000;
 /** Start-to-close margin over the script's own wall limit: the runner enforces the limit, this is the safety net. */
 const RUN_TIMEOUT_MARGIN_MS = 30_000;
-const CAPACITY_POLL_MIN_MS = 250;
-const CAPACITY_POLL_MAX_MS = 5_000;
+/** While queued, the saga asks the queue again this often in case a grant signal was lost. */
+const CAPACITY_RECHECK_MS = 30_000;
 
 function activitiesFor(presets: RetryPresets, runTimeoutMs: number) {
   const withPreset = (name: keyof typeof ACTIVITY_RETRY_PRESET, timeoutMs: number) =>
@@ -60,11 +62,15 @@ function activitiesFor(presets: RetryPresets, runTimeoutMs: number) {
 export async function executionSaga(input: ExecutionSagaInput): Promise<ExecutionOutcome> {
   const acts = activitiesFor(input.retryPresets, input.limits.wallTimeMs + RUN_TIMEOUT_MARGIN_MS);
   const ref = { executionId: input.executionId };
-  const state: SagaState = { step: 'validating', status: 'queued', capacityWaits: 0 };
+  const state: SagaState = { step: 'validating', status: 'queued', capacityPosition: null };
   setHandler(sagaStateQuery, () => state);
   let cancelRequest: CancelRequest = { actor: 'temporal', reason: 'workflow cancelled in Temporal' };
   setHandler(cancelRequestedSignal, (request) => {
     cancelRequest = request;
+  });
+  let capacityGranted = false;
+  setHandler(capacityGrantedSignal, () => {
+    capacityGranted = true;
   });
   const setStatus = (status: ExecutionStatus) => {
     state.status = status;
@@ -81,11 +87,16 @@ export async function executionSaga(input: ExecutionSagaInput): Promise<Executio
     await acts.validateExecution(input);
 
     state.step = 'reserving_capacity';
+    // Registered before joining the queue: a cancel while waiting must leave it.
     compensations.unshift(() => acts.releaseCapacity(ref));
-    for (let delay = CAPACITY_POLL_MIN_MS; !(await acts.reserveCapacity(input)); delay = Math.min(delay * 2, CAPACITY_POLL_MAX_MS)) {
-      state.capacityWaits++;
-      await sleep(delay);
+    let reservation = await acts.reserveCapacity(input);
+    while (!reservation.granted && !capacityGranted) {
+      state.capacityPosition = reservation.position;
+      // Woken by the capacityGranted signal; the timeout only guards against a lost signal.
+      if (await condition(() => capacityGranted, CAPACITY_RECHECK_MS)) break;
+      reservation = await acts.reserveCapacity(input);
     }
+    state.capacityPosition = null;
 
     state.step = 'marking_running';
     await acts.markRunning(ref);

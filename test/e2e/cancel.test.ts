@@ -30,6 +30,7 @@ test('cancelling a running script kills its process, releases capacity and recor
   expect(done.status).toBe('cancelled');
   expect(done.result.errorType).toBe('cancelled');
   expect(runProcesses(created.id)).toEqual([]);
+  // Released before the cancelled transition is recorded: nothing to wait for.
   expect(await service.db.capacityReservation.count({ where: { executionId: created.id } })).toBe(0);
 
   const audit = await service.db.executionTransition.findMany({ where: { executionId: created.id }, orderBy: { at: 'asc' } });
@@ -39,7 +40,7 @@ test('cancelling a running script kills its process, releases capacity and recor
   expect((events[2]!.envelope as { payload: { reason: string } }).payload.reason).toBe('user pressed stop');
 
   const handle = service.temporal.workflow.getHandle(created.id);
-  expect((await handle.describe()).status.name).toBe('CANCELLED');
+  await waitFor('the workflow to close as cancelled', async () => ((await handle.describe()).status.name === 'CANCELLED' ? true : undefined));
 });
 
 test('cancelling a queued execution (capacity full) records cancelled without ever running it', async () => {
