@@ -134,7 +134,9 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): Runner {
       } catch (err) {
         return Promise.reject(err);
       }
-      const execution = new LocalExecution(spec, settingsFor(spec));
+      // A run of this id left by an earlier worker process (crashed mid-run) is killed first: a retried
+      // run re-runs the script from the start, and never runs beside its predecessor.
+      const execution = new LocalExecution(spec, { ...settingsFor(spec), beforeStart: () => destroyOrphan(spec.executionId) });
       execution.attach(observer);
       const promise = execution.promise.finally(() => runs.delete(spec.executionId));
       runs.set(spec.executionId, { execution, promise });

@@ -26,6 +26,8 @@ export interface ExecutionSettings {
   heartbeatIntervalMs: number;
   outputKillFactor: number;
   log: RunnerLog | undefined;
+  /** Awaited before anything is spawned (the runner kills a group left by an earlier worker process). */
+  beforeStart?: () => Promise<unknown>;
 }
 
 /** What `destroy` needs to find an execution's process group after a worker restart. */
@@ -138,6 +140,7 @@ export class LocalExecution {
       } catch (err) {
         throw new Error(`${spec.language} interpreter is not executable at ${settings.interpreter}`, { cause: err });
       }
+      await settings.beforeStart?.();
       await this.prepare(reportFile);
       if (this.killReason) return this.notStarted(this.killReason);
       const result = await this.supervise(reportFile);

@@ -1,0 +1,46 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { v7 as uuidv7 } from 'uuid';
+import { createLocalRunner } from '../../runners/local-runner';
+import { pidsWorkingIn } from '../support/processes';
+import { waitFor } from '../support/harness';
+
+/** Alive and not a zombie. */
+function isAlive(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+const limits = { wallTimeMs: 10_000, cpuTimeMs: 10_000, memoryMb: 256, maxOutputBytes: 1024, maxProcesses: 16, maxFileSizeBytes: 1 << 20 };
+
+test('a run retried after its worker process was SIGKILLed kills the orphaned script first, so two never run at once', async () => {
+  const workDir = mkdtempSync(path.join(os.tmpdir(), 'eo-crash-'));
+  const executionId = uuidv7();
+  const runDir = path.join(workDir, executionId);
+  const tsx = path.join(__dirname, '..', '..', 'node_modules', '.bin', 'tsx');
+  const worker = spawn(tsx, [path.join(__dirname, 'fixtures', 'run-and-hang.ts'), workDir, executionId], { stdio: 'ignore' });
+  const orphans = await waitFor('the first worker’s script', async () => {
+    const pids = pidsWorkingIn(runDir).filter((pid) => pid !== worker.pid);
+    return pids.length > 0 ? pids : undefined;
+  });
+  worker.kill('SIGKILL');
+  await new Promise((resolve) => worker.once('exit', resolve));
+  // The detached script outlives its worker.
+  expect(pidsWorkingIn(runDir).some((pid) => orphans.includes(pid))).toBe(true);
+
+  const runner = createLocalRunner({ workDir, heartbeatIntervalMs: 50 });
+  const orphanAlive = () => orphans.some(isAlive);
+  let overlapped = false;
+  const result = await runner.run(
+    { executionId, language: 'bash', script: 'sleep 0.5; echo second run', limits },
+    { onHeartbeat: () => (overlapped ||= orphanAlive()) },
+  );
+  expect(result).toMatchObject({ termination: 'exited', exitCode: 0, stdout: 'second run\n' });
+  expect(overlapped).toBe(false);
+  expect(orphanAlive()).toBe(false);
+}, 30_000);
