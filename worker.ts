@@ -1,5 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import type { WorkerInterceptors } from '@temporalio/worker';
 import { CAPACITY_GRANTED_SIGNAL } from './domain/saga';
 import { createActivities } from './activities';
 import { loadConfig } from './config';
@@ -21,8 +22,15 @@ export interface WorkerHandle {
   stop(): Promise<void>;
 }
 
+export interface WorkerOptions {
+  /** Temporal worker interceptors (tracing, fault injection in tests). */
+  interceptors?: WorkerInterceptors;
+  /** A prebuilt workflow bundle (`bundleWorkflowCode`); without it the worker bundles `workflows/` at start. */
+  workflowBundlePath?: string;
+}
+
 /** Runs the Temporal worker: the saga workflow bundle and its activities, with the local runner. */
-export async function startWorker(config: ResolvedConfig, log: Logger): Promise<WorkerHandle> {
+export async function startWorker(config: ResolvedConfig, log: Logger, options: WorkerOptions = {}): Promise<WorkerHandle> {
   installTemporalRuntime(log);
   const db = createDb(config.databaseUrl);
   const runner = createLocalRunner({
@@ -38,7 +46,8 @@ export async function startWorker(config: ResolvedConfig, log: Logger): Promise<
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    workflowsPath: require.resolve('./workflows'),
+    ...(options.workflowBundlePath ? { workflowBundle: { codePath: options.workflowBundlePath } } : { workflowsPath: require.resolve('./workflows') }),
+    interceptors: options.interceptors,
     // A cancel reaches a running activity only through a heartbeat response: keep them frequent.
     maxHeartbeatThrottleInterval: RUNNER_HEARTBEAT_MS,
     defaultHeartbeatThrottleInterval: RUNNER_HEARTBEAT_MS,

@@ -32,14 +32,17 @@ const RUN_TIMEOUT_MARGIN_MS = 30_000;
 /** While queued, the saga asks the queue again this often in case a grant signal was lost. */
 const CAPACITY_RECHECK_MS = 30_000;
 
+/** Start-to-close of the database steps: also how long a worker crash mid-step goes unnoticed. */
+const STEP_TIMEOUT_MS = 10_000;
+
 function activitiesFor(presets: RetryPresets, runTimeoutMs: number) {
   const withPreset = (name: keyof typeof ACTIVITY_RETRY_PRESET, timeoutMs: number) =>
     proxyActivities<Activities>({ startToCloseTimeout: timeoutMs, retry: toTemporalRetryPolicy(presets[ACTIVITY_RETRY_PRESET[name]]) });
   return {
-    validateExecution: withPreset('validateExecution', 30_000).validateExecution,
-    reserveCapacity: withPreset('reserveCapacity', 30_000).reserveCapacity,
-    releaseCapacity: withPreset('releaseCapacity', 30_000).releaseCapacity,
-    markRunning: withPreset('markRunning', 30_000).markRunning,
+    validateExecution: withPreset('validateExecution', STEP_TIMEOUT_MS).validateExecution,
+    reserveCapacity: withPreset('reserveCapacity', STEP_TIMEOUT_MS).reserveCapacity,
+    releaseCapacity: withPreset('releaseCapacity', STEP_TIMEOUT_MS).releaseCapacity,
+    markRunning: withPreset('markRunning', STEP_TIMEOUT_MS).markRunning,
     runScript: proxyActivities<Activities>({
       startToCloseTimeout: runTimeoutMs,
       heartbeatTimeout: RUN_HEARTBEAT_TIMEOUT_MS,
@@ -47,9 +50,9 @@ function activitiesFor(presets: RetryPresets, runTimeoutMs: number) {
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       retry: toTemporalRetryPolicy(presets[ACTIVITY_RETRY_PRESET.runScript]),
     }).runScript,
-    destroyRunner: withPreset('destroyRunner', 30_000).destroyRunner,
-    storeResult: withPreset('storeResult', 30_000).storeResult,
-    recordTerminal: withPreset('recordTerminal', 30_000).recordTerminal,
+    destroyRunner: withPreset('destroyRunner', STEP_TIMEOUT_MS).destroyRunner,
+    storeResult: withPreset('storeResult', STEP_TIMEOUT_MS).storeResult,
+    recordTerminal: withPreset('recordTerminal', STEP_TIMEOUT_MS).recordTerminal,
   };
 }
 

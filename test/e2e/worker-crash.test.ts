@@ -1,0 +1,129 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { startApiServer } from '../../api/server';
+import type { ApiHandle } from '../../api/server';
+import { startRelay } from '../../relay/main';
+import type { RelayHandle } from '../../relay/main';
+import { createDb } from '../../store/db';
+import type { Db } from '../../store/db';
+import { apiClient, TERMINAL } from '../support/api-client';
+import { resetDatabase, testConfig, testLog, waitFor } from '../support/harness';
+
+/** Every point of the saga where the worker dies: before a step, while the script runs, after a step's side effect. */
+const CRASH_POINTS = [
+  'validateExecution:before',
+  'validateExecution:after',
+  'reserveCapacity:before',
+  'reserveCapacity:after',
+  'markRunning:before',
+  'markRunning:after',
+  'runScript:before',
+  'runScript:during',
+  'runScript:after',
+  'storeResult:before',
+  'storeResult:after',
+  'releaseCapacity:before',
+  'releaseCapacity:after',
+];
+const ROUNDS = 2;
+
+const markers = mkdtempSync(path.join(os.tmpdir(), 'eo-fault-'));
+const workDir = mkdtempSync(path.join(os.tmpdir(), 'eo-fault-runs-'));
+const config = testConfig({ RUNNER_WORK_DIR: workDir });
+const workerEnv = { ...process.env, DATABASE_URL: config.databaseUrl, TEMPORAL_ADDRESS: config.temporal.address, TEMPORAL_TASK_QUEUE: config.temporal.taskQueue, RUNNER_WORK_DIR: workDir };
+let db: Db;
+let api: ApiHandle;
+let relay: RelayHandle;
+let bundlePath: string;
+
+beforeAll(async () => {
+  db = createDb(config.databaseUrl);
+  await resetDatabase(db);
+  api = await startApiServer(config, testLog);
+  relay = await startRelay(config, testLog);
+  bundlePath = path.join(markers, 'workflow-bundle.js');
+  writeFileSync(bundlePath, (await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined } })).code);
+}, 120_000);
+afterAll(async () => {
+  await api?.stop();
+  await relay?.stop();
+  await db?.$disconnect();
+});
+
+function spawnWorker(crashAt: string | null): ChildProcess {
+  // node itself (tsx as a loader, not its wrapper process), so the SIGKILL is seen as this child's signal.
+  return spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', 'support', 'crashing-worker.ts')], {
+    env: { ...workerEnv, EO_TEST_WORKFLOW_BUNDLE: bundlePath, EO_TEST_CRASH_AT: crashAt ?? '' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
+
+/** A script that notices if another run of the same submission holds its lock (the kernel frees it when a run dies). */
+function lockingScript(token: string): string {
+  return [
+    'import fcntl, time',
+    `base = ${JSON.stringify(path.join(markers, token))}`,
+    'lock = open(base + ".lock", "w")',
+    'try:',
+    '    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)',
+    'except OSError:',
+    '    open(base + ".concurrent", "w").close()',
+    'open(base + ".runs", "a").write("run\\n")',
+    'time.sleep(0.8)',
+    `print("done ${token}")`,
+  ].join('\n');
+}
+
+test(`SIGKILLing the worker at every saga step (${CRASH_POINTS.length * ROUNDS} kills): each execution ends once, nothing runs twice at once, nothing is written twice, capacity is free`, async () => {
+  const client = apiClient(api.url);
+  const submitted: Array<{ id: string; token: string }> = [];
+  let kills = 0;
+
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const point of CRASH_POINTS) {
+      const worker = spawnWorker(point);
+      for (let i = 0; i < 2; i++) {
+        const token = randomUUID();
+        const { json } = await client.submit({ language: 'python', script: lockingScript(token), limits: { wallTimeMs: 20_000 } });
+        submitted.push({ id: json.id, token });
+      }
+      const signal = await waitFor(`the worker to die at ${point}`, async () => (worker.exitCode !== null || worker.signalCode !== null ? worker.signalCode : undefined), 90_000, 50);
+      expect(signal).toBe('SIGKILL');
+      kills++;
+    }
+  }
+  expect(kills).toBeGreaterThanOrEqual(20);
+
+  const survivor = spawnWorker(null);
+  try {
+    await Promise.all(submitted.map(({ id }) => client.waitForStatus(id, (s) => TERMINAL.includes(s), 180_000)));
+    const ids = submitted.map((s) => s.id);
+    await waitFor('all capacity to be free', async () => ((await db.capacityReservation.count()) === 0 ? true : undefined), 60_000);
+
+    const executions = await db.execution.findMany({ where: { id: { in: ids } } });
+    const byStatus = Object.groupBy(executions, (e) => e.status);
+    console.log(`fault test: ${kills} kills, ${ids.length} executions:`, Object.fromEntries(Object.entries(byStatus).map(([k, v]) => [k, v!.length])));
+    expect(executions.every((e) => e.status === 'completed')).toBe(true);
+
+    for (const { id, token } of submitted) {
+      expect(existsSync(path.join(markers, `${token}.concurrent`))).toBe(false);
+      const runs = readFileSync(path.join(markers, `${token}.runs`), 'utf8').trim().split('\n').length;
+      expect(runs).toBeGreaterThanOrEqual(1);
+      const transitions = await db.executionTransition.findMany({ where: { executionId: id }, orderBy: { at: 'asc' } });
+      expect(transitions.map((t) => t.toStatus)).toEqual(['queued', 'running', 'completed']);
+      const events = await db.outboxEvent.findMany({ where: { executionId: id }, orderBy: { sequence: 'asc' } });
+      expect(events.map((e) => [e.sequence, e.eventType])).toEqual([[1, 'execution_requested'], [2, 'execution_started'], [3, 'execution_completed']]);
+      expect(new Set(transitions.map((t) => t.eventId))).toEqual(new Set(events.map((e) => e.id)));
+    }
+    const reruns = submitted.filter(({ token }) => readFileSync(path.join(markers, `${token}.runs`), 'utf8').trim().split('\n').length > 1).length;
+    console.log(`fault test: ${reruns} scripts were re-run after a crash (one after the other, never at once)`);
+  } finally {
+    survivor.kill('SIGTERM');
+    await new Promise((resolve) => survivor.once('exit', resolve));
+  }
+}, 600_000);
