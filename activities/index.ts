@@ -36,7 +36,7 @@ export interface ExecutionRef {
 }
 
 export interface TerminalRecord extends ExecutionRef {
-  to: Extract<ExecutionStatus, 'cancelled' | 'error'>;
+  to: Extract<ExecutionStatus, 'cancelled' | 'error' | 'timed_out'>;
   errorType: ErrorType;
   errorMessage: string;
   actor: string;
@@ -152,7 +152,7 @@ export function createActivities(deps: ActivityDeps) {
       return { executionId: execution.id, status: execution.status, errorType: execution.errorType as ErrorType | null, exitCode: execution.exitCode };
     },
 
-    /** Records `cancelled` or `error` from whichever non-terminal state the execution is in. */
+    /** Records `cancelled`, `error` or (saga deadline) `timed_out` from whichever non-terminal state the execution is in. */
     async recordTerminal(rec: TerminalRecord): Promise<ExecutionOutcome> {
       const { execution } = await transitionOrFail(async () => {
         try {

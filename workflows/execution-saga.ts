@@ -8,6 +8,7 @@ import {
   isCancellation,
   proxyActivities,
   setHandler,
+  sleep,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
@@ -86,6 +87,7 @@ export async function executionSaga(input: ExecutionSagaInput): Promise<Executio
   ]);
 
   const compensations: Array<() => Promise<void>> = [];
+  let deadlineHit = false;
   try {
     await acts.validateExecution(input);
 
@@ -108,7 +110,16 @@ export async function executionSaga(input: ExecutionSagaInput): Promise<Executio
     state.step = 'running';
     // Registered before the run: a cancelled or crashed run must be killed even if it never returned.
     compensations.unshift(() => acts.destroyRunner(ref));
-    const result = await acts.runScript(ref);
+    // Last resort behind the runner's wall limit and the activity timeouts: past this the run is abandoned.
+    const runScope = new CancellationScope();
+    void sleep(runDeadlineMs(input)).then(
+      () => {
+        deadlineHit = true;
+        runScope.cancel();
+      },
+      () => undefined, // the whole saga was cancelled first
+    );
+    const result = await runScope.run(() => acts.runScript(ref));
 
     state.step = 'storing_result';
     const outcome = await acts.storeResult({ ...ref, result });
@@ -120,9 +131,12 @@ export async function executionSaga(input: ExecutionSagaInput): Promise<Executio
     return outcome;
   } catch (err) {
     state.step = 'compensating';
-    const cancelled = isCancellation(err);
+    const cancelled = isCancellation(err) && !deadlineHit;
     const outcome = await CancellationScope.nonCancellable(async () => {
       for (const compensate of compensations) await compensate();
+      if (deadlineHit) {
+        return acts.recordTerminal({ ...ref, to: 'timed_out', errorType: 'timeout', errorMessage: 'saga deadline passed: the run was abandoned', actor: 'system:saga', reason: 'deadline' });
+      }
       return acts.recordTerminal({
         ...ref,
         to: cancelled ? 'cancelled' : 'error',
@@ -134,9 +148,16 @@ export async function executionSaga(input: ExecutionSagaInput): Promise<Executio
     });
     setStatus(outcome.status);
     state.step = 'done';
+    if (deadlineHit) return outcome;
     if (cancelled) throw err;
     throw ApplicationFailure.nonRetryable(`execution ended in ${outcome.status}: ${describeFailure(err)}`, failureTypeOf(err) ?? 'SystemError');
   }
+}
+
+/** Every attempt the run's retry policy allows, each to its start-to-close timeout, plus the longest backoffs. */
+function runDeadlineMs(input: ExecutionSagaInput): number {
+  const preset = input.retryPresets[ACTIVITY_RETRY_PRESET.runScript];
+  return (input.limits.wallTimeMs + RUN_TIMEOUT_MARGIN_MS + preset.maximumIntervalMs) * preset.maximumAttempts;
 }
 
 function describeFailure(err: unknown): string {

@@ -7,8 +7,8 @@ import { z } from 'zod';
 import { createExecutionRequestSchema, normalizeExecutionRequest } from '../../domain/execution-request';
 import type { RunLimits } from '../../domain/runtimes';
 import type { RetryPresets } from '../../domain/retry-policies';
-import { CANCEL_REQUESTED_SIGNAL, WORKFLOW_NAME } from '../../domain/saga';
-import type { CancelRequest, ExecutionSagaInput } from '../../domain/saga';
+import { CANCEL_REQUESTED_SIGNAL, SAGA_STATE_QUERY, WORKFLOW_NAME } from '../../domain/saga';
+import type { CancelRequest, ExecutionSagaInput, SagaState } from '../../domain/saga';
 import { isTerminal } from '../../domain/execution-status';
 import type { executionSaga } from '../../workflows/execution-saga';
 import type { Db } from '../../store/db';
@@ -46,6 +46,29 @@ function headerValue<T>(req: Request, name: string, schema: z.ZodType<T>, fallba
   return parsed.data;
 }
 
+/**
+ * What the saga is doing now: its step and queue position (workflow query) and the current activity's
+ * attempt and last heartbeat (from Temporal's description). Null when the workflow cannot be asked.
+ */
+async function liveState(temporal: Client, workflowId: string) {
+  const handle = temporal.workflow.getHandle(workflowId);
+  try {
+    const [state, description] = await Promise.all([handle.query<SagaState>(SAGA_STATE_QUERY), handle.describe()]);
+    const activity = description.raw.pendingActivities?.[0];
+    const heartbeat = activity?.lastHeartbeatTime?.seconds;
+    return {
+      step: state.step,
+      capacityPosition: state.capacityPosition,
+      activity: activity?.activityType?.name ?? null,
+      attempt: activity?.attempt ?? null,
+      lastHeartbeatAt: heartbeat ? new Date(Number(heartbeat) * 1000 + Math.floor((activity?.lastHeartbeatTime?.nanos ?? 0) / 1e6)).toISOString() : null,
+    };
+  } catch {
+    // A saga that just ended or is not yet started answers nothing; the stored status stands on its own.
+    return null;
+  }
+}
+
 export function executionRoutes(deps: ExecutionRoutesDeps): Router {
   const router = Router();
   const requestSchema = createExecutionRequestSchema(deps.limitMaxima);
@@ -73,7 +96,8 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
     const id = executionIdOf(req);
     const execution = await deps.db.execution.findUnique({ where: { id } });
     if (!execution) throw notFound(`execution ${id}`);
-    res.json(executionView(execution));
+    const live = isTerminal(execution.status) ? null : await liveState(deps.temporal, execution.workflowId);
+    res.json({ ...executionView(execution), live });
   });
 
   /** Cancels a queued or running execution: 202, the saga kills the run, releases capacity, records `cancelled`. Idempotent. */

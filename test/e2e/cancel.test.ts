@@ -23,6 +23,13 @@ test('cancelling a running script kills its process, releases capacity and recor
   const { json: created } = await api.submit({ language: 'bash', script: 'sleep 60', limits: { wallTimeMs: 120_000 } }, 'alice');
   await api.waitForStatus(created.id, (s) => s === 'running');
   await waitFor('the script process', async () => (runProcesses(created.id).length > 0 ? true : undefined));
+  // The live view shows the step, the activity's attempt and its heartbeats.
+  const live = await waitFor('a heartbeat in the live view', async () => {
+    const { json } = await api.get(created.id);
+    const view = json.live as { step: string; activity: string; attempt: number; lastHeartbeatAt: string | null } | null;
+    return view?.lastHeartbeatAt ? view : undefined;
+  });
+  expect(live).toMatchObject({ step: 'running', activity: 'runScript', attempt: 1 });
 
   const cancel = await api.cancel(created.id, 'user pressed stop');
   expect(cancel.status).toBe(202);
