@@ -1,0 +1,61 @@
+// Records real histories of executionSaga from the dev server, one per way an execution can end, for the
+// replay test. Run when a workflow version is released: npm run replay:record -- <version label, e.g. v1>
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import globalSetup from '../support/global-setup';
+import globalTeardown from '../support/global-teardown';
+import { apiClient, TERMINAL } from '../support/api-client';
+import { startService, waitFor } from '../support/harness';
+
+async function main(): Promise<void> {
+  const version = process.argv[2];
+  if (!version || !/^v\d+$/.test(version)) throw new Error('usage: npm run replay:record -- v<N>');
+  await globalSetup();
+  // `immediate` gives up after 2 attempts, so the compensated scenario ends quickly.
+  const service = await startService({ CAPACITY_GLOBAL: '4', RETRY_PRESETS_JSON: '{"immediate":{"maximumAttempts":2}}' });
+  const api = apiClient(service.api.url);
+  const ended = (id: string) => api.waitForStatus(id, (s) => TERMINAL.includes(s), 60_000);
+  try {
+    const scenarios: Record<string, () => Promise<string>> = {
+      completed: async () => (await ended((await api.submit({ language: 'python', script: 'print("hi")' })).json.id)).id,
+      failed: async () => (await ended((await api.submit({ language: 'bash', script: 'exit 3' })).json.id)).id,
+      timed_out: async () => (await ended((await api.submit({ language: 'bash', script: 'sleep 30', limits: { wallTimeMs: 500 } })).json.id)).id,
+      cancelled: async () => {
+        const { json } = await api.submit({ language: 'bash', script: 'sleep 60', limits: { wallTimeMs: 120_000 } });
+        await api.waitForStatus(json.id, (s) => s === 'running');
+        await api.cancel(json.id, 'recorded for replay');
+        return (await ended(json.id)).id;
+      },
+      // Storing the result fails until retries run out: destroyRunner and releaseCapacity compensate, error is recorded.
+      compensated: async () => {
+        await service.db.$executeRawUnsafe(`ALTER TABLE executions ADD CONSTRAINT replay_refuse_completed CHECK (status <> 'completed') NOT VALID`);
+        try {
+          return (await ended((await api.submit({ language: 'python', script: 'print("lost")' })).json.id)).id;
+        } finally {
+          await service.db.$executeRawUnsafe('ALTER TABLE executions DROP CONSTRAINT replay_refuse_completed');
+        }
+      },
+    };
+    for (const [name, run] of Object.entries(scenarios)) {
+      const id = await run();
+      const handle = service.temporal.workflow.getHandle(id);
+      await waitFor(`workflow ${id} to close`, async () => ((await handle.describe()).status.name !== 'RUNNING' ? true : undefined));
+      const file = path.join(__dirname, 'histories', `${version}-${name}.json`);
+      writeFileSync(file, historyToJSON(await handle.fetchHistory()));
+      const row = await service.db.execution.findUniqueOrThrow({ where: { id } });
+      console.log(`${name}: ${id} ended ${row.status} → ${path.relative(process.cwd(), file)}`);
+    }
+  } finally {
+    await service.stop();
+    await globalTeardown();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
