@@ -45,7 +45,7 @@ async function startAll(config: Readonly<Config>, log: Logger) {
   await runMigrations(resolved.databaseUrl);
   const worker = await startWorker(resolved, log.child({ process: 'worker' }));
   const relay = await startRelay(resolved, log.child({ process: 'relay' }));
-  const api = await startApiServer(resolved, log.child({ process: 'api' }));
+  const api = await startApiServer(resolved, log.child({ process: 'api' }), { relayStatus: relay.relay.status });
   if (!config.temporal.address) log.info({ url: local.temporalUiUrl }, 'Temporal Web UI');
   log.info({ url: `${api.url}/api/v1/executions` }, 'ready');
 

@@ -4,9 +4,11 @@ import { notFoundRoute, problemMiddleware } from './problem';
 import { executionRoutes } from './routes/executions';
 import type { ExecutionRoutesDeps } from './routes/executions';
 import { healthRoutes } from './routes/health';
+import type { HealthDeps } from './routes/health';
 
 export interface AppDeps extends ExecutionRoutesDeps {
   log: Logger;
+  relayStatus?: HealthDeps['relayStatus'];
 }
 
 /** Request bodies above this are refused with 413 (a script is at most 64 KiB, stdin the same). */
@@ -17,7 +19,7 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
-  app.use(healthRoutes());
+  app.use(healthRoutes(deps));
   app.use('/api/v1', express.json({ limit: BODY_LIMIT }), executionRoutes(deps));
   app.use(notFoundRoute);
   app.use(problemMiddleware(deps.log));

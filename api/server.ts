@@ -8,6 +8,7 @@ import { createLogger } from '../observability/logger';
 import { requireEndpoints, runUntilSignal } from '../process-lifecycle';
 import { createDb } from '../store/db';
 import { createApp } from './app';
+import type { AppDeps } from './app';
 
 export interface ApiHandle {
   server: Server;
@@ -17,7 +18,7 @@ export interface ApiHandle {
 }
 
 /** Serves the REST API; starts workflows by name, never runs workflow code. */
-export async function startApiServer(config: ResolvedConfig, log: Logger): Promise<ApiHandle> {
+export async function startApiServer(config: ResolvedConfig, log: Logger, extras: Pick<AppDeps, 'relayStatus'> = {}): Promise<ApiHandle> {
   const db = createDb(config.databaseUrl);
   const connection = await Connection.connect({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
@@ -29,6 +30,7 @@ export async function startApiServer(config: ResolvedConfig, log: Logger): Promi
     limitMaxima: config.limitMaxima,
     retryPresets: config.retryPresets,
     producer: config.service,
+    ...extras,
   });
   const server = app.listen(config.api.port, config.api.host);
   await once(server, 'listening');

@@ -5,6 +5,7 @@ import type { Client } from '@temporalio/client';
 import { v7 as uuidv7 } from 'uuid';
 import { z } from 'zod';
 import { createExecutionRequestSchema, normalizeExecutionRequest } from '../../domain/execution-request';
+import { LANGUAGES } from '../../domain/runtimes';
 import type { RunLimits } from '../../domain/runtimes';
 import type { RetryPresets } from '../../domain/retry-policies';
 import { CANCEL_REQUESTED_SIGNAL, SAGA_STATE_QUERY, WORKFLOW_NAME } from '../../domain/saga';
@@ -31,6 +32,24 @@ const ownerSchema = z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/, 'must be 1-128
 const correlationSchema = z.string().min(1).max(128);
 const idSchema = z.uuid();
 const cancelBodySchema = z.object({ reason: z.string().max(1000).optional() }).strict();
+const listQuerySchema = z
+  .object({
+    status: z.enum(['queued', 'running', 'completed', 'failed', 'timed_out', 'cancelled', 'error']).optional(),
+    language: z.enum(LANGUAGES).optional(),
+    owner: ownerSchema.optional(),
+    cursor: z.string().max(200).optional(),
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+  })
+  .strict();
+
+/** Keyset cursor over (createdAt desc, id desc): stable while new executions arrive. */
+const encodeCursor = (e: { createdAt: Date; id: string }) => Buffer.from(`${e.createdAt.toISOString()}|${e.id}`).toString('base64url');
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  const [at, id] = Buffer.from(cursor, 'base64url').toString().split('|');
+  const createdAt = new Date(at ?? '');
+  if (!id || !idSchema.safeParse(id).success || Number.isNaN(createdAt.getTime())) throw validationError([{ field: 'cursor', message: 'is not a cursor this API returned' }]);
+  return { createdAt, id };
+}
 
 function executionIdOf(req: Request): string {
   const id = idSchema.safeParse(req.params.id);
@@ -90,6 +109,40 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
     await createExecution(deps.db, { id, ownerId, correlationId, ...request }, `api:${ownerId}`, deps.producer);
     const execution = await deps.db.execution.findUniqueOrThrow({ where: { id } });
     res.status(201).location(`/api/v1/executions/${id}`).json(executionView(execution));
+  });
+
+  router.get('/executions', async (req, res) => {
+    const query = listQuerySchema.safeParse(req.query);
+    if (!query.success) throw validationError(fieldErrorsOf(query.error, 'query.'));
+    const { status, language, owner, cursor, limit } = query.data;
+    const after = cursor ? decodeCursor(cursor) : null;
+    const rows = await deps.db.execution.findMany({
+      where: {
+        status,
+        language,
+        ownerId: owner,
+        ...(after ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] } : {}),
+      },
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      take: limit + 1,
+    });
+    const page = rows.slice(0, limit);
+    res.json({ items: page.map(executionView), nextCursor: rows.length > limit ? encodeCursor(page.at(-1)!) : null });
+  });
+
+  /** The audit trail (every transition, with actor and reason) and the events it emitted, with their publish state. */
+  router.get('/executions/:id/events', async (req, res) => {
+    const id = executionIdOf(req);
+    const execution = await deps.db.execution.findUnique({ where: { id }, select: { id: true } });
+    if (!execution) throw notFound(`execution ${id}`);
+    const [transitions, events] = await Promise.all([
+      deps.db.executionTransition.findMany({ where: { executionId: id }, orderBy: { at: 'asc' } }),
+      deps.db.outboxEvent.findMany({ where: { executionId: id }, orderBy: { sequence: 'asc' } }),
+    ]);
+    res.json({
+      transitions: transitions.map((t) => ({ from: t.fromStatus, to: t.toStatus, at: t.at.toISOString(), actor: t.actor, reason: t.reason, eventId: t.eventId })),
+      events: events.map((e) => ({ sequence: e.sequence, state: e.state, attempts: e.attempts, publishedAt: e.publishedAt?.toISOString() ?? null, lastError: e.lastError, envelope: e.envelope })),
+    });
   });
 
   router.get('/executions/:id', async (req, res) => {

@@ -1,10 +1,60 @@
 import { Router } from 'express';
+import type { Client } from '@temporalio/client';
+import { DEFAULT_LIMITS, RUNTIMES } from '../../domain/runtimes';
+import type { RunLimits } from '../../domain/runtimes';
+import type { RelayStatus } from '../../relay/outbox-relay';
+import type { Db } from '../../store/db';
 
-/** Liveness: the process serves HTTP. Readiness (`/readyz`) checks dependencies. */
-export function healthRoutes(): Router {
+export interface HealthDeps {
+  db: Db;
+  temporal: Client;
+  limitMaxima: RunLimits;
+  /** The relay's state when it runs in this process (`npm start`); reported, never a reason to be unready. */
+  relayStatus?: () => Readonly<RelayStatus>;
+}
+
+const CHECK_TIMEOUT_MS = 2_000;
+
+async function check(probe: () => Promise<unknown>): Promise<{ ok: boolean; error?: string }> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([probe(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS)))]);
+    return { ok: true };
+  } catch (err) {
+    return { ok: false, error: err instanceof Error ? err.message : String(err) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** `/healthz` (liveness: the process serves HTTP), `/readyz` (Postgres and Temporal answer), `/api/v1/runtimes`. */
+export function healthRoutes(deps: HealthDeps): Router {
   const router = Router();
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
+  });
+
+  router.get('/readyz', async (_req, res) => {
+    const [postgres, temporal] = await Promise.all([
+      check(() => deps.db.$queryRaw`SELECT 1`),
+      check(() => deps.temporal.workflowService.getSystemInfo({})),
+    ]);
+    const relay = deps.relayStatus?.();
+    const kafka = relay && {
+      ok: relay.brokerConfigured && relay.circuit === 'closed',
+      ...(relay.brokerConfigured ? {} : { note: 'no broker configured: events wait in the outbox' }),
+      ...(relay.circuit === 'open' ? { note: `broker unreachable, relay paused: ${relay.lastError}` } : {}),
+    };
+    const ready = postgres.ok && temporal.ok;
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks: { postgres, temporal, ...(kafka ? { kafka } : {}) } });
+  });
+
+  router.get('/api/v1/runtimes', (_req, res) => {
+    res.json({
+      runtimes: Object.values(RUNTIMES).map((r) => ({ language: r.language, version: r.version })),
+      defaultLimits: DEFAULT_LIMITS,
+      maxLimits: deps.limitMaxima,
+    });
   });
   return router;
 }

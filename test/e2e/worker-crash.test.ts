@@ -11,6 +11,7 @@ import { startRelay } from '../../relay/main';
 import type { RelayHandle } from '../../relay/main';
 import { createDb } from '../../store/db';
 import type { Db } from '../../store/db';
+import { EVENT_FOR_STATUS } from '../../domain/events';
 import { apiClient, TERMINAL } from '../support/api-client';
 import { resetDatabase, testConfig, testLog, waitFor } from '../support/harness';
 
@@ -79,7 +80,7 @@ function lockingScript(token: string): string {
   ].join('\n');
 }
 
-test(`SIGKILLing the worker at every saga step (${CRASH_POINTS.length * ROUNDS} kills): each execution ends once, nothing runs twice at once, nothing is written twice, capacity is free`, async () => {
+test(`SIGKILLing the worker at every saga step (${CRASH_POINTS.length * ROUNDS} kills): each execution ends in exactly one terminal state, nothing runs twice at once, nothing is written twice, capacity is free`, async () => {
   const client = apiClient(api.url);
   const submitted: Array<{ id: string; token: string }> = [];
   let kills = 0;
@@ -108,19 +109,25 @@ test(`SIGKILLing the worker at every saga step (${CRASH_POINTS.length * ROUNDS} 
     const executions = await db.execution.findMany({ where: { id: { in: ids } } });
     const byStatus = Object.groupBy(executions, (e) => e.status);
     console.log(`fault test: ${kills} kills, ${ids.length} executions:`, Object.fromEntries(Object.entries(byStatus).map(([k, v]) => [k, v!.length])));
-    expect(executions.every((e) => e.status === 'completed')).toBe(true);
+    // A saga whose run hit more crashes than the `cautious` preset allows attempts ends in `error`, as designed.
+    expect(executions.every((e) => e.status === 'completed' || (e.status === 'error' && e.errorType === 'system_error'))).toBe(true);
 
     for (const { id, token } of submitted) {
+      const execution = executions.find((e) => e.id === id)!;
       expect(existsSync(path.join(markers, `${token}.concurrent`))).toBe(false);
-      const runs = readFileSync(path.join(markers, `${token}.runs`), 'utf8').trim().split('\n').length;
-      expect(runs).toBeGreaterThanOrEqual(1);
       const transitions = await db.executionTransition.findMany({ where: { executionId: id }, orderBy: { at: 'asc' } });
-      expect(transitions.map((t) => t.toStatus)).toEqual(['queued', 'running', 'completed']);
+      const statuses = transitions.map((t) => t.toStatus);
+      expect(statuses.filter((s) => TERMINAL.includes(s))).toEqual([execution.status]);
+      expect([['queued', 'running', 'completed'], ['queued', 'running', 'error'], ['queued', 'error']]).toContainEqual(statuses);
+      // One event per transition, numbered 1..n without gaps or repeats.
       const events = await db.outboxEvent.findMany({ where: { executionId: id }, orderBy: { sequence: 'asc' } });
-      expect(events.map((e) => [e.sequence, e.eventType])).toEqual([[1, 'execution_requested'], [2, 'execution_started'], [3, 'execution_completed']]);
+      expect(events.map((e) => e.sequence)).toEqual(statuses.map((_, i) => i + 1));
+      expect(events.map((e) => e.eventType)).toEqual(statuses.map((st) => EVENT_FOR_STATUS[st]));
       expect(new Set(transitions.map((t) => t.eventId))).toEqual(new Set(events.map((e) => e.id)));
+      if (execution.status === 'completed') expect(existsSync(path.join(markers, `${token}.runs`))).toBe(true);
     }
-    const reruns = submitted.filter(({ token }) => readFileSync(path.join(markers, `${token}.runs`), 'utf8').trim().split('\n').length > 1).length;
+    const runsOf = (token: string) => (existsSync(path.join(markers, `${token}.runs`)) ? readFileSync(path.join(markers, `${token}.runs`), 'utf8').trim().split('\n').length : 0);
+    const reruns = submitted.filter(({ token }) => runsOf(token) > 1).length;
     console.log(`fault test: ${reruns} scripts were re-run after a crash (one after the other, never at once)`);
   } finally {
     survivor.kill('SIGTERM');

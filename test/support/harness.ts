@@ -44,7 +44,7 @@ export async function startService(env: Record<string, string> = {}): Promise<Ru
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
   const worker = await startWorker(config, testLog);
   const relay = await startRelay(config, testLog);
-  const api = await startApiServer(config, testLog);
+  const api = await startApiServer(config, testLog, { relayStatus: relay.relay.status });
   return {
     config,
     db,

@@ -1,0 +1,32 @@
+import { ConfigError, loadConfig } from '../config';
+import { DEFAULT_RETRY_PRESETS } from '../domain/retry-policies';
+
+test('defaults apply when nothing is set', () => {
+  const config = loadConfig({});
+  expect(config.api).toEqual({ host: '127.0.0.1', port: 3000 });
+  expect(config.databaseUrl).toBeUndefined();
+  expect(config.retryPresets).toEqual(DEFAULT_RETRY_PRESETS);
+  expect(Object.isFrozen(config.capacity)).toBe(true);
+});
+
+test('retry presets and limit maxima are overridable in part', () => {
+  const config = loadConfig({ RETRY_PRESETS_JSON: '{"cautious":{"maximumAttempts":2}}', MAX_LIMITS_JSON: '{"wallTimeMs":60000}' });
+  expect(config.retryPresets.cautious).toEqual({ ...DEFAULT_RETRY_PRESETS.cautious, maximumAttempts: 2 });
+  expect(config.retryPresets.aggressive).toEqual(DEFAULT_RETRY_PRESETS.aggressive);
+  expect(config.limitMaxima.wallTimeMs).toBe(60_000);
+});
+
+test.each([
+  ['PORT', { PORT: 'eighty' }],
+  ['DATABASE_URL', { DATABASE_URL: 'mysql://x' }],
+  ['TEMPORAL_ADDRESS', { TEMPORAL_ADDRESS: 'no-port' }],
+  ['KAFKA_BROKERS', { KAFKA_BROKERS: 'a:1,,b' }],
+  ['CAPACITY_GLOBAL', { CAPACITY_GLOBAL: '0' }],
+  ['RETRY_PRESETS_JSON', { RETRY_PRESETS_JSON: '{not json' }],
+  ['RETRY_PRESETS_JSON', { RETRY_PRESETS_JSON: '{"reckless":{}}' }],
+  ['MAX_LIMITS_JSON', { MAX_LIMITS_JSON: '{"wallTimeMs":-1}' }],
+  ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
+])('a bad %s stops start-up with a message naming it', (variable, env) => {
+  expect(() => loadConfig(env)).toThrow(ConfigError);
+  expect(() => loadConfig(env)).toThrow(new RegExp(variable));
+});
