@@ -3,22 +3,11 @@
  * ended. `local` (child process) implements it today; `kubernetes` (a Pod) is meant to.
  */
 
-export type RunnerLanguage = 'python' | 'node' | 'bash';
+import type { Language, RunLimits } from '../domain/runtimes';
 
-export interface RunLimits {
-  /** Wall-clock limit, ms. */
-  wallTimeMs: number;
-  /** CPU time limit, ms (RLIMIT_CPU, rounded up to seconds). */
-  cpuTimeMs: number;
-  /** Address-space / memory limit, MiB. */
-  memoryMb: number;
-  /** Cap on each of stdout and stderr, bytes; beyond it output is dropped and `truncated` set. */
-  maxOutputBytes: number;
-  /** Max processes (RLIMIT_NPROC) — apply only when not root, since root ignores it. */
-  maxProcesses: number;
-  /** Max file size written, bytes (RLIMIT_FSIZE). */
-  maxFileSizeBytes: number;
-}
+// The runner takes the domain's languages and limits as they are (see domain/runtimes.ts for units).
+export type RunnerLanguage = Language;
+export type { RunLimits };
 
 export interface RunSpec {
   executionId: string;

@@ -1,33 +1,24 @@
 import request from 'supertest';
-import { Client, Connection } from '@temporalio/client';
-import { createApp } from '../../api/app';
-import { createDb } from '../../store/db';
-import type { Db } from '../../store/db';
-import { resetDatabase, testConfig, testLog } from '../support/harness';
+import { resetDatabase, testConfig } from '../support/harness';
+import { createTestApp } from '../support/test-app';
 
 const config = testConfig();
-let db: Db;
-let connection: Connection;
-let app: ReturnType<typeof createApp>;
+let testApp: Awaited<ReturnType<typeof createTestApp>>;
+let app: Awaited<ReturnType<typeof createTestApp>>['app'];
+let db: Awaited<ReturnType<typeof createTestApp>>['db'];
 
 beforeAll(async () => {
-  db = createDb(config.databaseUrl);
+  testApp = await createTestApp(config);
+  ({ app, db } = testApp);
   await resetDatabase(db);
-  connection = await Connection.connect({ address: config.temporal.address });
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
-  app = createApp({ db, temporal, log: testLog, taskQueue: config.temporal.taskQueue, limitMaxima: config.limitMaxima, retryPresets: config.retryPresets, producer: config.service });
 });
 
-afterAll(async () => {
-  await connection?.close();
-  await db?.$disconnect();
-});
+afterAll(() => testApp?.close());
 
 async function expectNothingCreated() {
   expect(await db.execution.count()).toBe(0);
   expect(await db.outboxEvent.count()).toBe(0);
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
-  const { count } = await temporal.workflow.count(`TaskQueue="${config.temporal.taskQueue}"`);
+  const { count } = await testApp.temporal.workflow.count(`TaskQueue="${config.temporal.taskQueue}"`);
   expect(count).toBe(0);
 }
 
@@ -99,6 +90,5 @@ test('a valid request creates a queued execution with a Location', async () => {
   const row = await db.execution.findUniqueOrThrow({ where: { id: res.body.id } });
   expect(row.workflowId).toBe(res.body.id);
   // No worker polls this task queue: stop the workflow we started so it does not linger.
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
-  await temporal.workflow.getHandle(res.body.id).terminate('test cleanup');
+  await testApp.temporal.workflow.getHandle(res.body.id).terminate('test cleanup');
 });

@@ -1,26 +1,21 @@
 import request from 'supertest';
-import { Client, Connection } from '@temporalio/client';
 import { v7 as uuidv7 } from 'uuid';
-import { createApp } from '../../api/app';
 import { DEFAULT_LIMITS } from '../../domain/runtimes';
 import type { Language } from '../../domain/runtimes';
-import { createDb } from '../../store/db';
-import type { Db } from '../../store/db';
 import { applyTransition, createExecution } from '../../store/transitions';
-import { resetDatabase, testConfig, testLog } from '../support/harness';
+import { resetDatabase, testConfig } from '../support/harness';
+import { createTestApp } from '../support/test-app';
 
 const config = testConfig();
-let db: Db;
-let connection: Connection;
-let app: ReturnType<typeof createApp>;
+let testApp: Awaited<ReturnType<typeof createTestApp>>;
+let app: Awaited<ReturnType<typeof createTestApp>>['app'];
+let db: Awaited<ReturnType<typeof createTestApp>>['db'];
 const created: Array<{ id: string; owner: string; language: Language; running: boolean }> = [];
 
 beforeAll(async () => {
-  db = createDb(config.databaseUrl);
+  testApp = await createTestApp(config);
+  ({ app, db } = testApp);
   await resetDatabase(db);
-  connection = await Connection.connect({ address: config.temporal.address });
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
-  app = createApp({ db, temporal, log: testLog, taskQueue: config.temporal.taskQueue, limitMaxima: config.limitMaxima, retryPresets: config.retryPresets, producer: config.service });
   for (let i = 0; i < 7; i++) {
     const entry = { id: uuidv7(), owner: i % 2 ? 'bob' : 'alice', language: (i % 3 ? 'python' : 'bash') as Language, running: i % 4 === 0 };
     await createExecution(db, { id: entry.id, ownerId: entry.owner, correlationId: entry.id, language: entry.language, version: '3', script: 'x', stdin: null, limits: DEFAULT_LIMITS }, 'test', config.service);
@@ -28,10 +23,7 @@ beforeAll(async () => {
     created.push(entry);
   }
 });
-afterAll(async () => {
-  await connection?.close();
-  await db?.$disconnect();
-});
+afterAll(() => testApp?.close());
 
 test('pages through every execution, newest first, without repeats', async () => {
   const seen: string[] = [];

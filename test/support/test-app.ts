@@ -1,0 +1,23 @@
+import { Client, Connection } from '@temporalio/client';
+import { createApp } from '../../api/app';
+import type { ResolvedConfig } from '../../config';
+import { createDb } from '../../store/db';
+import type { Db } from '../../store/db';
+import { testLog } from './harness';
+
+/** The Express app on the real database and Temporal, without worker or relay (for supertest). */
+export async function createTestApp(config: ResolvedConfig, databaseUrl = config.databaseUrl) {
+  const db: Db = createDb(databaseUrl);
+  const connection = await Connection.connect({ address: config.temporal.address });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const app = createApp({ db, temporal, log: testLog, taskQueue: config.temporal.taskQueue, limitMaxima: config.limitMaxima, retryPresets: config.retryPresets, producer: config.service });
+  return {
+    app,
+    db,
+    temporal,
+    async close() {
+      await connection.close();
+      await db.$disconnect();
+    },
+  };
+}
