@@ -63,7 +63,12 @@ export function createActivities(deps: ActivityDeps) {
      * @throws ValidationFailed when the runtime is unknown or a limit is above its maximum.
      */
     async validateExecution(input: ExecutionSagaInput): Promise<void> {
-      await createExecution(db, { id: input.executionId, ownerId: input.ownerId, correlationId: input.correlationId, retryOfId: input.retryOfId, language: input.language, version: input.version, script: input.script, stdin: input.stdin, limits: input.limits }, SAGA_ACTOR, producer);
+      await createExecution(
+        db,
+        { id: input.executionId, ownerId: input.ownerId, correlationId: input.correlationId, retryOfId: input.retryOfId, idempotencyKey: input.idempotencyKey ?? null, requestHash: input.requestHash ?? null, language: input.language, version: input.version, script: input.script, stdin: input.stdin, limits: input.limits },
+        SAGA_ACTOR,
+        producer,
+      );
       const problems: string[] = [];
       if (!(input.language in RUNTIMES)) problems.push(`language: unknown runtime ${input.language}`);
       for (const [field, message] of limitViolations(input.limits, deps.limitMaxima)) problems.push(`limits.${field}: ${message}`);

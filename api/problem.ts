@@ -31,7 +31,7 @@ export function fieldErrorsOf(err: ZodError, prefix = ''): FieldError[] {
     // Name each unknown key as the field at fault, rather than its parent object.
     const paths = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...at, k]) : [at];
     const message = issue.code === 'unrecognized_keys' ? 'is not a known field' : issue.message;
-    return paths.map((p) => ({ field: prefix + (p.length ? p.join('.') : '(body)'), message }));
+    return paths.map((p) => ({ field: p.length ? prefix + p.join('.') : prefix.replace(/\.$/, '') || '(body)', message }));
   });
 }
 

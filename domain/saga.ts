@@ -16,6 +16,9 @@ export interface ExecutionSagaInput {
   limits: RunLimits;
   correlationId: string;
   retryOfId: string | null;
+  /** The client's Idempotency-Key and the hash of its request, when it sent one. */
+  idempotencyKey: string | null;
+  requestHash: string | null;
   /** Retry presets compiled from config by the starter, so workflow code never reads config. */
   retryPresets: RetryPresets;
 }

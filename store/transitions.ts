@@ -18,6 +18,8 @@ export interface NewExecution extends NormalizedExecutionRequest {
   ownerId: string;
   correlationId: string;
   retryOfId?: string | null;
+  idempotencyKey?: string | null;
+  requestHash?: string | null;
 }
 
 /** Result fields a terminal transition may set. */
@@ -74,6 +76,8 @@ export async function createExecution(db: Db, input: NewExecution, actor: string
           workflowId: input.id,
           correlationId: input.correlationId,
           retryOfId: input.retryOfId ?? null,
+          idempotencyKey: input.idempotencyKey ?? null,
+          requestHash: input.requestHash ?? null,
           eventSeq: 1,
         },
       ],

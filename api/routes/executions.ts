@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import type { Request } from 'express';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
 import { v7 as uuidv7 } from 'uuid';
 import { z } from 'zod';
@@ -15,7 +15,9 @@ import type { executionSaga } from '../../workflows/execution-saga';
 import type { Db } from '../../store/db';
 import type { Producer } from '../../store/envelope';
 import { createExecution } from '../../store/transitions';
+import type { Execution } from '../../generated/prisma/client';
 import { executionView } from '../execution-view';
+import { idempotentExecutionId, requestHash } from '../idempotency';
 import { HttpError, fieldErrorsOf, notFound, validationError } from '../problem';
 
 export interface ExecutionRoutesDeps {
@@ -30,6 +32,16 @@ export interface ExecutionRoutesDeps {
 /** Interim owner identity until API keys land: the `X-Owner-Id` header, else `anonymous`. */
 const ownerSchema = z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ : @ -');
 const correlationSchema = z.string().min(1).max(128);
+const idempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,255}$/, 'must be 1-255 visible ASCII characters');
+
+/** The row of a workflow another request just started: it is written right after the start. */
+async function waitForRow(db: Db, id: string, deadlineMs = 3_000): Promise<Execution | null> {
+  for (const until = Date.now() + deadlineMs; Date.now() < until; await new Promise((r) => setTimeout(r, 50))) {
+    const row = await db.execution.findUnique({ where: { id } });
+    if (row) return row;
+  }
+  return null;
+}
 const idSchema = z.uuid();
 const cancelBodySchema = z.object({ reason: z.string().max(1000).optional() }).strict();
 const listQuerySchema = z
@@ -100,13 +112,39 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
     if (!parsed.success) throw validationError(fieldErrorsOf(parsed.error));
     const request = normalizeExecutionRequest(parsed.data);
     const ownerId = headerValue(req, 'X-Owner-Id', ownerSchema, 'anonymous');
-    const id = uuidv7();
-    const correlationId = headerValue(req, 'X-Correlation-Id', correlationSchema, id);
-    const input: ExecutionSagaInput = { executionId: id, ownerId, correlationId, retryOfId: null, ...request, retryPresets: deps.retryPresets };
+    const idempotencyKey = headerValue<string | null>(req, 'Idempotency-Key', idempotencyKeySchema, null);
+    const hash = idempotencyKey ? requestHash(request) : null;
+    const id = idempotencyKey ? idempotentExecutionId(ownerId, idempotencyKey) : uuidv7();
 
-    // Workflow first: once it is started the request is durable, and the saga creates the row if we stop here.
-    await deps.temporal.workflow.start<typeof executionSaga>(WORKFLOW_NAME, { workflowId: id, taskQueue: deps.taskQueue, args: [input] });
-    await createExecution(deps.db, { id, ownerId, correlationId, ...request }, `api:${ownerId}`, deps.producer);
+    const replay = (existing: Execution) => {
+      if (existing.requestHash !== hash) {
+        throw new HttpError(422, 'idempotency-key-reused', 'Idempotency-Key reused', `Idempotency-Key ${idempotencyKey} was already used with a different request (execution ${existing.id})`);
+      }
+      res.status(200).location(`/api/v1/executions/${id}`).set('Idempotent-Replayed', 'true').json(executionView(existing));
+    };
+    if (idempotencyKey) {
+      const existing = await deps.db.execution.findUnique({ where: { id } });
+      if (existing) return replay(existing);
+    }
+
+    const correlationId = headerValue(req, 'X-Correlation-Id', correlationSchema, id);
+    const input: ExecutionSagaInput = { executionId: id, ownerId, correlationId, retryOfId: null, idempotencyKey, requestHash: hash, ...request, retryPresets: deps.retryPresets };
+    try {
+      // Workflow first: once it is started the request is durable, and the saga creates the row if we stop here.
+      await deps.temporal.workflow.start<typeof executionSaga>(WORKFLOW_NAME, {
+        workflowId: id,
+        taskQueue: deps.taskQueue,
+        args: [input],
+        workflowIdReusePolicy: 'REJECT_DUPLICATE', // an execution id is never reused
+      });
+    } catch (err) {
+      // Only a request with the same Idempotency-Key can collide: answer as that one is answered.
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError) || !idempotencyKey) throw err;
+      const existing = await waitForRow(deps.db, id);
+      if (!existing) throw new HttpError(409, 'request-in-progress', 'Conflict', `a request with Idempotency-Key ${idempotencyKey} is still being accepted; retry shortly`);
+      return replay(existing);
+    }
+    await createExecution(deps.db, { id, ownerId, correlationId, idempotencyKey, requestHash: hash, ...request }, `api:${ownerId}`, deps.producer);
     const execution = await deps.db.execution.findUniqueOrThrow({ where: { id } });
     res.status(201).location(`/api/v1/executions/${id}`).json(executionView(execution));
   });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { resetDatabase, testConfig } from '../support/harness';
 import { createTestApp } from '../support/test-app';
@@ -91,4 +92,55 @@ test('a valid request creates a queued execution with a Location', async () => {
   expect(row.workflowId).toBe(res.body.id);
   // No worker polls this task queue: stop the workflow we started so it does not linger.
   await testApp.temporal.workflow.getHandle(res.body.id).terminate('test cleanup');
+});
+
+describe('Idempotency-Key', () => {
+  // Keys are unique per run: the workflow ids they name outlive the database reset in Temporal's history.
+  const run = randomUUID().slice(0, 8);
+  const post = (key: string, body: object) => request(app).post('/api/v1/executions').set('Idempotency-Key', key.includes(' ') ? key : `${key}-${run}`).send(body);
+  const terminate = (id: string) => testApp.temporal.workflow.getHandle(id).terminate('test cleanup').catch(() => undefined);
+
+  test('the same key with the same body returns the same execution, created once', async () => {
+    const first = await post('key-same', valid);
+    const again = await post('key-same', { ...valid, limits: {} });
+    expect(first.status).toBe(201);
+    expect(again.status).toBe(200);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.body.id).toBe(first.body.id);
+    expect(await db.execution.count({ where: { id: first.body.id } })).toBe(1);
+    expect(await db.outboxEvent.count({ where: { executionId: first.body.id } })).toBe(1);
+    await terminate(first.body.id);
+  });
+
+  test('the same key with a different body is a 422 problem and creates nothing more', async () => {
+    const first = await post('key-diff', valid);
+    const other = await post('key-diff', { ...valid, script: 'print(2)' });
+    expect(other.status).toBe(422);
+    expect(other.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(other.body.detail).toContain(`key-diff-${run}`);
+    expect(await db.execution.count({ where: { idempotencyKey: `key-diff-${run}` } })).toBe(1);
+    await terminate(first.body.id);
+  });
+
+  test('racing requests with one key start one execution', async () => {
+    const responses = await Promise.all(Array.from({ length: 5 }, () => post('key-race', valid)));
+    expect(responses.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 201]);
+    expect(new Set(responses.map((r) => r.body.id)).size).toBe(1);
+    expect(await db.execution.count({ where: { idempotencyKey: `key-race-${run}` } })).toBe(1);
+    await terminate(responses[0]!.body.id);
+  });
+
+  test('a key is per owner', async () => {
+    const mine = await post('key-owner', valid).set('X-Owner-Id', 'alice');
+    const theirs = await post('key-owner', valid).set('X-Owner-Id', 'bob');
+    expect([mine.status, theirs.status]).toEqual([201, 201]);
+    expect(mine.body.id).not.toBe(theirs.body.id);
+    await Promise.all([terminate(mine.body.id), terminate(theirs.body.id)]);
+  });
+
+  test('a malformed key is a 400 naming the header', async () => {
+    const res = await post('has spaces', valid);
+    expect(res.status).toBe(400);
+    expect(res.body.errors[0].field).toBe('header Idempotency-Key');
+  });
 });

@@ -70,6 +70,8 @@ test('a validation failure is not retried: the saga records error at once', asyn
     limits: { ...DEFAULT_LIMITS, wallTimeMs: 24 * 60 * 60 * 1000 },
     correlationId: randomUUID(),
     retryOfId: null,
+    idempotencyKey: null,
+    requestHash: null,
     retryPresets: service.config.retryPresets,
   };
   const handle = await service.temporal.workflow.start('executionSaga', { workflowId: id, taskQueue: service.config.temporal.taskQueue, args: [input] });
