@@ -22,8 +22,8 @@ test('a run retried after its worker process was SIGKILLed kills the orphaned sc
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'eo-crash-'));
   const executionId = uuidv7();
   const runDir = path.join(workDir, executionId);
-  const tsx = path.join(__dirname, '..', '..', 'node_modules', '.bin', 'tsx');
-  const worker = spawn(tsx, [path.join(__dirname, 'fixtures', 'run-and-hang.ts'), workDir, executionId], { stdio: 'ignore' });
+  // node itself with tsx as a loader (not tsx's wrapper process), so the SIGKILL hits the runner's host.
+  const worker = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'fixtures', 'run-and-hang.ts'), workDir, executionId], { stdio: 'ignore' });
   const orphans = await waitFor('the first worker’s script', async () => {
     const pids = pidsWorkingIn(runDir).filter((pid) => pid !== worker.pid);
     return pids.length > 0 ? pids : undefined;
