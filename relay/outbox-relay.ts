@@ -36,6 +36,7 @@ export interface RelayStatus {
 }
 
 const BACKOFF_MIN_MS = 500;
+const dlqTopic = (eventType: string) => `${eventType}.dlq`;
 const BACKOFF_MAX_MS = 30_000;
 
 /**
@@ -105,12 +106,26 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
     return { ok, rejected };
   }
 
+  /**
+   * Tells `<event_type>.dlq` consumers about a dead-lettered event: a compact record (ids, error, size), since
+   * the event itself was refused. The outbox row (state `dead`, with its error) is the DLQ of record either way.
+   */
+  async function announceDeadLetter(publisher: EventPublisher, row: OutboxRow, err: PublishError): Promise<void> {
+    const record = { event_id: row.id, event_type: row.event_type, aggregate_id: row.execution_id, sequence: row.sequence, error: err.message, envelope_bytes: JSON.stringify(row.envelope).length, dead_lettered_at: new Date().toISOString() };
+    try {
+      await publisher.publish([{ topic: dlqTopic(row.event_type), key: row.execution_id, value: JSON.stringify(record), headers: {} }]);
+    } catch (dlqErr) {
+      log.error({ event_id: row.id, err: coerceError(dlqErr).message }, 'could not announce a dead-lettered event on its .dlq topic; the outbox row keeps it');
+    }
+  }
+
   /** One claim → publish → mark cycle. Returns how many events it settled (0 when idle or paused). */
   async function drainOnce(): Promise<number> {
     const publisher = opts.publisher;
     if (!publisher) return 0;
     if (!topicsReady) {
-      await publisher.ensureTopics(opts.topics ?? EVENT_TYPES);
+      const topics = opts.topics ?? EVENT_TYPES;
+      await publisher.ensureTopics([...topics, ...topics.map(dlqTopic)]);
       topicsReady = true;
     }
     const client = await opts.pool.connect();
@@ -130,13 +145,16 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
         ({ ok, rejected } = await publishIsolated(rows));
       }
       await markPublished(client, ok.map((r) => r.id));
+      const dead: Array<[OutboxRow, PublishError]> = [];
       for (const [row, err] of rejected) {
         const retryDelayMs = Math.min(BACKOFF_MIN_MS * 2 ** row.attempts, BACKOFF_MAX_MS);
         const outcome = await markFailed(client, row, err.message, maxAttempts, retryDelayMs);
-        if (outcome === 'dead') status.deadLettered++;
+        if (outcome === 'dead') dead.push([row, err]);
         log.error({ event_id: row.id, execution_id: row.execution_id, event_type: row.event_type, attempt: row.attempts + 1, outcome, err: err.message }, 'event rejected by Kafka');
       }
       await client.query('COMMIT');
+      status.deadLettered += dead.length;
+      for (const [row, err] of dead) await announceDeadLetter(publisher, row, err);
       status.published += ok.length;
       return ok.length + rejected.length;
     } catch (err) {

@@ -108,6 +108,13 @@ test('an event Kafka rejects on its own is retried, then dead-lettered, and the 
   });
   expect(relay.status().deadLettered).toBe(1);
   expect(relay.status().circuit).toBe('closed');
+  const dlq = await collectKafka(brokers, [`${topic}.dlq`]);
+  try {
+    const [record] = await waitFor('the dead letter on the .dlq topic', async () => (dlq.forKey(bad).length > 0 ? dlq.forKey(bad) : undefined));
+    expect(JSON.parse(record!.value)).toMatchObject({ aggregate_id: bad, sequence: 1, error: expect.stringMatching(/larger than the max message size/) });
+  } finally {
+    await dlq.close();
+  }
 }, 60_000);
 
 test('a broker outage pauses the relay without spending attempts, and events wait in the outbox', async () => {
