@@ -65,7 +65,7 @@ export function createActivities(deps: ActivityDeps) {
     async validateExecution(input: ExecutionSagaInput): Promise<void> {
       await createExecution(
         db,
-        { id: input.executionId, ownerId: input.ownerId, correlationId: input.correlationId, retryOfId: input.retryOfId, idempotencyKey: input.idempotencyKey ?? null, requestHash: input.requestHash ?? null, language: input.language, version: input.version, script: input.script, stdin: input.stdin, limits: input.limits },
+        { id: input.executionId, ownerId: input.ownerId, correlationId: input.correlationId, retryOfId: input.retryOfId, idempotencyKey: input.idempotencyKey ?? null, requestHash: input.requestHash ?? null, traceparent: input.traceparent ?? null, language: input.language, version: input.version, script: input.script, stdin: input.stdin, limits: input.limits },
         SAGA_ACTOR,
         producer,
       );

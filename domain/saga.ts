@@ -19,6 +19,8 @@ export interface ExecutionSagaInput {
   /** The client's Idempotency-Key and the hash of its request, when it sent one. */
   idempotencyKey: string | null;
   requestHash: string | null;
+  /** W3C traceparent of the creating request; absent in histories recorded before it existed. */
+  traceparent?: string | null;
   /** Retry presets compiled from config by the starter, so workflow code never reads config. */
   retryPresets: RetryPresets;
 }

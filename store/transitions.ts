@@ -6,6 +6,7 @@ import type { ErrorType, ExecutionStatus } from '../domain/execution-status';
 import type { NormalizedExecutionRequest } from '../domain/execution-request';
 import type { Execution, Prisma } from '../generated/prisma/client';
 import type { Db, Tx } from './db';
+import { childTraceparent } from '../observability/trace-context';
 import { buildEnvelope } from './envelope';
 import type { Producer } from './envelope';
 import { TransitionRefusedError } from './errors';
@@ -20,6 +21,7 @@ export interface NewExecution extends NormalizedExecutionRequest {
   retryOfId?: string | null;
   idempotencyKey?: string | null;
   requestHash?: string | null;
+  traceparent?: string | null;
 }
 
 /** Result fields a terminal transition may set. */
@@ -78,6 +80,7 @@ export async function createExecution(db: Db, input: NewExecution, actor: string
           retryOfId: input.retryOfId ?? null,
           idempotencyKey: input.idempotencyKey ?? null,
           requestHash: input.requestHash ?? null,
+          traceparent: input.traceparent ?? null,
           eventSeq: 1,
         },
       ],
@@ -99,7 +102,7 @@ export async function createExecution(db: Db, input: NewExecution, actor: string
         retry_of: input.retryOfId ?? null,
       },
     });
-    await writeEventAndAudit(tx, { executionId: input.id, sequence: 1, envelope, from: null, to: 'queued', actor, reason: null });
+    await writeEventAndAudit(tx, { executionId: input.id, sequence: 1, envelope, traceparent: input.traceparent ?? null, from: null, to: 'queued', actor, reason: null });
     return { created: true };
   });
 }
@@ -143,6 +146,7 @@ export async function applyTransition(db: Db, req: TransitionRequest): Promise<T
       executionId: execution.id,
       sequence: execution.eventSeq,
       envelope,
+      traceparent: execution.traceparent,
       from: current.status,
       to: req.to,
       actor: req.actor,
@@ -154,7 +158,7 @@ export async function applyTransition(db: Db, req: TransitionRequest): Promise<T
 
 async function writeEventAndAudit(
   tx: Tx,
-  a: { executionId: string; sequence: number; envelope: EventEnvelope; from: ExecutionStatus | null; to: ExecutionStatus; actor: string; reason: string | null },
+  a: { executionId: string; sequence: number; envelope: EventEnvelope; traceparent: string | null; from: ExecutionStatus | null; to: ExecutionStatus; actor: string; reason: string | null },
 ): Promise<void> {
   await tx.outboxEvent.create({
     data: {
@@ -163,6 +167,8 @@ async function writeEventAndAudit(
       sequence: a.sequence,
       eventType: a.envelope.event_type,
       envelope: a.envelope as unknown as Prisma.InputJsonObject,
+      // Kafka headers: the request's trace continues through every event of the execution.
+      headers: a.traceparent ? { traceparent: childTraceparent(a.traceparent) } : {},
     },
   });
   await tx.executionTransition.create({

@@ -18,6 +18,7 @@ import { createExecution } from '../../store/transitions';
 import type { Execution } from '../../generated/prisma/client';
 import { executionView } from '../execution-view';
 import { idempotentExecutionId, requestHash } from '../idempotency';
+import { newTraceparent, TRACEPARENT_PATTERN } from '../../observability/trace-context';
 import { HttpError, fieldErrorsOf, notFound, validationError } from '../problem';
 
 export interface ExecutionRoutesDeps {
@@ -32,6 +33,7 @@ export interface ExecutionRoutesDeps {
 /** Interim owner identity until API keys land: the `X-Owner-Id` header, else `anonymous`. */
 const ownerSchema = z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ : @ -');
 const correlationSchema = z.string().min(1).max(128);
+const traceparentSchema = z.string().regex(TRACEPARENT_PATTERN, 'must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)').nullable();
 const idempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,255}$/, 'must be 1-255 visible ASCII characters');
 
 /** The row of a workflow another request just started: it is written right after the start. */
@@ -128,7 +130,8 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
     }
 
     const correlationId = headerValue(req, 'X-Correlation-Id', correlationSchema, id);
-    const input: ExecutionSagaInput = { executionId: id, ownerId, correlationId, retryOfId: null, idempotencyKey, requestHash: hash, ...request, retryPresets: deps.retryPresets };
+    const traceparent = headerValue(req, 'traceparent', traceparentSchema, null) ?? newTraceparent();
+    const input: ExecutionSagaInput = { executionId: id, ownerId, correlationId, retryOfId: null, idempotencyKey, requestHash: hash, traceparent, ...request, retryPresets: deps.retryPresets };
     try {
       // Workflow first: once it is started the request is durable, and the saga creates the row if we stop here.
       await deps.temporal.workflow.start<typeof executionSaga>(WORKFLOW_NAME, {
@@ -144,7 +147,7 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
       if (!existing) throw new HttpError(409, 'request-in-progress', 'Conflict', `a request with Idempotency-Key ${idempotencyKey} is still being accepted; retry shortly`);
       return replay(existing);
     }
-    await createExecution(deps.db, { id, ownerId, correlationId, idempotencyKey, requestHash: hash, ...request }, `api:${ownerId}`, deps.producer);
+    await createExecution(deps.db, { id, ownerId, correlationId, idempotencyKey, requestHash: hash, traceparent, ...request }, `api:${ownerId}`, deps.producer);
     const execution = await deps.db.execution.findUniqueOrThrow({ where: { id } });
     res.status(201).location(`/api/v1/executions/${id}`).json(executionView(execution));
   });

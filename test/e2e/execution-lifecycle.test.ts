@@ -25,8 +25,8 @@ interface ExecutionBody {
   finishedAt: string | null;
 }
 
-async function submit(body: object): Promise<{ status: number; location: string | null; json: ExecutionBody }> {
-  const res = await fetch(`${service.api.url}/api/v1/executions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+async function submit(body: object, headers: Record<string, string> = {}): Promise<{ status: number; location: string | null; json: ExecutionBody }> {
+  const res = await fetch(`${service.api.url}/api/v1/executions`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
   return { status: res.status, location: res.headers.get('location'), json: (await res.json()) as ExecutionBody };
 }
 
@@ -48,7 +48,7 @@ async function eventsOnKafka(id: string, expected: EventType[]) {
   const sequenceOf = new Map(outbox.map((o) => [o.id, o.sequence]));
   // One topic per event type, so Kafka has no order across them: order by the outbox sequence.
   return messages
-    .map((m) => ({ topic: m.topic, envelope: envelopeSchema.parse(JSON.parse(m.value)) }))
+    .map((m) => ({ topic: m.topic, headers: m.headers, envelope: envelopeSchema.parse(JSON.parse(m.value)) }))
     .sort((a, b) => sequenceOf.get(a.envelope.event_id)! - sequenceOf.get(b.envelope.event_id)!);
 }
 
@@ -80,7 +80,8 @@ async function expectEventsAndAudit(id: string, expected: EventType[], statuses:
 }
 
 test('a python script printing a line completes with exit 0 and its stdout', async () => {
-  const created = await submit({ language: 'python', script: 'print("hello from python")' });
+  const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const created = await submit({ language: 'python', script: 'print("hello from python")' }, { traceparent: `00-${traceId}-00f067aa0ba902b7-01` });
   expect(created.status).toBe(201);
   expect(created.location).toBe(`/api/v1/executions/${created.json.id}`);
   expect(created.json.status).toBe('queued');
@@ -90,6 +91,20 @@ test('a python script printing a line completes with exit 0 and its stdout', asy
   expect(done.result.exitCode).toBe(0);
   expect(done.result.stdout).toBe('hello from python\n');
   await expectEventsAndAudit(created.json.id, ['execution_requested', 'execution_started', 'execution_completed'], ['queued', 'running', 'completed']);
+
+  // The request's trace continues on every event, each with a parent id of its own.
+  const parents = (await eventsOnKafka(created.json.id, ['execution_requested', 'execution_started', 'execution_completed'])).map((e) => {
+    const [, trace, parent] = (e.headers.get('traceparent') ?? '').split('-');
+    expect(trace).toBe(traceId);
+    return parent;
+  });
+  expect(new Set(parents).size).toBe(3);
+});
+
+test('a malformed traceparent is a 400 naming the header', async () => {
+  const res = await submit({ language: 'python', script: 'print(1)' }, { traceparent: 'not-a-trace' });
+  expect(res.status).toBe(400);
+  expect((res.json as unknown as { errors: Array<{ field: string }> }).errors[0]!.field).toBe('header traceparent');
 });
 
 test('a script exiting 3 fails with exit code 3 and a script_error', async () => {

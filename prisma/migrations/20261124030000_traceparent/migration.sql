@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "executions" ADD COLUMN     "traceparent" TEXT;
+
