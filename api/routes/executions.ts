@@ -1,5 +1,4 @@
 import { Router } from 'express';
-import type { Request } from 'express';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
 import { v7 as uuidv7 } from 'uuid';
@@ -8,9 +7,9 @@ import { createExecutionRequestSchema, normalizeExecutionRequest } from '../../d
 import { LANGUAGES } from '../../domain/runtimes';
 import type { RunLimits } from '../../domain/runtimes';
 import type { RetryPresets } from '../../domain/retry-policies';
-import { CANCEL_REQUESTED_SIGNAL, SAGA_STATE_QUERY, WORKFLOW_NAME } from '../../domain/saga';
-import type { CancelRequest, ExecutionSagaInput, SagaState } from '../../domain/saga';
-import { isTerminal } from '../../domain/execution-status';
+import { CANCEL_REQUESTED_SIGNAL, WORKFLOW_NAME } from '../../domain/saga';
+import type { CancelRequest, ExecutionSagaInput } from '../../domain/saga';
+import { ExecutionStatus, isTerminal } from '../../domain/execution-status';
 import type { executionSaga } from '../../workflows/execution-saga';
 import type { Db } from '../../store/db';
 import type { Producer } from '../../store/envelope';
@@ -18,7 +17,10 @@ import { createExecution } from '../../store/transitions';
 import type { Execution } from '../../generated/prisma/client';
 import { executionView } from '../execution-view';
 import { idempotentExecutionId, requestHash } from '../idempotency';
-import { newTraceparent, TRACEPARENT_PATTERN } from '../../observability/trace-context';
+import { newTraceparent } from '../../observability/trace-context';
+import { decodeCursor, encodeCursor } from '../cursor';
+import { liveState } from '../live-state';
+import { correlationSchema, executionIdOf, headerValue, idempotencyKeySchema, ownerOf, ownerSchema, traceparentSchema } from '../request-parts';
 import { HttpError, fieldErrorsOf, notFound, validationError } from '../problem';
 
 export interface ExecutionRoutesDeps {
@@ -30,12 +32,6 @@ export interface ExecutionRoutesDeps {
   producer: Producer;
 }
 
-/** Interim owner identity until API keys land: the `X-Owner-Id` header, else `anonymous`. */
-const ownerSchema = z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ : @ -');
-const correlationSchema = z.string().min(1).max(128);
-const traceparentSchema = z.string().regex(TRACEPARENT_PATTERN, 'must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)').nullable();
-const idempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,255}$/, 'must be 1-255 visible ASCII characters');
-
 /** The row of a workflow another request just started: it is written right after the start. */
 async function waitForRow(db: Db, id: string, deadlineMs = 3_000): Promise<Execution | null> {
   for (const until = Date.now() + deadlineMs; Date.now() < until; await new Promise((r) => setTimeout(r, 50))) {
@@ -44,63 +40,17 @@ async function waitForRow(db: Db, id: string, deadlineMs = 3_000): Promise<Execu
   }
   return null;
 }
-const idSchema = z.uuid();
+
 const cancelBodySchema = z.object({ reason: z.string().max(1000).optional() }).strict();
 const listQuerySchema = z
   .object({
-    status: z.enum(['queued', 'running', 'completed', 'failed', 'timed_out', 'cancelled', 'error']).optional(),
+    status: z.enum(Object.values(ExecutionStatus) as [ExecutionStatus, ...ExecutionStatus[]]).optional(),
     language: z.enum(LANGUAGES).optional(),
     owner: ownerSchema.optional(),
     cursor: z.string().max(200).optional(),
     limit: z.coerce.number().int().min(1).max(100).default(20),
   })
   .strict();
-
-/** Keyset cursor over (createdAt desc, id desc): stable while new executions arrive. */
-const encodeCursor = (e: { createdAt: Date; id: string }) => Buffer.from(`${e.createdAt.toISOString()}|${e.id}`).toString('base64url');
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  const [at, id] = Buffer.from(cursor, 'base64url').toString().split('|');
-  const createdAt = new Date(at ?? '');
-  if (!id || !idSchema.safeParse(id).success || Number.isNaN(createdAt.getTime())) throw validationError([{ field: 'cursor', message: 'is not a cursor this API returned' }]);
-  return { createdAt, id };
-}
-
-function executionIdOf(req: Request): string {
-  const id = idSchema.safeParse(req.params.id);
-  if (!id.success) throw validationError([{ field: 'id', message: 'must be a UUID' }]);
-  return id.data;
-}
-
-function headerValue<T>(req: Request, name: string, schema: z.ZodType<T>, fallback: T): T {
-  const raw = req.get(name);
-  if (raw === undefined) return fallback;
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) throw validationError(fieldErrorsOf(parsed.error, `header ${name}`));
-  return parsed.data;
-}
-
-/**
- * What the saga is doing now: its step and queue position (workflow query) and the current activity's
- * attempt and last heartbeat (from Temporal's description). Null when the workflow cannot be asked.
- */
-async function liveState(temporal: Client, workflowId: string) {
-  const handle = temporal.workflow.getHandle(workflowId);
-  try {
-    const [state, description] = await Promise.all([handle.query<SagaState>(SAGA_STATE_QUERY), handle.describe()]);
-    const activity = description.raw.pendingActivities?.[0];
-    const heartbeat = activity?.lastHeartbeatTime?.seconds;
-    return {
-      step: state.step,
-      capacityPosition: state.capacityPosition,
-      activity: activity?.activityType?.name ?? null,
-      attempt: activity?.attempt ?? null,
-      lastHeartbeatAt: heartbeat ? new Date(Number(heartbeat) * 1000 + Math.floor((activity?.lastHeartbeatTime?.nanos ?? 0) / 1e6)).toISOString() : null,
-    };
-  } catch {
-    // A saga that just ended or is not yet started answers nothing; the stored status stands on its own.
-    return null;
-  }
-}
 
 export function executionRoutes(deps: ExecutionRoutesDeps): Router {
   const router = Router();
@@ -113,7 +63,7 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
     const parsed = requestSchema.safeParse(req.body);
     if (!parsed.success) throw validationError(fieldErrorsOf(parsed.error));
     const request = normalizeExecutionRequest(parsed.data);
-    const ownerId = headerValue(req, 'X-Owner-Id', ownerSchema, 'anonymous');
+    const ownerId = ownerOf(req);
     const idempotencyKey = headerValue<string | null>(req, 'Idempotency-Key', idempotencyKeySchema, null);
     const hash = idempotencyKey ? requestHash(request) : null;
     const id = idempotencyKey ? idempotentExecutionId(ownerId, idempotencyKey) : uuidv7();
@@ -211,7 +161,7 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
     if (isTerminal(execution.status)) {
       throw new HttpError(409, 'execution-terminal', 'Conflict', `execution ${id} is already ${execution.status}; only queued or running executions can be cancelled`, { status_of_execution: execution.status });
     }
-    const request: CancelRequest = { actor: `api:${headerValue(req, 'X-Owner-Id', ownerSchema, 'anonymous')}`, reason: body.data.reason ?? null };
+    const request: CancelRequest = { actor: `api:${ownerOf(req)}`, reason: body.data.reason ?? null };
     const handle = deps.temporal.workflow.getHandle(execution.workflowId);
     try {
       await handle.signal(CANCEL_REQUESTED_SIGNAL, request);

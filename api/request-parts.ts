@@ -1,0 +1,30 @@
+import type { Request } from 'express';
+import { z } from 'zod';
+import { TRACEPARENT_PATTERN } from '../observability/trace-context';
+import { fieldErrorsOf, validationError } from './problem';
+
+/** Interim owner identity until API keys land: the `X-Owner-Id` header, else `anonymous`. */
+export const ownerSchema = z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ : @ -');
+export const correlationSchema = z.string().min(1).max(128);
+export const traceparentSchema = z.string().regex(TRACEPARENT_PATTERN, 'must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)').nullable();
+export const idempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,255}$/, 'must be 1-255 visible ASCII characters');
+export const idSchema = z.uuid();
+
+/** The `:id` path parameter as a UUID, or a 400 naming `id`. */
+export function executionIdOf(req: Request): string {
+  const id = idSchema.safeParse(req.params.id);
+  if (!id.success) throw validationError([{ field: 'id', message: 'must be a UUID' }]);
+  return id.data;
+}
+
+/** A request header checked against `schema` (a 400 naming the header), or `fallback` when absent. */
+export function headerValue<T>(req: Request, name: string, schema: z.ZodType<T>, fallback: T): T {
+  const raw = req.get(name);
+  if (raw === undefined) return fallback;
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw validationError(fieldErrorsOf(parsed.error, `header ${name}`));
+  return parsed.data;
+}
+
+/** The owner a request acts for. */
+export const ownerOf = (req: Request) => headerValue(req, 'X-Owner-Id', ownerSchema, 'anonymous');
