@@ -17,11 +17,10 @@ import { startWorker } from './worker';
 async function startAll(config: Readonly<Config>, log: Logger) {
   const started: StackPart[] = [];
   const local = stackEndpoints();
-  const fillFromStack = async (part: StackPart, variable: string): Promise<boolean> => {
+  const fillFromStack = async (part: StackPart, variable: string): Promise<void> => {
     const up = await upPart(part, { log: (line) => log.debug({ part }, line) });
     if (!up.alreadyRunning) started.push(part);
     log.info({ part, endpoint: up.endpoint, log_file: up.logFile, started_in_ms: up.startedInMs }, `${variable} not set: using the local ${part}`);
-    return true;
   };
 
   if (!config.databaseUrl) await fillFromStack('postgres', 'DATABASE_URL');

@@ -8,6 +8,7 @@ import type { ExecutionOutcome, ExecutionSagaInput } from '../domain/saga';
 import type { Logger } from '../observability/logger';
 import { coerceError } from '../observability/logger';
 import type { Runner, RunResult } from '../runners/runner';
+import type { Execution } from '../generated/prisma/client';
 import type { Db } from '../store/db';
 import type { Producer } from '../store/envelope';
 import { TransitionRefusedError } from '../store/errors';
@@ -154,7 +155,7 @@ export function createActivities(deps: ActivityDeps) {
       const { execution } = await transitionOrFail(() =>
         applyTransition(db, { executionId: args.executionId, from: ['running'], to: status, actor: SAGA_ACTOR, fields, producer }),
       );
-      return { executionId: execution.id, status: execution.status, errorType: execution.errorType as ErrorType | null, exitCode: execution.exitCode };
+      return outcomeOf(execution);
     },
 
     /** Records `cancelled`, `error` or (saga deadline) `timed_out` from whichever non-terminal state the execution is in. */
@@ -177,12 +178,16 @@ export function createActivities(deps: ActivityDeps) {
           throw err;
         }
       });
-      return { executionId: execution.id, status: execution.status, errorType: execution.errorType as ErrorType | null, exitCode: execution.exitCode };
+      return outcomeOf(execution);
     },
   };
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+
+function outcomeOf(execution: Execution): ExecutionOutcome {
+  return { executionId: execution.id, status: execution.status, errorType: execution.errorType as ErrorType | null, exitCode: execution.exitCode };
+}
 
 /** A refused transition is a business fact, not a blip: report it non-retryable with its type. */
 async function transitionOrFail<T>(apply: () => Promise<T>): Promise<T> {
