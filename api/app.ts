@@ -4,6 +4,7 @@ import { notFoundRoute, problemMiddleware } from './problem';
 import { executionRoutes } from './routes/executions';
 import type { ExecutionRoutesDeps } from './routes/executions';
 import { healthRoutes } from './routes/health';
+import { schemaRoutes } from './routes/schemas';
 import type { HealthDeps } from './routes/health';
 
 export interface AppDeps extends ExecutionRoutesDeps {
@@ -20,7 +21,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use(healthRoutes(deps));
-  app.use('/api/v1', express.json({ limit: BODY_LIMIT }), executionRoutes(deps));
+  app.use('/api/v1', express.json({ limit: BODY_LIMIT }), executionRoutes(deps), schemaRoutes());
   app.use(notFoundRoute);
   app.use(problemMiddleware(deps.log));
   return app;

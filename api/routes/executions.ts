@@ -5,7 +5,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { z } from 'zod';
 import { createExecutionRequestSchema, normalizeExecutionRequest } from '../../domain/execution-request';
 import { LANGUAGES } from '../../domain/runtimes';
-import type { RunLimits } from '../../domain/runtimes';
+import type { Language, RunLimits } from '../../domain/runtimes';
 import type { RetryPresets } from '../../domain/retry-policies';
 import { CANCEL_REQUESTED_SIGNAL, WORKFLOW_NAME } from '../../domain/saga';
 import type { CancelRequest, ExecutionSagaInput } from '../../domain/saga';
@@ -56,6 +56,21 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
   const router = Router();
   const requestSchema = createExecutionRequestSchema(deps.limitMaxima);
 
+  /**
+   * Starts the saga, then writes the row. Workflow first: once it is started the request is durable, and the
+   * saga creates the row itself if this process stops in between. Execution ids are never reused.
+   */
+  async function startExecution(input: ExecutionSagaInput): Promise<Execution> {
+    await deps.temporal.workflow.start<typeof executionSaga>(WORKFLOW_NAME, {
+      workflowId: input.executionId,
+      taskQueue: deps.taskQueue,
+      args: [input],
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+    });
+    await createExecution(deps.db, { id: input.executionId, ...input }, `api:${input.ownerId}`, deps.producer);
+    return deps.db.execution.findUniqueOrThrow({ where: { id: input.executionId } });
+  }
+
   router.post('/executions', async (req, res) => {
     if (!req.is('application/json')) {
       throw new HttpError(415, 'unsupported-media-type', 'Unsupported Media Type', 'request body must be application/json');
@@ -81,15 +96,9 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
 
     const correlationId = headerValue(req, 'X-Correlation-Id', correlationSchema, id);
     const traceparent = headerValue(req, 'traceparent', traceparentSchema, null) ?? newTraceparent();
-    const input: ExecutionSagaInput = { executionId: id, ownerId, correlationId, retryOfId: null, idempotencyKey, requestHash: hash, traceparent, ...request, retryPresets: deps.retryPresets };
+    let execution: Execution;
     try {
-      // Workflow first: once it is started the request is durable, and the saga creates the row if we stop here.
-      await deps.temporal.workflow.start<typeof executionSaga>(WORKFLOW_NAME, {
-        workflowId: id,
-        taskQueue: deps.taskQueue,
-        args: [input],
-        workflowIdReusePolicy: 'REJECT_DUPLICATE', // an execution id is never reused
-      });
+      execution = await startExecution({ executionId: id, ownerId, correlationId, retryOfId: null, idempotencyKey, requestHash: hash, traceparent, ...request, retryPresets: deps.retryPresets });
     } catch (err) {
       // Only a request with the same Idempotency-Key can collide: answer as that one is answered.
       if (!(err instanceof WorkflowExecutionAlreadyStartedError) || !idempotencyKey) throw err;
@@ -97,9 +106,34 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
       if (!existing) throw new HttpError(409, 'request-in-progress', 'Conflict', `a request with Idempotency-Key ${idempotencyKey} is still being accepted; retry shortly`);
       return replay(existing);
     }
-    await createExecution(deps.db, { id, ownerId, correlationId, idempotencyKey, requestHash: hash, traceparent, ...request }, `api:${ownerId}`, deps.producer);
-    const execution = await deps.db.execution.findUniqueOrThrow({ where: { id } });
     res.status(201).location(`/api/v1/executions/${id}`).json(executionView(execution));
+  });
+
+  /** Runs a finished execution again as a new execution (same script, limits, owner) linked by `retryOf`. */
+  router.post('/executions/:id/retry', async (req, res) => {
+    const id = executionIdOf(req);
+    const previous = await deps.db.execution.findUnique({ where: { id } });
+    if (!previous) throw notFound(`execution ${id}`);
+    if (!isTerminal(previous.status)) {
+      throw new HttpError(409, 'execution-not-finished', 'Conflict', `execution ${id} is still ${previous.status}; only a finished execution can be retried`, { status_of_execution: previous.status });
+    }
+    const newId = uuidv7();
+    const execution = await startExecution({
+      executionId: newId,
+      ownerId: previous.ownerId,
+      correlationId: headerValue(req, 'X-Correlation-Id', correlationSchema, newId),
+      retryOfId: previous.id,
+      idempotencyKey: null,
+      requestHash: null,
+      traceparent: headerValue(req, 'traceparent', traceparentSchema, null) ?? newTraceparent(),
+      language: previous.language as Language,
+      version: previous.languageVersion,
+      script: previous.script,
+      stdin: previous.stdin,
+      limits: previous.limits as unknown as RunLimits,
+      retryPresets: deps.retryPresets,
+    });
+    res.status(201).location(`/api/v1/executions/${newId}`).json(executionView(execution));
   });
 
   router.get('/executions', async (req, res) => {

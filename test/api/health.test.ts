@@ -38,3 +38,13 @@ test('runtimes lists languages with default and maximum limits', async () => {
   expect(res.body.runtimes.map((r: { language: string }) => r.language).sort()).toEqual(['bash', 'node', 'python']);
   expect(res.body.maxLimits.wallTimeMs).toBe(config.limitMaxima.wallTimeMs);
 });
+
+test('the event JSON Schemas are served, one per event type, with the envelope and payload fields required', async () => {
+  const res = await request(await appWith(config.databaseUrl)).get('/api/v1/schemas/events');
+  expect(res.status).toBe(200);
+  expect(Object.keys(res.body.schemas).sort()).toEqual(['execution_cancelled', 'execution_completed', 'execution_failed', 'execution_requested', 'execution_started', 'execution_timeout']);
+  const started = res.body.schemas.execution_started;
+  expect(started.required).toEqual(expect.arrayContaining(['event_id', 'event_type', 'aggregate_id', 'correlation_id', 'producer', 'payload']));
+  expect(started.properties.payload.required).toEqual(['execution_id', 'started_at']);
+  expect(res.body.topics.execution_failed).toEqual({ topic: 'execution_failed', key: 'execution id', dlqTopic: 'execution_failed.dlq' });
+});

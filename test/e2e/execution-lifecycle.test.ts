@@ -129,3 +129,28 @@ test('a script sleeping past its wall limit is timed out within limit + 1 s', as
   expect(ranFor).toBeLessThanOrEqual(wallTimeMs + 1_000);
   await expectEventsAndAudit(created.json.id, ['execution_requested', 'execution_started', 'execution_timeout'], ['queued', 'running', 'timed_out']);
 });
+
+test('retrying a finished execution runs it again as a new execution linked to the old one; a running one cannot be retried', async () => {
+  const first = await submit({ language: 'bash', script: 'echo "attempt"; exit 3' });
+  const failed = await waitForTerminal(first.json.id);
+  expect(failed.status).toBe('failed');
+
+  const res = await fetch(`${service.api.url}/api/v1/executions/${first.json.id}/retry`, { method: 'POST' });
+  expect(res.status).toBe(201);
+  const retried = (await res.json()) as ExecutionBody & { retryOf: string };
+  expect(res.headers.get('location')).toBe(`/api/v1/executions/${retried.id}`);
+  expect(retried.id).not.toBe(first.json.id);
+  expect(retried.retryOf).toBe(first.json.id);
+  const done = await waitForTerminal(retried.id);
+  expect(done).toMatchObject({ status: 'failed', result: { exitCode: 3, stdout: 'attempt\n' } });
+  await expectEventsAndAudit(retried.id, ['execution_requested', 'execution_started', 'execution_failed'], ['queued', 'running', 'failed']);
+  const requested = (await eventsOnKafka(retried.id, ['execution_requested']))[0]!;
+  expect(requested.envelope.payload.retry_of).toBe(first.json.id);
+
+  const running = await submit({ language: 'bash', script: 'sleep 5' });
+  const conflict = await fetch(`${service.api.url}/api/v1/executions/${running.json.id}/retry`, { method: 'POST' });
+  expect(conflict.status).toBe(409);
+  expect(conflict.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  await fetch(`${service.api.url}/api/v1/executions/${running.json.id}/cancel`, { method: 'POST' });
+  expect((await fetch(`${service.api.url}/api/v1/executions/${'0191e8a0-0000-7000-8000-000000000000'}/retry`, { method: 'POST' })).status).toBe(404);
+});
