@@ -9,7 +9,7 @@ export interface KafkaPublisherOptions {
   partitions?: number;
   /** Replication factor of each topic the publisher creates. @default 1 */
   replicas?: number;
-  /** Per-request timeout, ms. @default 5000 */
+  /** Connect and per-request timeout, ms (a hung broker is noticed after about 3× this). @default 5000 */
   timeoutMs?: number;
 }
 
@@ -18,13 +18,16 @@ const MESSAGE_LEVEL_ERRORS = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARG
 
 /** The relay's Kafka side on @platformatic/kafka (see README, "Kafka client" for why this client). */
 export function createKafkaPublisher(opts: KafkaPublisherOptions): EventPublisher {
-  const common = { clientId: opts.clientId, bootstrapBrokers: opts.brokers, timeout: opts.timeoutMs ?? 5_000, retries: 1, retryDelay: 200 };
-  const producer = new Producer({ ...common, serializers: stringSerializers, idempotent: true, acks: ProduceAcks.ALL, autocreateTopics: false });
+  const timeout = opts.timeoutMs ?? 5_000;
+  const common = { clientId: opts.clientId, bootstrapBrokers: opts.brokers, timeout, connectTimeout: timeout, requestTimeout: timeout, retryDelay: 200 };
+  // The idempotent producer treats `retries` of 0 or 1 (or unset) as "retry forever", which would hold the
+  // relay's claim transaction open through a broker outage: 2 is the smallest bounded value.
+  const producer = new Producer({ ...common, retries: 2, serializers: stringSerializers, idempotent: true, acks: ProduceAcks.ALL, autocreateTopics: false });
   let admin: Admin | undefined;
 
   return {
     async ensureTopics(topics) {
-      admin ??= new Admin(common);
+      admin ??= new Admin({ ...common, retries: 1 });
       const missing = async () => {
         const existing = new Set(await admin!.listTopics());
         return topics.filter((t) => !existing.has(t));
