@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { apiClient, TERMINAL } from '../support/api-client';
 import { startService, waitFor } from '../support/harness';
 import type { RunningService } from '../support/harness';
@@ -15,21 +18,34 @@ afterAll(() => service?.stop());
 const capacityFree = () => waitFor('all capacity to be released', async () => ((await service.db.capacityReservation.count()) === 0 ? true : undefined), 10_000);
 
 test('with capacity 2, ten submissions from two owners never run more than 2 at once, and the owners alternate', async () => {
-  const script = { language: 'bash', script: 'sleep 2' };
+  // Every run waits for a barrier, so all ten are queued before the first slot frees, however slow the machine.
+  const barrier = path.join(mkdtempSync(path.join(os.tmpdir(), 'eo-capacity-')), 'go');
+  const script = { language: 'bash', script: `while [ ! -e ${barrier} ]; do sleep 0.05; done; sleep 0.3` };
+  const grants = new Map<string, number>();
+  let sampling = true;
+  // The order slots were granted in, read off the queue as it changes (grant time is stamped in the row).
+  const sampler = (async () => {
+    while (sampling) {
+      for (const r of await service.db.capacityReservation.findMany({ where: { state: 'holding' } })) grants.set(r.executionId, r.grantedAt!.getTime());
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+
   const ids: string[] = [];
   for (const owner of ['alice', 'bob']) {
     for (let i = 0; i < 5; i++) ids.push((await api.submit(script, owner)).json.id);
   }
+  await waitFor('eight executions waiting for capacity', async () => ((await service.db.capacityReservation.count({ where: { state: 'waiting' } })) === 8 ? true : undefined));
   const lastBob = ids.at(-1)!;
-  const queued = await waitFor('the last submission to report its place in the queue', async () => {
-    const state = await service.temporal.workflow.getHandle(lastBob).query<{ step: string; capacityPosition: number | null }>('sagaState');
-    return state.capacityPosition !== null ? state : undefined;
-  });
+  const queued = await service.temporal.workflow.getHandle(lastBob).query<{ step: string; capacityPosition: number | null }>('sagaState');
   expect(queued.step).toBe('reserving_capacity');
   expect(queued.capacityPosition).toBeGreaterThan(0);
+  writeFileSync(barrier, '');
 
   await Promise.all(ids.map((id) => api.waitForStatus(id, (s) => TERMINAL.includes(s), 60_000)));
-  const runs = await service.db.execution.findMany({ where: { id: { in: ids } }, orderBy: { startedAt: 'asc' } });
+  sampling = false;
+  await sampler;
+  const runs = await service.db.execution.findMany({ where: { id: { in: ids } } });
   expect(runs.every((r) => r.status === 'completed')).toBe(true);
 
   // Sweep the run intervals: at no instant more than 2 scripts ran.
@@ -39,8 +55,10 @@ test('with capacity 2, ten submissions from two owners never run more than 2 at 
   for (const [, delta] of edges) peak = Math.max(peak, (running += delta));
   expect(peak).toBe(2);
 
-  // Alice's five were queued first; once Bob arrives, slots go to the owners in turn.
-  expect(runs.map((r) => r.ownerId)).toEqual(['alice', 'alice', 'bob', 'alice', 'bob', 'alice', 'bob', 'alice', 'bob', 'bob']);
+  // Alice's five were queued first and took both free slots; from then on slots go to the owners in turn.
+  const ownerOf = new Map(runs.map((r) => [r.id, r.ownerId]));
+  const grantOrder = [...grants.entries()].sort((a, b) => a[1] - b[1]).map(([id]) => ownerOf.get(id));
+  expect(grantOrder).toEqual(['alice', 'alice', 'bob', 'alice', 'bob', 'alice', 'bob', 'alice', 'bob', 'bob']);
   await capacityFree();
 }, 90_000);
 
