@@ -1,9 +1,10 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FailureType } from '../domain/failure-types';
 import { RUNTIMES, limitViolations } from '../domain/runtimes';
-import type { RunLimits } from '../domain/runtimes';
+import type { Language, RunLimits } from '../domain/runtimes';
 import { isTerminal } from '../domain/execution-status';
 import type { ErrorType, ExecutionStatus } from '../domain/execution-status';
+import { SAGA_ACTOR } from '../domain/saga';
 import type { ExecutionOutcome, ExecutionSagaInput } from '../domain/saga';
 import type { Logger } from '../observability/logger';
 import { coerceError } from '../observability/logger';
@@ -12,7 +13,7 @@ import type { Execution } from '../generated/prisma/client';
 import type { Db } from '../store/db';
 import type { Producer } from '../store/envelope';
 import { TransitionRefusedError } from '../store/errors';
-import { applyTransition, createExecution } from '../store/transitions';
+import { applyTransition, createExecution, newExecutionFrom } from '../store/transitions';
 import type { ResultFields } from '../store/transitions';
 import { release, reserve } from './capacity';
 import type { CapacityLimits, Reservation } from './capacity';
@@ -28,9 +29,6 @@ export interface ActivityDeps {
   /** Tells a waiting saga it now holds a slot (a Temporal signal); the saga also re-checks on its own. */
   notifyCapacityGranted: (executionId: string) => Promise<void>;
 }
-
-/** Actor recorded in the audit trail for transitions the saga makes. */
-export const SAGA_ACTOR = 'system:saga';
 
 export interface ExecutionRef {
   executionId: string;
@@ -64,12 +62,7 @@ export function createActivities(deps: ActivityDeps) {
      * @throws ValidationFailed when the runtime is unknown or a limit is above its maximum.
      */
     async validateExecution(input: ExecutionSagaInput): Promise<void> {
-      await createExecution(
-        db,
-        { id: input.executionId, ownerId: input.ownerId, correlationId: input.correlationId, retryOfId: input.retryOfId, idempotencyKey: input.idempotencyKey ?? null, requestHash: input.requestHash ?? null, traceparent: input.traceparent ?? null, language: input.language, version: input.version, script: input.script, stdin: input.stdin, limits: input.limits },
-        SAGA_ACTOR,
-        producer,
-      );
+      await createExecution(db, newExecutionFrom(input), SAGA_ACTOR, producer);
       const problems: string[] = [];
       if (!(input.language in RUNTIMES)) problems.push(`language: unknown runtime ${input.language}`);
       for (const [field, message] of limitViolations(input.limits, deps.limitMaxima)) problems.push(`limits.${field}: ${message}`);
@@ -114,7 +107,7 @@ export function createActivities(deps: ActivityDeps) {
       const result = await runner.run(
         {
           executionId: execution.id,
-          language: execution.language as keyof typeof RUNTIMES,
+          language: execution.language as Language,
           script: execution.script,
           stdin: execution.stdin ?? undefined,
           limits: execution.limits as unknown as RunLimits,
@@ -163,18 +156,19 @@ export function createActivities(deps: ActivityDeps) {
       const { execution } = await transitionOrFail(async () => {
         try {
           return await applyTransition(db, {
-          executionId: rec.executionId,
-          from: ['queued', 'running'],
-          to: rec.to,
-          actor: rec.actor,
-          reason: rec.reason,
+            executionId: rec.executionId,
+            from: ['queued', 'running'],
+            to: rec.to,
+            actor: rec.actor,
+            reason: rec.reason,
             fields: { errorType: rec.errorType, errorMessage: rec.errorMessage, finishedAt: new Date() },
             producer,
           });
         } catch (err) {
           // Already terminal (e.g. the result was stored just before a cancel arrived): the first terminal state stands.
-          const current = await db.execution.findUnique({ where: { id: rec.executionId } });
-          if (err instanceof TransitionRefusedError && current && isTerminal(current.status)) return { execution: current, applied: false };
+          if (err instanceof TransitionRefusedError && err.current && isTerminal(err.current)) {
+            return { execution: await db.execution.findUniqueOrThrow({ where: { id: rec.executionId } }), applied: false };
+          }
           throw err;
         }
       });

@@ -59,6 +59,9 @@ export interface CancelRequest {
   reason: string | null;
 }
 
+/** Actor recorded in the audit trail for transitions the saga makes on its own. */
+export const SAGA_ACTOR = 'system:saga';
+
 /** Names shared by the API (which starts and signals workflows by name) and the worker. */
 export const WORKFLOW_NAME = 'executionSaga';
 export const SAGA_STATE_QUERY = 'sagaState';

@@ -4,6 +4,7 @@ import type { EventEnvelope, EventPayload, EventType } from '../domain/events';
 import { canTransition } from '../domain/execution-status';
 import type { ErrorType, ExecutionStatus } from '../domain/execution-status';
 import type { NormalizedExecutionRequest } from '../domain/execution-request';
+import type { ExecutionSagaInput } from '../domain/saga';
 import type { Execution, Prisma } from '../generated/prisma/client';
 import type { Db, Tx } from './db';
 import { childTraceparent } from '../observability/trace-context';
@@ -22,6 +23,24 @@ export interface NewExecution extends NormalizedExecutionRequest {
   idempotencyKey?: string | null;
   requestHash?: string | null;
   traceparent?: string | null;
+}
+
+/** The execution a saga input describes: what both the API and the saga's first step create, idempotently. */
+export function newExecutionFrom(input: ExecutionSagaInput): NewExecution {
+  return {
+    id: input.executionId,
+    ownerId: input.ownerId,
+    correlationId: input.correlationId,
+    retryOfId: input.retryOfId,
+    idempotencyKey: input.idempotencyKey ?? null,
+    requestHash: input.requestHash ?? null,
+    traceparent: input.traceparent ?? null,
+    language: input.language,
+    version: input.version,
+    script: input.script,
+    stdin: input.stdin,
+    limits: input.limits,
+  };
 }
 
 /** Result fields a terminal transition may set. */

@@ -16,7 +16,7 @@ import type { ExecutionStatus } from '../domain/execution-status';
 import { FailureType } from '../domain/failure-types';
 import { ACTIVITY_RETRY_PRESET, toTemporalRetryPolicy } from '../domain/retry-policies';
 import type { RetryPresets } from '../domain/retry-policies';
-import { CANCEL_REQUESTED_SIGNAL, CAPACITY_GRANTED_SIGNAL, SAGA_STATE_QUERY } from '../domain/saga';
+import { CANCEL_REQUESTED_SIGNAL, CAPACITY_GRANTED_SIGNAL, SAGA_ACTOR, SAGA_STATE_QUERY } from '../domain/saga';
 import type { CancelRequest, ExecutionOutcome, ExecutionSagaInput, SagaState } from '../domain/saga';
 import { ExecutionStateKey, ScriptLanguageKey, OwnerIdKey } from './search-attributes';
 
@@ -26,7 +26,7 @@ export const cancelRequestedSignal = defineSignal<[CancelRequest]>(CANCEL_REQUES
 /** Sent by whichever activity freed room in the capacity queue for this execution. */
 export const capacityGrantedSignal = defineSignal(CAPACITY_GRANTED_SIGNAL);
 
-/** A run reports liveness every second; three missed heartbeats mean its worker is gone. */
+/** The runner heartbeats every 500 ms (worker.ts): a run silent this long has lost its worker. */
 const RUN_HEARTBEAT_TIMEOUT_MS = 10_000;
 /** Start-to-close margin over the script's own wall limit: the runner enforces the limit, this is the safety net. */
 const RUN_TIMEOUT_MARGIN_MS = 30_000;
@@ -37,13 +37,13 @@ const CAPACITY_RECHECK_MS = 30_000;
 const STEP_TIMEOUT_MS = 10_000;
 
 function activitiesFor(presets: RetryPresets, runTimeoutMs: number) {
-  const withPreset = (name: keyof typeof ACTIVITY_RETRY_PRESET, timeoutMs: number) =>
-    proxyActivities<Activities>({ startToCloseTimeout: timeoutMs, retry: toTemporalRetryPolicy(presets[ACTIVITY_RETRY_PRESET[name]]) });
+  const withPreset = (name: keyof typeof ACTIVITY_RETRY_PRESET) =>
+    proxyActivities<Activities>({ startToCloseTimeout: STEP_TIMEOUT_MS, retry: toTemporalRetryPolicy(presets[ACTIVITY_RETRY_PRESET[name]]) });
   return {
-    validateExecution: withPreset('validateExecution', STEP_TIMEOUT_MS).validateExecution,
-    reserveCapacity: withPreset('reserveCapacity', STEP_TIMEOUT_MS).reserveCapacity,
-    releaseCapacity: withPreset('releaseCapacity', STEP_TIMEOUT_MS).releaseCapacity,
-    markRunning: withPreset('markRunning', STEP_TIMEOUT_MS).markRunning,
+    validateExecution: withPreset('validateExecution').validateExecution,
+    reserveCapacity: withPreset('reserveCapacity').reserveCapacity,
+    releaseCapacity: withPreset('releaseCapacity').releaseCapacity,
+    markRunning: withPreset('markRunning').markRunning,
     runScript: proxyActivities<Activities>({
       startToCloseTimeout: runTimeoutMs,
       heartbeatTimeout: RUN_HEARTBEAT_TIMEOUT_MS,
@@ -51,16 +51,16 @@ function activitiesFor(presets: RetryPresets, runTimeoutMs: number) {
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       retry: toTemporalRetryPolicy(presets[ACTIVITY_RETRY_PRESET.runScript]),
     }).runScript,
-    destroyRunner: withPreset('destroyRunner', STEP_TIMEOUT_MS).destroyRunner,
-    storeResult: withPreset('storeResult', STEP_TIMEOUT_MS).storeResult,
-    recordTerminal: withPreset('recordTerminal', STEP_TIMEOUT_MS).recordTerminal,
+    destroyRunner: withPreset('destroyRunner').destroyRunner,
+    storeResult: withPreset('storeResult').storeResult,
+    recordTerminal: withPreset('recordTerminal').recordTerminal,
   };
 }
 
 /**
  * The execution saga: validate → reserve capacity → mark running → run → store result → release capacity.
  * Each compensation is registered as its step is entered; on failure or cancel they run, newest first, in a
- * non-cancellable scope, and the execution's terminal state (`cancelled` or `error`) is recorded.
+ * non-cancellable scope, and the terminal state is recorded: `cancelled`, `error`, or `timed_out` past the saga deadline.
  * @throws ValidationFailed, TransitionRefused, or the activity failure that exhausted its retries (status `error`).
  */
 export async function executionSaga(input: ExecutionSagaInput): Promise<ExecutionOutcome> {
@@ -135,14 +135,14 @@ export async function executionSaga(input: ExecutionSagaInput): Promise<Executio
     const outcome = await CancellationScope.nonCancellable(async () => {
       for (const compensate of compensations) await compensate();
       if (deadlineHit) {
-        return acts.recordTerminal({ ...ref, to: 'timed_out', errorType: 'timeout', errorMessage: 'saga deadline passed: the run was abandoned', actor: 'system:saga', reason: 'deadline' });
+        return acts.recordTerminal({ ...ref, to: 'timed_out', errorType: 'timeout', errorMessage: 'saga deadline passed: the run was abandoned', actor: SAGA_ACTOR, reason: 'deadline' });
       }
       return acts.recordTerminal({
         ...ref,
         to: cancelled ? 'cancelled' : 'error',
         errorType: cancelled ? 'cancelled' : 'system_error',
         errorMessage: cancelled ? `cancelled by ${cancelRequest.actor}` : describeFailure(err),
-        actor: cancelled ? cancelRequest.actor : 'system:saga',
+        actor: cancelled ? cancelRequest.actor : SAGA_ACTOR,
         reason: cancelled ? cancelRequest.reason : null,
       });
     });

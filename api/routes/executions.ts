@@ -13,7 +13,7 @@ import { ExecutionStatus, isTerminal } from '../../domain/execution-status';
 import type { executionSaga } from '../../workflows/execution-saga';
 import type { Db } from '../../store/db';
 import type { Producer } from '../../store/envelope';
-import { createExecution } from '../../store/transitions';
+import { createExecution, newExecutionFrom } from '../../store/transitions';
 import type { Execution } from '../../generated/prisma/client';
 import { executionView } from '../execution-view';
 import { idempotentExecutionId, requestHash } from '../idempotency';
@@ -67,7 +67,7 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
       args: [input],
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
     });
-    await createExecution(deps.db, { id: input.executionId, ...input }, `api:${input.ownerId}`, deps.producer);
+    await createExecution(deps.db, newExecutionFrom(input), `api:${input.ownerId}`, deps.producer);
     return deps.db.execution.findUniqueOrThrow({ where: { id: input.executionId } });
   }
 
