@@ -10,7 +10,7 @@ import {
   type ExecutionSettings,
   type PidRecord,
 } from './local/local-execution';
-import { isGone, killGroup, readStat } from './local/proc';
+import { groupsWorkingIn, isGone, killGroup, readStat } from './local/proc';
 import type { RunLimits, RunResult, RunSpec, Runner, RunnerLanguage, RunnerLog } from './runner';
 
 export interface LocalRunnerOptions {
@@ -99,21 +99,28 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): Runner {
     };
   }
 
-  /** A group left by an earlier worker process: found through its pid record, if still ours. */
+  /**
+   * A group left by an earlier worker process: found through its pid record, if still ours, and through
+   * the processes working in the run's directory (a worker killed between spawn and writing the record
+   * leaves no record).
+   */
   async function destroyOrphan(executionId: string): Promise<boolean> {
+    const runDir = join(config.workDir, executionId);
     const record = await readPidRecord(pidRecordFile(config.metaDir, executionId));
-    let killed = false;
+    const groups = new Set(groupsWorkingIn(runDir));
     if (record) {
       const leader = readStat(record.pid);
       // A leader with another start time means the pid was reused, so our group is long gone
       // (a pid is never reused while a group of that id exists). No leader at all: any process
       // still in group `pid` can only be a survivor of ours.
-      if (leader === null || leader.startTime === record.startTime) killed = killGroup(record.pid);
-      const deadline = Date.now() + ORPHAN_KILL_WAIT_MS;
-      while (killed && !isGone(record.pid) && Date.now() < deadline) await delay(10);
+      if (leader === null || leader.startTime === record.startTime) groups.add(record.pid);
     }
+    let killed = false;
+    for (const pgid of groups) killed = killGroup(pgid) || killed;
+    const deadline = Date.now() + ORPHAN_KILL_WAIT_MS;
+    while (killed && (groupsWorkingIn(runDir).length > 0 || (record !== null && !isGone(record.pid))) && Date.now() < deadline) await delay(10);
     await Promise.all(
-      [join(config.workDir, executionId), pidRecordFile(config.metaDir, executionId), timeReportFile(config.metaDir, executionId)].map(
+      [runDir, pidRecordFile(config.metaDir, executionId), timeReportFile(config.metaDir, executionId)].map(
         (path) => rm(path, { recursive: true, force: true }),
       ),
     );

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 /**
  * Linux /proc readers used for best-effort measurement and for recognising our own process
@@ -96,6 +96,27 @@ export function sampleTree(rootPid: number): TreeSample | null {
 export function isGone(pid: number): boolean {
   const stat = readStat(pid);
   return stat === null || stat.state === 'Z' || stat.state === 'X';
+}
+
+/**
+ * Process groups of the live processes whose working directory is `dir` or below it. A run's directory
+ * is private to it, so whatever works there is the run's — found even when no pid record was written.
+ */
+export function groupsWorkingIn(dir: string): number[] {
+  const groups = new Set<number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let cwd: string;
+    try {
+      cwd = readlinkSync(`/proc/${entry}/cwd`);
+    } catch {
+      continue; // gone meanwhile, or not ours to read
+    }
+    if (cwd !== dir && !cwd.startsWith(`${dir}/`)) continue;
+    const stat = readStat(Number(entry));
+    if (stat && stat.state !== 'Z' && stat.pgrp > 1) groups.add(stat.pgrp);
+  }
+  return [...groups];
 }
 
 /**

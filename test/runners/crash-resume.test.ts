@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { v7 as uuidv7 } from 'uuid';
@@ -18,7 +18,11 @@ function isAlive(pid: number): boolean {
 
 const limits = { wallTimeMs: 10_000, cpuTimeMs: 10_000, memoryMb: 256, maxOutputBytes: 1024, maxProcesses: 16, maxFileSizeBytes: 1 << 20 };
 
-test('a run retried after its worker process was SIGKILLed kills the orphaned script first, so two never run at once', async () => {
+/**
+ * Starts a stand-in worker that begins a run, SIGKILLs it, and retries the run in this process;
+ * `beforeRetry` may tamper with what the dead worker left. Returns whether the orphan ever ran beside the retry.
+ */
+async function crashAndRetry(beforeRetry: (paths: { workDir: string; executionId: string }) => void = () => undefined) {
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'eo-crash-'));
   const executionId = uuidv7();
   const runDir = path.join(workDir, executionId);
@@ -32,6 +36,7 @@ test('a run retried after its worker process was SIGKILLed kills the orphaned sc
   await new Promise((resolve) => worker.once('exit', resolve));
   // The detached script outlives its worker.
   expect(pidsWorkingIn(runDir).some((pid) => orphans.includes(pid))).toBe(true);
+  beforeRetry({ workDir, executionId });
 
   const runner = createLocalRunner({ workDir, heartbeatIntervalMs: 50 });
   const orphanAlive = () => orphans.some(isAlive);
@@ -40,7 +45,19 @@ test('a run retried after its worker process was SIGKILLed kills the orphaned sc
     { executionId, language: 'bash', script: 'sleep 0.5; echo second run', limits },
     { onHeartbeat: () => (overlapped ||= orphanAlive()) },
   );
+  return { result, overlapped, orphanAliveAfter: orphanAlive() };
+}
+
+test('a run retried after its worker process was SIGKILLed kills the orphaned script first, so two never run at once', async () => {
+  const { result, overlapped, orphanAliveAfter } = await crashAndRetry();
   expect(result).toMatchObject({ termination: 'exited', exitCode: 0, stdout: 'second run\n' });
   expect(overlapped).toBe(false);
-  expect(orphanAlive()).toBe(false);
+  expect(orphanAliveAfter).toBe(false);
+}, 30_000);
+
+test('the orphan is found through its run directory when the worker died before writing the pid record', async () => {
+  const { result, overlapped, orphanAliveAfter } = await crashAndRetry(({ workDir, executionId }) => rmSync(path.join(workDir, '.meta', `${executionId}.json`), { force: true }));
+  expect(result).toMatchObject({ termination: 'exited', exitCode: 0, stdout: 'second run\n' });
+  expect(overlapped).toBe(false);
+  expect(orphanAliveAfter).toBe(false);
 }, 30_000);
