@@ -7,6 +7,7 @@ import type { RunObserver, RunResult, RunSpec, RunTermination, RunnerLog } from 
 import { classifyTermination } from './classify';
 import { CappedOutput } from './capped-output';
 import { SCRIPT_FILE, buildCommand, cpuLimitSeconds } from './command';
+import { armDeadline } from './deadline';
 import { killGroup, readStat, sampleTree, type TreeSample } from './proc';
 import { parseTimeReport } from './time-report';
 
@@ -227,7 +228,7 @@ export class LocalExecution {
     if (pid === null) throw new Error(`the ${spec.language} run has no pid`);
     settings.log?.info('run started', { executionId, language: spec.language, pid });
 
-    const wallTimer = setTimeout(() => this.kill('wall_timeout'), Math.max(0, limits.wallTimeMs - (performance.now() - t0)));
+    const wallDeadline = armDeadline(t0, limits.wallTimeMs, () => this.kill('wall_timeout'));
     const heartbeatTimer = setInterval(() => {
       this.sample();
       this.heartbeat({ elapsedMs: Math.round(performance.now() - t0), pid });
@@ -241,7 +242,7 @@ export class LocalExecution {
       const wallTimeMs = Math.round(performance.now() - t0);
       const finishedAt = new Date();
       this.exited = true;
-      clearTimeout(wallTimer);
+      wallDeadline.clear();
       clearInterval(heartbeatTimer);
 
       // The script is done; anything it left behind in its group goes now. Once only: the
@@ -278,7 +279,7 @@ export class LocalExecution {
         finishedAt,
       };
     } finally {
-      clearTimeout(wallTimer);
+      wallDeadline.clear();
       clearInterval(heartbeatTimer);
       this.exited = true;
       if (!reaped) this.killStragglers(pid); // bailing out early: never leave the group running
