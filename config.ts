@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { DEFAULT_LIMIT_MAXIMA, limitsSchema } from './domain/runtimes';
 import type { RunLimits } from './domain/runtimes';
-import { DEFAULT_RETRY_PRESETS, RETRY_PRESET_NAMES } from './domain/retry-policies';
+import { ACTIVITY_RETRY_PRESET, DEFAULT_RETRY_PRESETS, RETRY_PRESET_NAMES } from './domain/retry-policies';
+import { runDeadlineMs } from './domain/saga';
 import type { RetryPresets } from './domain/retry-policies';
 import { version as packageVersion } from './package.json';
 
@@ -70,6 +71,14 @@ const envSchema = z.object({
   RELAY_BATCH_SIZE: int(200),
   /** Attempts before an event that fails on its own is dead-lettered. @default 10 */
   RELAY_MAX_ATTEMPTS: int(10),
+  /**
+   * Workflow run timeout of each saga, ms: the last resort behind the runner's wall limit and the saga's own
+   * run deadline, counted from submission (queue time included). The reconciler records `timed_out` for a saga
+   * that reaches it. Must exceed the run deadline at the wall-time maximum. @default 86400000 (24 h)
+   */
+  SAGA_RUN_TIMEOUT_MS: int(24 * 60 * 60 * 1000),
+  /** Time between reconciler passes (sagas closed without recording their end), ms. @default 60000 */
+  RECONCILE_INTERVAL_MS: int(60_000),
   /** Version reported in event envelopes. @default package.json version */
   SERVICE_VERSION: z.string().min(1).default(packageVersion),
 });
@@ -85,6 +94,8 @@ export interface Config {
   retryPresets: RetryPresets;
   runnerWorkDir: string | undefined;
   relay: { pollIntervalMs: number; batchSize: number; maxAttempts: number };
+  saga: { runTimeoutMs: number };
+  reconciler: { intervalMs: number };
   /** Producer identity in event envelopes. */
   service: { service: string; version: string };
 }
@@ -103,6 +114,12 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
   const retryPresets = Object.fromEntries(
     RETRY_PRESET_NAMES.map((name) => [name, { ...DEFAULT_RETRY_PRESETS[name], ...presetOverrides[name] }]),
   ) as unknown as RetryPresets;
+  const limitMaxima = { ...DEFAULT_LIMIT_MAXIMA, ...e.MAX_LIMITS_JSON };
+  // Below the run deadline the run timeout would cut off a run the saga still means to wait for, unrecorded until the reconciler passes.
+  const longestRun = runDeadlineMs(limitMaxima.wallTimeMs, retryPresets[ACTIVITY_RETRY_PRESET.runScript]);
+  if (e.SAGA_RUN_TIMEOUT_MS <= longestRun) {
+    throw new ConfigError(`invalid configuration:\n  SAGA_RUN_TIMEOUT_MS: must exceed ${longestRun} ms, the run deadline at the wall-time maximum (${limitMaxima.wallTimeMs} ms)`);
+  }
   return deepFreeze({
     logLevel: e.LOG_LEVEL,
     api: { host: e.HOST, port: e.PORT },
@@ -110,10 +127,12 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
     kafka: { brokers: e.KAFKA_BROKERS?.split(','), clientId: e.KAFKA_CLIENT_ID },
     capacity: { global: e.CAPACITY_GLOBAL, perOwner: e.CAPACITY_PER_OWNER, perLanguage: e.CAPACITY_PER_LANGUAGE },
-    limitMaxima: { ...DEFAULT_LIMIT_MAXIMA, ...e.MAX_LIMITS_JSON },
+    limitMaxima,
     retryPresets,
     runnerWorkDir: e.RUNNER_WORK_DIR,
     relay: { pollIntervalMs: e.RELAY_POLL_INTERVAL_MS, batchSize: e.RELAY_BATCH_SIZE, maxAttempts: e.RELAY_MAX_ATTEMPTS },
+    saga: { runTimeoutMs: e.SAGA_RUN_TIMEOUT_MS },
+    reconciler: { intervalMs: e.RECONCILE_INTERVAL_MS },
     service: { service: 'execution-orchestrator', version: e.SERVICE_VERSION },
   });
 }

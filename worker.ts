@@ -11,6 +11,8 @@ import { installTemporalRuntime } from './observability/temporal-runtime';
 import { createLocalRunner } from './runners/local-runner';
 import type { Runner } from './runners/runner';
 import { createDb } from './store/db';
+import { temporalClosedSagas } from './reconciler/closed-sagas';
+import { ensureReconcilerSchedule } from './reconciler/schedule';
 import { requireEndpoints, runUntilSignal } from './process-lifecycle';
 
 /** Runner heartbeat period, ms: bounds how long a cancel takes to reach the running script. */
@@ -51,7 +53,21 @@ export async function startWorker(config: ResolvedConfig, log: Logger, options: 
     // A cancel reaches a running activity only through a heartbeat response: keep them frequent.
     maxHeartbeatThrottleInterval: RUNNER_HEARTBEAT_MS,
     defaultHeartbeatThrottleInterval: RUNNER_HEARTBEAT_MS,
-    activities: createActivities({ db, runner, log, producer: config.service, capacity: config.capacity, limitMaxima: config.limitMaxima, notifyCapacityGranted }),
+    activities: createActivities({
+      db,
+      runner,
+      log,
+      producer: config.service,
+      capacity: config.capacity,
+      limitMaxima: config.limitMaxima,
+      notifyCapacityGranted,
+      closedSagas: temporalClosedSagas(client, config.temporal.taskQueue),
+    }),
+  });
+  await ensureReconcilerSchedule(client, {
+    taskQueue: config.temporal.taskQueue,
+    intervalMs: config.reconciler.intervalMs,
+    input: { retryPresets: config.retryPresets },
   });
   const running = worker.run();
   log.info({ task_queue: config.temporal.taskQueue, temporal: config.temporal.address }, 'worker started');

@@ -5,7 +5,7 @@ import type { Language, RunLimits } from '../domain/runtimes';
 import { isTerminal } from '../domain/execution-status';
 import type { ErrorType, ExecutionStatus } from '../domain/execution-status';
 import { SAGA_ACTOR } from '../domain/saga';
-import type { ExecutionOutcome, ExecutionSagaInput } from '../domain/saga';
+import type { ExecutionOutcome, ExecutionSagaInput, ReconcileSummary } from '../domain/saga';
 import type { Logger } from '../observability/logger';
 import { coerceError } from '../observability/logger';
 import type { Runner, RunResult } from '../runners/runner';
@@ -18,6 +18,8 @@ import type { ResultFields } from '../store/transitions';
 import { release, reserve } from './capacity';
 import type { CapacityLimits, Reservation } from './capacity';
 import { classifyRun } from './run-outcome';
+import { terminalRecordFor } from './reconcile';
+import type { ClosedSagaSource } from '../reconciler/closed-sagas';
 
 export interface ActivityDeps {
   db: Db;
@@ -28,7 +30,12 @@ export interface ActivityDeps {
   limitMaxima: RunLimits;
   /** Tells a waiting saga it now holds a slot (a Temporal signal); the saga also re-checks on its own. */
   notifyCapacityGranted: (executionId: string) => Promise<void>;
+  /** Sagas Temporal closed without recording their end, for the reconciler. */
+  closedSagas: ClosedSagaSource;
 }
+
+/** Closed sagas one reconciler pass handles at most; the rest wait for the next pass. */
+const RECONCILE_BATCH = 500;
 
 export interface ExecutionRef {
   executionId: string;
@@ -54,6 +61,27 @@ export function createActivities(deps: ActivityDeps) {
   const logFor = (executionId: string) => {
     const info = Context.current().info;
     return deps.log.child({ execution_id: executionId, workflow_id: info.workflowExecution?.workflowId, activity: info.activityType, attempt: info.attempt });
+  };
+
+  // First terminal state wins: one already recorded (e.g. the result was stored just before a cancel
+  // arrived) stands, and the call reports it instead of failing.
+  const recordTerminalState = async (rec: TerminalRecord) => {
+    try {
+      return await applyTransition(db, {
+        executionId: rec.executionId,
+        from: ['queued', 'running'],
+        to: rec.to,
+        actor: rec.actor,
+        reason: rec.reason,
+        fields: { errorType: rec.errorType, errorMessage: rec.errorMessage, finishedAt: new Date() },
+        producer,
+      });
+    } catch (err) {
+      if (err instanceof TransitionRefusedError && err.current && isTerminal(err.current)) {
+        return { execution: await db.execution.findUniqueOrThrow({ where: { id: rec.executionId } }), applied: false };
+      }
+      throw err;
+    }
   };
 
   return {
@@ -153,26 +181,39 @@ export function createActivities(deps: ActivityDeps) {
 
     /** Records `cancelled`, `error` or (saga deadline) `timed_out` from whichever non-terminal state the execution is in. */
     async recordTerminal(rec: TerminalRecord): Promise<ExecutionOutcome> {
-      const { execution } = await transitionOrFail(async () => {
-        try {
-          return await applyTransition(db, {
-            executionId: rec.executionId,
-            from: ['queued', 'running'],
-            to: rec.to,
-            actor: rec.actor,
-            reason: rec.reason,
-            fields: { errorType: rec.errorType, errorMessage: rec.errorMessage, finishedAt: new Date() },
-            producer,
-          });
-        } catch (err) {
-          // Already terminal (e.g. the result was stored just before a cancel arrived): the first terminal state stands.
-          if (err instanceof TransitionRefusedError && err.current && isTerminal(err.current)) {
-            return { execution: await db.execution.findUniqueOrThrow({ where: { id: rec.executionId } }), applied: false };
-          }
-          throw err;
-        }
-      });
+      const { execution } = await transitionOrFail(() => recordTerminalState(rec));
       return outcomeOf(execution);
+    },
+
+    /**
+     * The reconciler's pass: records the end of every saga Temporal closed without recording one (terminated,
+     * past its run timeout) and frees its capacity. Idempotent; a saga already recorded only has its capacity re-released.
+     */
+    async reconcileClosedSagas(): Promise<ReconcileSummary> {
+      const closed = await deps.closedSagas.list(RECONCILE_BATCH);
+      const recorded: ReconcileSummary['recorded'] = [];
+      const failed: string[] = [];
+      for (const saga of closed) {
+        Context.current().heartbeat(saga.executionId);
+        try {
+          const row = await db.execution.findUnique({ where: { id: saga.executionId }, select: { status: true } });
+          if (row && !isTerminal(row.status)) {
+            const termination = saga.workflowStatus === 'TERMINATED' ? await deps.closedSagas.terminationOf(saga) : null;
+            const { execution, applied } = await recordTerminalState(terminalRecordFor(saga, termination));
+            if (applied) {
+              recorded.push({ executionId: saga.executionId, workflowStatus: saga.workflowStatus, status: execution.status });
+              deps.log.warn({ execution_id: saga.executionId, workflow_status: saga.workflowStatus, status: execution.status }, 'saga closed without recording its end: recorded by the reconciler');
+            }
+          }
+          await notifyAll(await release(db, deps.capacity, saga.executionId), saga.executionId);
+        } catch (err) {
+          // One saga that cannot be recorded must not hold back the others; the pass still fails (and retries) below.
+          deps.log.error({ execution_id: saga.executionId, err: coerceError(err) }, 'reconciler could not record a closed saga');
+          failed.push(saga.executionId);
+        }
+      }
+      if (failed.length > 0) throw new Error(`reconciler could not record ${failed.length} closed saga(s): ${failed.join(', ')}`);
+      return { examined: closed.length, recorded };
     },
   };
 }

@@ -13,7 +13,8 @@ export type ExecutionStatus = (typeof ExecutionStatus)[keyof typeof ExecutionSta
 export const TERMINAL_STATUSES: readonly ExecutionStatus[] = ['completed', 'failed', 'timed_out', 'cancelled', 'error'];
 
 const ALLOWED_TRANSITIONS: Record<ExecutionStatus, readonly ExecutionStatus[]> = {
-  queued: ['running', 'cancelled', 'error'],
+  // queued → timed_out: the saga's workflow run timeout passed while it waited for capacity.
+  queued: ['running', 'timed_out', 'cancelled', 'error'],
   running: ['completed', 'failed', 'timed_out', 'cancelled', 'error'],
   completed: [],
   failed: [],

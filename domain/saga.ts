@@ -1,5 +1,5 @@
 import type { Language, RunLimits } from './runtimes';
-import type { RetryPresets } from './retry-policies';
+import type { RetryPreset, RetryPresets } from './retry-policies';
 import type { ExecutionStatus, ErrorType } from './execution-status';
 
 /**
@@ -61,9 +61,37 @@ export interface CancelRequest {
 
 /** Actor recorded in the audit trail for transitions the saga makes on its own. */
 export const SAGA_ACTOR = 'system:saga';
+/** Actor recorded for the end of a saga that Temporal closed without recording one (see reconciler/). */
+export const RECONCILER_ACTOR = 'system:reconciler';
 
 /** Names shared by the API (which starts and signals workflows by name) and the worker. */
 export const WORKFLOW_NAME = 'executionSaga';
 export const SAGA_STATE_QUERY = 'sagaState';
 export const CANCEL_REQUESTED_SIGNAL = 'cancelRequested';
 export const CAPACITY_GRANTED_SIGNAL = 'capacityGranted';
+
+/** Start-to-close margin of the run over the script's own wall limit: the runner enforces the limit, this is the safety net. */
+export const RUN_TIMEOUT_MARGIN_MS = 30_000;
+
+/**
+ * The saga's own deadline for the run step: every attempt the run's retry preset allows, each to its
+ * start-to-close timeout, plus the longest backoffs. Past it the run is abandoned and `timed_out` recorded.
+ */
+export function runDeadlineMs(wallTimeMs: number, runPreset: Pick<RetryPreset, 'maximumIntervalMs' | 'maximumAttempts'>): number {
+  return (wallTimeMs + RUN_TIMEOUT_MARGIN_MS + runPreset.maximumIntervalMs) * runPreset.maximumAttempts;
+}
+
+/** Arguments of the `reconcileExecutions` workflow, started by the reconciler schedule. */
+export interface ReconcileInput {
+  retryPresets: RetryPresets;
+}
+
+/** What one reconciler pass found and recorded. */
+export interface ReconcileSummary {
+  /** Closed sagas whose execution Temporal still listed as queued or running. */
+  examined: number;
+  /** Executions this pass moved to a terminal state. */
+  recorded: Array<{ executionId: string; workflowStatus: string; status: ExecutionStatus }>;
+}
+
+export const RECONCILE_WORKFLOW_NAME = 'reconcileExecutions';

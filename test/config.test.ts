@@ -26,7 +26,16 @@ test.each([
   ['RETRY_PRESETS_JSON', { RETRY_PRESETS_JSON: '{"reckless":{}}' }],
   ['MAX_LIMITS_JSON', { MAX_LIMITS_JSON: '{"wallTimeMs":-1}' }],
   ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
+  ['RECONCILE_INTERVAL_MS', { RECONCILE_INTERVAL_MS: '-5' }],
 ])('a bad %s stops start-up with a message naming it', (variable, env) => {
   expect(() => loadConfig(env)).toThrow(ConfigError);
   expect(() => loadConfig(env)).toThrow(new RegExp(variable));
+});
+
+test('a saga run timeout that would cut off the longest allowed run stops start-up, naming the variable and the bound', () => {
+  const env = { MAX_LIMITS_JSON: '{"wallTimeMs":60000}', RETRY_PRESETS_JSON: '{"cautious":{"maximumAttempts":2,"maximumIntervalMs":10000}}' };
+  const deadline = (60_000 + 30_000 + 10_000) * 2;
+  expect(() => loadConfig({ ...env, SAGA_RUN_TIMEOUT_MS: String(deadline) })).toThrow(new RegExp(`SAGA_RUN_TIMEOUT_MS: must exceed ${deadline} ms`));
+  expect(loadConfig({ ...env, SAGA_RUN_TIMEOUT_MS: String(deadline + 1) }).saga.runTimeoutMs).toBe(deadline + 1);
+  expect(loadConfig({}).saga.runTimeoutMs).toBe(24 * 60 * 60 * 1000);
 });

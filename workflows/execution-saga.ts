@@ -16,7 +16,7 @@ import type { ExecutionStatus } from '../domain/execution-status';
 import { FailureType } from '../domain/failure-types';
 import { ACTIVITY_RETRY_PRESET, toTemporalRetryPolicy } from '../domain/retry-policies';
 import type { RetryPresets } from '../domain/retry-policies';
-import { CANCEL_REQUESTED_SIGNAL, CAPACITY_GRANTED_SIGNAL, SAGA_ACTOR, SAGA_STATE_QUERY } from '../domain/saga';
+import { CANCEL_REQUESTED_SIGNAL, CAPACITY_GRANTED_SIGNAL, RUN_TIMEOUT_MARGIN_MS, SAGA_ACTOR, SAGA_STATE_QUERY, runDeadlineMs } from '../domain/saga';
 import type { CancelRequest, ExecutionOutcome, ExecutionSagaInput, SagaState } from '../domain/saga';
 import { ExecutionStateKey, ScriptLanguageKey, OwnerIdKey } from './search-attributes';
 
@@ -28,8 +28,6 @@ export const capacityGrantedSignal = defineSignal(CAPACITY_GRANTED_SIGNAL);
 
 /** The runner heartbeats every 500 ms (worker.ts): a run silent this long has lost its worker. */
 const RUN_HEARTBEAT_TIMEOUT_MS = 10_000;
-/** Start-to-close margin over the script's own wall limit: the runner enforces the limit, this is the safety net. */
-const RUN_TIMEOUT_MARGIN_MS = 30_000;
 /** While queued, the saga asks the queue again this often in case a grant signal was lost. */
 const CAPACITY_RECHECK_MS = 30_000;
 
@@ -112,7 +110,7 @@ export async function executionSaga(input: ExecutionSagaInput): Promise<Executio
     compensations.unshift(() => acts.destroyRunner(ref));
     // Last resort behind the runner's wall limit and the activity timeouts: past this the run is abandoned.
     const runScope = new CancellationScope();
-    void sleep(runDeadlineMs(input)).then(
+    void sleep(runDeadlineMs(input.limits.wallTimeMs, input.retryPresets[ACTIVITY_RETRY_PRESET.runScript])).then(
       () => {
         deadlineHit = true;
         runScope.cancel();
@@ -152,12 +150,6 @@ export async function executionSaga(input: ExecutionSagaInput): Promise<Executio
     if (cancelled) throw err;
     throw ApplicationFailure.nonRetryable(`execution ended in ${outcome.status}: ${describeFailure(err)}`, failureTypeOf(err) ?? 'SystemError');
   }
-}
-
-/** Every attempt the run's retry policy allows, each to its start-to-close timeout, plus the longest backoffs. */
-function runDeadlineMs(input: ExecutionSagaInput): number {
-  const preset = input.retryPresets[ACTIVITY_RETRY_PRESET.runScript];
-  return (input.limits.wallTimeMs + RUN_TIMEOUT_MARGIN_MS + preset.maximumIntervalMs) * preset.maximumAttempts;
 }
 
 function describeFailure(err: unknown): string {

@@ -30,6 +30,8 @@ export interface ExecutionRoutesDeps {
   limitMaxima: RunLimits;
   retryPresets: RetryPresets;
   producer: Producer;
+  /** Workflow run timeout of each saga started, ms (config SAGA_RUN_TIMEOUT_MS). */
+  sagaRunTimeoutMs: number;
 }
 
 /** The row of a workflow another request just started: it is written right after the start. */
@@ -66,6 +68,7 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
       taskQueue: deps.taskQueue,
       args: [input],
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      workflowRunTimeout: deps.sagaRunTimeoutMs,
     });
     await createExecution(deps.db, newExecutionFrom(input), `api:${input.ownerId}`, deps.producer);
     return deps.db.execution.findUniqueOrThrow({ where: { id: input.executionId } });

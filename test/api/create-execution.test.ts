@@ -19,7 +19,7 @@ afterAll(() => testApp?.close());
 async function expectNothingCreated() {
   expect(await db.execution.count()).toBe(0);
   expect(await db.outboxEvent.count()).toBe(0);
-  const { count } = await testApp.temporal.workflow.count(`TaskQueue="${config.temporal.taskQueue}"`);
+  const { count } = await testApp.temporal.workflow.count(`TaskQueue="${config.temporal.taskQueue}" AND WorkflowType="executionSaga"`);
   expect(count).toBe(0);
 }
 

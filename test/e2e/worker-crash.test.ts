@@ -13,7 +13,7 @@ import { createDb } from '../../store/db';
 import type { Db } from '../../store/db';
 import { EVENT_FOR_STATUS } from '../../domain/events';
 import { apiClient, TERMINAL } from '../support/api-client';
-import { resetDatabase, testConfig, testLog, waitFor } from '../support/harness';
+import { removeReconcilerSchedule, resetDatabase, testConfig, testLog, waitFor } from '../support/harness';
 
 /** Every point of the saga where the worker dies: before a step, while the script runs, after a step's side effect. */
 const CRASH_POINTS = [
@@ -51,6 +51,7 @@ beforeAll(async () => {
   writeFileSync(bundlePath, (await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined } })).code);
 }, 120_000);
 afterAll(async () => {
+  await removeReconcilerSchedule(config);
   await api?.stop();
   await relay?.stop();
   await db?.$disconnect();

@@ -10,6 +10,7 @@ import type { RelayHandle } from '../../relay/main';
 import { createDb } from '../../store/db';
 import type { Db } from '../../store/db';
 import { startWorker } from '../../worker';
+import { deleteReconcilerSchedule } from '../../reconciler/schedule';
 import type { WorkerHandle } from '../../worker';
 
 /** Config for one test file: the global setup's endpoints, a task queue of its own, and any overrides. */
@@ -55,6 +56,7 @@ export async function startService(env: Record<string, string> = {}): Promise<Ru
     async stop() {
       await api.stop();
       await worker.stop();
+      await deleteReconcilerSchedule(temporal, config.temporal.taskQueue);
       await relay.stop();
       await connection.close();
       await db.$disconnect();
@@ -75,5 +77,15 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     }
     if (Date.now() > until) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** Deletes the reconciler schedule the workers of a test's task queue created, so finished runs leave none firing. */
+export async function removeReconcilerSchedule(config: ResolvedConfig): Promise<void> {
+  const connection = await Connection.connect({ address: config.temporal.address });
+  try {
+    await deleteReconcilerSchedule(new Client({ connection, namespace: config.temporal.namespace }), config.temporal.taskQueue);
+  } finally {
+    await connection.close();
   }
 }
