@@ -1,16 +1,21 @@
-// Records real histories of executionSaga from the dev server, one per way an execution can end, for the
-// replay test. Run when a workflow version is released: npm run replay:record -- <version label, e.g. v1>
+// Records real histories from the dev server — executionSaga, one per way an execution can end, and a
+// reconciler pass — for the replay test. Run when a workflow version is released:
+//   npm run replay:record -- <version label, e.g. v1> [scenario ...]   (all scenarios when none is named)
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { validate as validateUuid } from 'uuid';
 import globalSetup from '../support/global-setup';
 import globalTeardown from '../support/global-teardown';
 import { apiClient, TERMINAL } from '../support/api-client';
 import { startService, waitFor } from '../support/harness';
+import { RECONCILE_WORKFLOW_NAME } from '../../domain/saga';
+import { closedSagaQuery } from '../../reconciler/closed-sagas';
 
 async function main(): Promise<void> {
   const version = process.argv[2];
-  if (!version || !/^v\d+$/.test(version)) throw new Error('usage: npm run replay:record -- v<N>');
+  if (!version || !/^v\d+$/.test(version)) throw new Error('usage: npm run replay:record -- v<N> [scenario ...]');
+  const only = process.argv.slice(3);
   await globalSetup();
   // `immediate` gives up after 2 attempts, so the compensated scenario ends quickly.
   const service = await startService({ CAPACITY_GLOBAL: '4', RETRY_PRESETS_JSON: '{"immediate":{"maximumAttempts":2}}' });
@@ -36,15 +41,29 @@ async function main(): Promise<void> {
           await service.db.$executeRawUnsafe('ALTER TABLE executions DROP CONSTRAINT replay_refuse_completed');
         }
       },
+      // A reconciler pass that records the end of a terminated saga.
+      reconciler: async () => {
+        const { json } = await api.submit({ language: 'bash', script: 'sleep 60', limits: { wallTimeMs: 120_000 } });
+        await api.waitForStatus(json.id, (s) => s === 'running');
+        await service.temporal.workflow.getHandle(json.id).terminate('recorded for replay');
+        const query = closedSagaQuery(service.config.temporal.taskQueue);
+        await waitFor('the terminated saga in visibility', async () => ((await service.temporal.workflow.count(query)).count > 0 ? true : undefined));
+        const workflowId = `reconcile-replay-${json.id}`;
+        const summary = await service.temporal.workflow.execute(RECONCILE_WORKFLOW_NAME, { workflowId, taskQueue: service.config.temporal.taskQueue, args: [{ retryPresets: service.config.retryPresets }] });
+        console.log('reconciler pass:', JSON.stringify(summary));
+        return workflowId;
+      },
     };
     for (const [name, run] of Object.entries(scenarios)) {
+      if (only.length > 0 && !only.includes(name)) continue;
       const id = await run();
       const handle = service.temporal.workflow.getHandle(id);
       await waitFor(`workflow ${id} to close`, async () => ((await handle.describe()).status.name !== 'RUNNING' ? true : undefined));
       const file = path.join(__dirname, 'histories', `${version}-${name}.json`);
       writeFileSync(file, historyToJSON(await handle.fetchHistory()));
-      const row = await service.db.execution.findUniqueOrThrow({ where: { id } });
-      console.log(`${name}: ${id} ended ${row.status} → ${path.relative(process.cwd(), file)}`);
+      // Saga workflow ids are execution ids; the reconciler's are not.
+      const row = validateUuid(id) ? await service.db.execution.findUnique({ where: { id } }) : null;
+      console.log(`${name}: ${id} ended ${row?.status ?? (await handle.describe()).status.name} → ${path.relative(process.cwd(), file)}`);
     }
   } finally {
     await service.stop();
