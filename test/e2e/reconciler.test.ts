@@ -17,7 +17,8 @@ let service: RunningService;
 let api: ReturnType<typeof apiClient>;
 
 beforeAll(async () => {
-  service = await startService({ RUNNER_WORK_DIR: workDir, CAPACITY_GLOBAL: '1' });
+  // A week between scheduled passes: in this test a pass runs only when the test runs it.
+  service = await startService({ RUNNER_WORK_DIR: workDir, CAPACITY_GLOBAL: '1', RECONCILE_INTERVAL_MS: String(7 * 24 * 3600 * 1000) });
   api = apiClient(service.api.url);
 }, 120_000);
 afterAll(() => service?.stop());
