@@ -29,17 +29,20 @@ export interface WorkerOptions {
   interceptors?: WorkerInterceptors;
   /** A prebuilt workflow bundle (`bundleWorkflowCode`); without it the worker bundles `workflows/` at start. */
   workflowBundlePath?: string;
+  /** Wraps the local runner (fault injection in tests). */
+  wrapRunner?: (runner: Runner) => Runner;
 }
 
 /** Runs the Temporal worker: the saga workflow bundle and its activities, with the local runner. */
 export async function startWorker(config: ResolvedConfig, log: Logger, options: WorkerOptions = {}): Promise<WorkerHandle> {
   installTemporalRuntime(log);
   const db = createDb(config.databaseUrl);
-  const runner = createLocalRunner({
+  const localRunner = createLocalRunner({
     workDir: config.runnerWorkDir,
     heartbeatIntervalMs: RUNNER_HEARTBEAT_MS,
     log: { info: (msg, fields) => log.info(fields ?? {}, msg), warn: (msg, fields) => log.warn(fields ?? {}, msg) },
   });
+  const runner = options.wrapRunner ? options.wrapRunner(localRunner) : localRunner;
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const clientConnection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });

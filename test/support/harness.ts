@@ -11,7 +11,7 @@ import { createDb } from '../../store/db';
 import type { Db } from '../../store/db';
 import { startWorker } from '../../worker';
 import { deleteReconcilerSchedule } from '../../reconciler/schedule';
-import type { WorkerHandle } from '../../worker';
+import type { WorkerHandle, WorkerOptions } from '../../worker';
 
 /** Config for one test file: the global setup's endpoints, a task queue of its own, and any overrides. */
 export function testConfig(env: Record<string, string> = {}): ResolvedConfig {
@@ -37,13 +37,13 @@ export interface RunningService {
 }
 
 /** API + worker + relay in this process, on the real stack — what `npm start` runs. */
-export async function startService(env: Record<string, string> = {}): Promise<RunningService> {
+export async function startService(env: Record<string, string> = {}, workerOptions: WorkerOptions = {}): Promise<RunningService> {
   const config = testConfig(env);
   const db = createDb(config.databaseUrl);
   await resetDatabase(db);
   const connection = await Connection.connect({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
-  const worker = await startWorker(config, testLog);
+  const worker = await startWorker(config, testLog, workerOptions);
   const relay = await startRelay(config, testLog);
   const api = await startApiServer(config, testLog, { relayStatus: relay.relay.status });
   return {
