@@ -42,8 +42,18 @@ export interface LocalRunnerOptions {
    * (then only periodic /proc samples measure). @default '/usr/bin/time' when it exists
    */
   timePath?: string | null;
+  /**
+   * coreutils timeout, the outermost process of every run: it SIGKILLs the whole group
+   * {@link WALL_BACKSTOP_GRACE_MS} after the wall limit even when no worker is left to do it (a worker
+   * killed mid-run leaves its detached script behind). `null` to do without.
+   * @default '/usr/bin/timeout' when it exists
+   */
+  timeoutPath?: string | null;
   log?: RunnerLog;
 }
+
+/** How long after the wall limit the timeout backstop kills a run the worker did not (the worker died). */
+export const WALL_BACKSTOP_GRACE_MS = 1_000;
 
 interface CompiledOptions {
   workDir: string;
@@ -53,6 +63,7 @@ interface CompiledOptions {
   interpreters: Readonly<Record<RunnerLanguage, string>>;
   prlimitPath: string;
   timePath: string | null;
+  timeoutPath: string | null;
   applyProcessLimit: boolean;
   log: RunnerLog | undefined;
 }
@@ -92,6 +103,7 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): Runner {
       interpreter: config.interpreters[spec.language],
       prlimitPath: config.prlimitPath,
       timePath: config.timePath,
+      backstop: config.timeoutPath ? { timeoutPath: config.timeoutPath, graceMs: WALL_BACKSTOP_GRACE_MS } : null,
       applyProcessLimit: config.applyProcessLimit,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       outputKillFactor: config.outputKillFactor,
@@ -180,13 +192,8 @@ function compileOptions(opts: LocalRunnerOptions): CompiledOptions {
   if (!isExecutable(prlimitPath)) {
     throw new Error(`prlimit is not executable at ${prlimitPath}: the local runner cannot enforce limits without it (util-linux)`);
   }
-  let timePath: string | null;
-  if (opts.timePath === undefined) {
-    timePath = isExecutable('/usr/bin/time') ? '/usr/bin/time' : null;
-  } else {
-    timePath = opts.timePath;
-    if (timePath !== null && !isExecutable(timePath)) throw new Error(`GNU time is not executable at ${timePath}`);
-  }
+  const timePath = optionalTool(opts.timePath, '/usr/bin/time', 'GNU time');
+  const timeoutPath = optionalTool(opts.timeoutPath, '/usr/bin/timeout', 'coreutils timeout');
 
   const python = ['/usr/local/bin/python3', '/usr/bin/python3', '/bin/python3'].find(isExecutable) ?? '/usr/bin/python3';
   const interpreters = { python, node: process.execPath, bash: '/bin/bash', ...opts.interpreters };
@@ -199,10 +206,18 @@ function compileOptions(opts: LocalRunnerOptions): CompiledOptions {
     interpreters: Object.freeze(interpreters),
     prlimitPath,
     timePath,
+    timeoutPath,
     // Root is exempt from RLIMIT_NPROC; for others it counts every process of the uid.
     applyProcessLimit: process.getuid?.() !== 0,
     log: opts.log,
   });
+}
+
+/** An optional helper binary: the default path when it exists, else none; an explicit path must exist. */
+function optionalTool(configured: string | null | undefined, defaultPath: string, name: string): string | null {
+  if (configured === undefined) return isExecutable(defaultPath) ? defaultPath : null;
+  if (configured !== null && !isExecutable(configured)) throw new Error(`${name} is not executable at ${configured}`);
+  return configured;
 }
 
 function isExecutable(path: string): boolean {

@@ -11,6 +11,9 @@ export interface TerminationFacts {
   cpuLimitMs: number;
   /** The end of stderr, kept even when stderr was truncated. */
   stderrTail: string;
+  /** How long the run took and its limit, ms. */
+  wallTimeMs: number;
+  wallLimitMs: number;
 }
 
 /**
@@ -27,12 +30,14 @@ const OUT_OF_MEMORY: Readonly<Record<RunnerLanguage, readonly RegExp[]>> = {
 const ANY_OUT_OF_MEMORY = [/Cannot allocate memory/, /std::bad_alloc/];
 
 /**
- * Decides how a run ended. The runner's own kill wins (it knows why it killed); then the
+ * Decides how a run ended. The runner's own kill wins (it knows why it killed); then a SIGKILL
+ * past the wall limit (the timeout backstop got there before the runner's timer); then the
  * kernel's CPU limit (SIGXCPU, or SIGKILL at the hard limit with the CPU time to match); then
  * an interpreter's out-of-memory report on a failed run; otherwise the script `exited`.
  */
 export function classifyTermination(facts: TerminationFacts): RunTermination {
   if (facts.killReason) return facts.killReason;
+  if (facts.signal === 'SIGKILL' && facts.wallTimeMs >= facts.wallLimitMs) return 'wall_timeout';
   if (facts.signal === 'SIGXCPU') return 'cpu_limit';
   if (facts.signal === 'SIGKILL' && facts.cpuTimeMs !== null && facts.cpuTimeMs >= facts.cpuLimitMs) return 'cpu_limit';
   const failed = facts.signal !== null || (facts.exitCode !== null && facts.exitCode !== 0);

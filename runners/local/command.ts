@@ -19,6 +19,8 @@ export interface CommandInput {
   prlimitPath: string;
   /** GNU time and the file it reports to; null to run without it. */
   time: { path: string; reportFile: string } | null;
+  /** coreutils timeout and when it kills the whole group; null to run without it. */
+  backstop: { path: string; afterMs: number } | null;
   /** RLIMIT_NPROC is only applied when true: root ignores it. */
   applyProcessLimit: boolean;
 }
@@ -29,8 +31,11 @@ export interface Command {
 }
 
 /**
- * Builds `[time -o report] prlimit <limits> -- <interpreter> <flags> <script>`.
+ * Builds `[timeout -s KILL <wall + grace>] [time -o report] prlimit <limits> -- <interpreter> <flags> <script>`.
  *
+ * - timeout is outermost, so it is the group leader the runner spawned (it only makes its own
+ *   group when it is not one already) and its SIGKILL on expiry reaches the whole group. The
+ *   runner kills at the wall limit itself; timeout is the backstop for a worker that died.
  * - time sits outside prlimit so the limits never hit it (an RLIMIT_FSIZE of 0 would stop it
  *   writing its report); it waits for the interpreter and reports its rusage.
  * - `--cpu=S:S+1`: SIGXCPU at the soft limit, SIGKILL one second later if it was caught.
@@ -61,6 +66,7 @@ export function buildCommand(input: CommandInput): Command {
         : [script];
 
   const limited = [input.prlimitPath, ...prlimitArgs, '--', input.interpreter, ...interpreterArgs];
-  if (!input.time) return { file: input.prlimitPath, args: limited.slice(1) };
-  return { file: input.time.path, args: ['-f', TIME_FORMAT, '-o', input.time.reportFile, '--', ...limited] };
+  const timed = input.time ? [input.time.path, '-f', TIME_FORMAT, '-o', input.time.reportFile, '--', ...limited] : limited;
+  const guarded = input.backstop ? [input.backstop.path, '--signal=KILL', `${(input.backstop.afterMs / 1000).toFixed(3)}s`, ...timed] : timed;
+  return { file: guarded[0]!, args: guarded.slice(1) };
 }

@@ -23,6 +23,8 @@ export interface ExecutionSettings {
   interpreter: string;
   prlimitPath: string;
   timePath: string | null;
+  /** The timeout wrapper that kills the group past the wall limit if no worker does; null for none. */
+  backstop: { timeoutPath: string; graceMs: number } | null;
   applyProcessLimit: boolean;
   heartbeatIntervalMs: number;
   outputKillFactor: number;
@@ -183,6 +185,7 @@ export class LocalExecution {
       interpreter: settings.interpreter,
       prlimitPath: settings.prlimitPath,
       time: settings.timePath ? { path: settings.timePath, reportFile } : null,
+      backstop: settings.backstop ? { path: settings.backstop.timeoutPath, afterMs: limits.wallTimeMs + settings.backstop.graceMs } : null,
       applyProcessLimit: settings.applyProcessLimit,
     });
 
@@ -263,6 +266,8 @@ export class LocalExecution {
         cpuTimeMs,
         cpuLimitMs: cpuLimitSeconds(limits) * 1000,
         stderrTail: stderr.tail(),
+        wallTimeMs,
+        wallLimitMs: limits.wallTimeMs,
       });
       return {
         termination,

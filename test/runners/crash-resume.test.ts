@@ -61,3 +61,22 @@ test('the orphan is found through its run directory when the worker died before 
   expect(overlapped).toBe(false);
   expect(orphanAliveAfter).toBe(false);
 }, 30_000);
+
+test('a script whose worker died is still killed just past its wall limit, by the timeout wrapper, with no retry to do it', async () => {
+  const workDir = mkdtempSync(path.join(os.tmpdir(), 'eo-crash-'));
+  const executionId = uuidv7();
+  const runDir = path.join(workDir, executionId);
+  const wallTimeMs = 1_500;
+  const worker = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'fixtures', 'run-and-hang.ts'), workDir, executionId, String(wallTimeMs)], { stdio: 'ignore' });
+  const started = Date.now();
+  const orphans = await waitFor('the worker’s script', async () => {
+    const pids = pidsWorkingIn(runDir).filter((pid) => pid !== worker.pid);
+    return pids.length > 0 ? pids : undefined;
+  });
+  worker.kill('SIGKILL');
+  await new Promise((resolve) => worker.once('exit', resolve));
+  expect(orphans.some(isAlive)).toBe(true);
+  // The script sleeps 60 s; it must be gone long before that.
+  await waitFor('the orphaned script to be killed', async () => (orphans.some(isAlive) || pidsWorkingIn(runDir).length > 0 ? undefined : true), 15_000);
+  expect(Date.now() - started).toBeGreaterThanOrEqual(wallTimeMs);
+}, 30_000);

@@ -343,9 +343,9 @@ describe('local runner', () => {
     expect(existsSync(join(workDir, s.executionId))).toBe(false);
   });
 
-  it('rejects when the limit wrapper cannot be spawned, leaving nothing behind', async () => {
+  it('rejects when the outermost wrapper cannot be spawned, leaving nothing behind', async () => {
     // A directory passes the executable check but fails at exec (EACCES).
-    const broken = createLocalRunner({ workDir, prlimitPath: scratch, timePath: null });
+    const broken = createLocalRunner({ workDir, timeoutPath: scratch, timePath: null });
     const s = spec('bash', 'echo 1');
     await expect(broken.run(s)).rejects.toThrow(/could not start/);
     expect(broken.active()).toEqual([]);

@@ -8,6 +8,8 @@ const facts = (overrides: Partial<TerminationFacts>): TerminationFacts => ({
   cpuTimeMs: 10,
   cpuLimitMs: 1000,
   stderrTail: '',
+  wallTimeMs: 100,
+  wallLimitMs: 5000,
   ...overrides,
 });
 
@@ -18,6 +20,11 @@ describe('classifyTermination', () => {
 
   it('prefers the reason the runner killed for', () => {
     expect(classifyTermination(facts({ killReason: 'wall_timeout', signal: 'SIGKILL', exitCode: null }))).toBe('wall_timeout');
+  });
+
+  it('calls a SIGKILL the runner did not send, past the wall limit, a wall timeout (the timeout backstop fired)', () => {
+    expect(classifyTermination(facts({ signal: 'SIGKILL', exitCode: null, wallTimeMs: 6000 }))).toBe('wall_timeout');
+    expect(classifyTermination(facts({ signal: 'SIGKILL', exitCode: null, wallTimeMs: 4999 }))).toBe('exited');
   });
 
   it('calls SIGXCPU a CPU limit', () => {
