@@ -77,6 +77,11 @@ const envSchema = z.object({
    * that reaches it. Must exceed the run deadline at the wall-time maximum. @default 86400000 (24 h)
    */
   SAGA_RUN_TIMEOUT_MS: int(24 * 60 * 60 * 1000),
+  /**
+   * Pause before storing a result or recording an end is tried again once its retry preset is used up
+   * (the database is down), ms: the saga waits out the outage rather than lose the result. @default 60000
+   */
+  SAGA_OUTAGE_PAUSE_MS: int(60_000),
   /** Time between reconciler passes (sagas closed without recording their end), ms. @default 60000 */
   RECONCILE_INTERVAL_MS: int(60_000),
   /** Version reported in event envelopes. @default package.json version */
@@ -94,7 +99,7 @@ export interface Config {
   retryPresets: RetryPresets;
   runnerWorkDir: string | undefined;
   relay: { pollIntervalMs: number; batchSize: number; maxAttempts: number };
-  saga: { runTimeoutMs: number };
+  saga: { runTimeoutMs: number; outagePauseMs: number };
   reconciler: { intervalMs: number };
   /** Producer identity in event envelopes. */
   service: { service: string; version: string };
@@ -131,7 +136,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     retryPresets,
     runnerWorkDir: e.RUNNER_WORK_DIR,
     relay: { pollIntervalMs: e.RELAY_POLL_INTERVAL_MS, batchSize: e.RELAY_BATCH_SIZE, maxAttempts: e.RELAY_MAX_ATTEMPTS },
-    saga: { runTimeoutMs: e.SAGA_RUN_TIMEOUT_MS },
+    saga: { runTimeoutMs: e.SAGA_RUN_TIMEOUT_MS, outagePauseMs: e.SAGA_OUTAGE_PAUSE_MS },
     reconciler: { intervalMs: e.RECONCILE_INTERVAL_MS },
     service: { service: 'execution-orchestrator', version: e.SERVICE_VERSION },
   });

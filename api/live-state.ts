@@ -15,6 +15,7 @@ export async function liveState(temporal: Client, workflowId: string) {
     return {
       step: state.step,
       capacityPosition: state.capacityPosition,
+      outagePauses: state.outagePauses ?? 0,
       activity: activity?.activityType?.name ?? null,
       attempt: activity?.attempt ?? null,
       lastHeartbeatAt: heartbeat ? new Date(Number(heartbeat) * 1000 + Math.floor((activity?.lastHeartbeatTime?.nanos ?? 0) / 1e6)).toISOString() : null,

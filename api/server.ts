@@ -30,7 +30,7 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
     limitMaxima: config.limitMaxima,
     retryPresets: config.retryPresets,
     producer: config.service,
-    sagaRunTimeoutMs: config.saga.runTimeoutMs,
+    saga: config.saga,
     ...extras,
   });
   const server = app.listen(config.api.port, config.api.host);

@@ -23,7 +23,15 @@ export interface ExecutionSagaInput {
   traceparent?: string | null;
   /** Retry presets compiled from config by the starter, so workflow code never reads config. */
   retryPresets: RetryPresets;
+  /**
+   * Pause before a finishing step (storing the result, recording the end) is tried again once its retry
+   * preset is used up, ms; absent in histories recorded before it existed. @default 60000
+   */
+  outagePauseMs?: number;
 }
+
+/** {@link ExecutionSagaInput.outagePauseMs} when the starter gave none. */
+export const DEFAULT_OUTAGE_PAUSE_MS = 60_000;
 
 /** What the saga ends with (the workflow result). */
 export interface ExecutionOutcome {
@@ -51,6 +59,11 @@ export interface SagaState {
   status: ExecutionStatus;
   /** Waiting executions ahead of this one while it waits for capacity; null otherwise. */
   capacityPosition: number | null;
+  /**
+   * Times a finishing step used up its retries (the database was down) and paused before trying again;
+   * absent before this existed.
+   */
+  outagePauses?: number;
 }
 
 /** Who asked for a cancel, and why; sent to the saga before Temporal's cancel request. */

@@ -6,6 +6,7 @@ import {
   defineQuery,
   defineSignal,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -16,7 +17,7 @@ import type { ExecutionStatus } from '../domain/execution-status';
 import { FailureType } from '../domain/failure-types';
 import { ACTIVITY_RETRY_PRESET, toTemporalRetryPolicy } from '../domain/retry-policies';
 import type { RetryPresets } from '../domain/retry-policies';
-import { CANCEL_REQUESTED_SIGNAL, CAPACITY_GRANTED_SIGNAL, RUN_TIMEOUT_MARGIN_MS, SAGA_ACTOR, SAGA_STATE_QUERY, runDeadlineMs } from '../domain/saga';
+import { CANCEL_REQUESTED_SIGNAL, CAPACITY_GRANTED_SIGNAL, DEFAULT_OUTAGE_PAUSE_MS, RUN_TIMEOUT_MARGIN_MS, SAGA_ACTOR, SAGA_STATE_QUERY, runDeadlineMs } from '../domain/saga';
 import type { CancelRequest, ExecutionOutcome, ExecutionSagaInput, SagaState } from '../domain/saga';
 import { ExecutionStateKey, ScriptLanguageKey, OwnerIdKey } from './search-attributes';
 
@@ -33,6 +34,12 @@ const CAPACITY_RECHECK_MS = 30_000;
 
 /** Start-to-close of the database steps: also how long a worker crash mid-step goes unnoticed. */
 const STEP_TIMEOUT_MS = 10_000;
+
+/**
+ * Patch: storing the result and recording the end outlast a database outage instead of failing the saga
+ * (see {@link outlastingOutages}). Histories recorded before it (test/replay/histories/v1-*) take the old path.
+ */
+const OUTLAST_OUTAGES_PATCH = 'outlast-database-outages';
 
 function activitiesFor(presets: RetryPresets, runTimeoutMs: number) {
   const withPreset = (name: keyof typeof ACTIVITY_RETRY_PRESET) =>
@@ -84,6 +91,11 @@ export async function executionSaga(input: ExecutionSagaInput): Promise<Executio
     { key: OwnerIdKey, value: input.ownerId },
   ]);
 
+  const outlastOutages = patched(OUTLAST_OUTAGES_PATCH);
+  const pauseMs = input.outagePauseMs ?? DEFAULT_OUTAGE_PAUSE_MS;
+  /** A finishing step: its result must not be lost to a database outage. */
+  const finishing = <T>(step: () => Promise<T>): Promise<T> => (outlastOutages ? outlastingOutages(step, pauseMs, state) : step());
+
   const compensations: Array<() => Promise<void>> = [];
   let deadlineHit = false;
   try {
@@ -120,7 +132,7 @@ export async function executionSaga(input: ExecutionSagaInput): Promise<Executio
     const result = await runScope.run(() => acts.runScript(ref));
 
     state.step = 'storing_result';
-    const outcome = await acts.storeResult({ ...ref, result });
+    const outcome = await finishing(() => acts.storeResult({ ...ref, result }));
     setStatus(outcome.status);
 
     state.step = 'releasing_capacity';
@@ -133,22 +145,41 @@ export async function executionSaga(input: ExecutionSagaInput): Promise<Executio
     const outcome = await CancellationScope.nonCancellable(async () => {
       for (const compensate of compensations) await compensate();
       if (deadlineHit) {
-        return acts.recordTerminal({ ...ref, to: 'timed_out', errorType: 'timeout', errorMessage: 'saga deadline passed: the run was abandoned', actor: SAGA_ACTOR, reason: 'deadline' });
+        return finishing(() => acts.recordTerminal({ ...ref, to: 'timed_out', errorType: 'timeout', errorMessage: 'saga deadline passed: the run was abandoned', actor: SAGA_ACTOR, reason: 'deadline' }));
       }
-      return acts.recordTerminal({
+      return finishing(() => acts.recordTerminal({
         ...ref,
         to: cancelled ? 'cancelled' : 'error',
         errorType: cancelled ? 'cancelled' : 'system_error',
         errorMessage: cancelled ? `cancelled by ${cancelRequest.actor}` : describeFailure(err),
         actor: cancelled ? cancelRequest.actor : SAGA_ACTOR,
         reason: cancelled ? cancelRequest.reason : null,
-      });
+      }));
     });
     setStatus(outcome.status);
     state.step = 'done';
     if (deadlineHit) return outcome;
     if (cancelled) throw err;
     throw ApplicationFailure.nonRetryable(`execution ended in ${outcome.status}: ${describeFailure(err)}`, failureTypeOf(err) ?? 'SystemError');
+  }
+}
+
+/**
+ * Runs a finishing step until it succeeds or fails for a reason of its own. Its retry preset covers a blip;
+ * when the preset is used up by a transient failure (the database is down), the saga pauses and tries again,
+ * holding the run's result in its history meanwhile, so an outage delays the end but loses nothing. A
+ * business failure (non-retryable) or a cancel ends the loop. The saga run timeout bounds it.
+ */
+async function outlastingOutages<T>(step: () => Promise<T>, pauseMs: number, state: SagaState): Promise<T> {
+  for (;;) {
+    try {
+      return await step();
+    } catch (err) {
+      const nonRetryable = (err as { cause?: { nonRetryable?: boolean } }).cause?.nonRetryable === true;
+      if (isCancellation(err) || nonRetryable) throw err;
+      state.outagePauses = (state.outagePauses ?? 0) + 1;
+      await sleep(pauseMs);
+    }
   }
 }
 

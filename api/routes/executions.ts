@@ -30,8 +30,8 @@ export interface ExecutionRoutesDeps {
   limitMaxima: RunLimits;
   retryPresets: RetryPresets;
   producer: Producer;
-  /** Workflow run timeout of each saga started, ms (config SAGA_RUN_TIMEOUT_MS). */
-  sagaRunTimeoutMs: number;
+  /** Workflow run timeout and outage pause of each saga started, ms (config SAGA_RUN_TIMEOUT_MS, SAGA_OUTAGE_PAUSE_MS). */
+  saga: { runTimeoutMs: number; outagePauseMs: number };
 }
 
 /** The row of a workflow another request just started: it is written right after the start. */
@@ -68,7 +68,7 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
       taskQueue: deps.taskQueue,
       args: [input],
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
-      workflowRunTimeout: deps.sagaRunTimeoutMs,
+      workflowRunTimeout: deps.saga.runTimeoutMs,
     });
     await createExecution(deps.db, newExecutionFrom(input), `api:${input.ownerId}`, deps.producer);
     return deps.db.execution.findUniqueOrThrow({ where: { id: input.executionId } });
@@ -101,7 +101,7 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
     const traceparent = headerValue(req, 'traceparent', traceparentSchema, null) ?? newTraceparent();
     let execution: Execution;
     try {
-      execution = await startExecution({ executionId: id, ownerId, correlationId, retryOfId: null, idempotencyKey, requestHash: hash, traceparent, ...request, retryPresets: deps.retryPresets });
+      execution = await startExecution({ executionId: id, ownerId, correlationId, retryOfId: null, idempotencyKey, requestHash: hash, traceparent, ...request, retryPresets: deps.retryPresets, outagePauseMs: deps.saga.outagePauseMs });
     } catch (err) {
       // Only a request with the same Idempotency-Key can collide: answer as that one is answered.
       if (!(err instanceof WorkflowExecutionAlreadyStartedError) || !idempotencyKey) throw err;
@@ -135,6 +135,7 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
       stdin: previous.stdin,
       limits: previous.limits as unknown as RunLimits,
       retryPresets: deps.retryPresets,
+      outagePauseMs: deps.saga.outagePauseMs,
     });
     res.status(201).location(`/api/v1/executions/${newId}`).json(executionView(execution));
   });

@@ -17,8 +17,8 @@ async function main(): Promise<void> {
   if (!version || !/^v\d+$/.test(version)) throw new Error('usage: npm run replay:record -- v<N> [scenario ...]');
   const only = process.argv.slice(3);
   await globalSetup();
-  // `immediate` gives up after 2 attempts, so the compensated scenario ends quickly.
-  const service = await startService({ CAPACITY_GLOBAL: '4', RETRY_PRESETS_JSON: '{"immediate":{"maximumAttempts":2}}' });
+  // `aggressive` gives up after 2 attempts, so the compensated scenario ends quickly.
+  const service = await startService({ CAPACITY_GLOBAL: '4', RETRY_PRESETS_JSON: '{"aggressive":{"maximumAttempts":2}}' });
   const api = apiClient(service.api.url);
   const ended = (id: string) => api.waitForStatus(id, (s) => TERMINAL.includes(s), 60_000);
   try {
@@ -32,13 +32,14 @@ async function main(): Promise<void> {
         await api.cancel(json.id, 'recorded for replay');
         return (await ended(json.id)).id;
       },
-      // Storing the result fails until retries run out: destroyRunner and releaseCapacity compensate, error is recorded.
+      // Marking it running fails until retries run out: releaseCapacity compensates, error is recorded.
+      // (v1 failed storeResult instead; since the outlast-database-outages patch a finishing step waits an outage out.)
       compensated: async () => {
-        await service.db.$executeRawUnsafe(`ALTER TABLE executions ADD CONSTRAINT replay_refuse_completed CHECK (status <> 'completed') NOT VALID`);
+        await service.db.$executeRawUnsafe(`ALTER TABLE executions ADD CONSTRAINT replay_refuse_running CHECK (status <> 'running') NOT VALID`);
         try {
-          return (await ended((await api.submit({ language: 'python', script: 'print("lost")' })).json.id)).id;
+          return (await ended((await api.submit({ language: 'python', script: 'print("never")' })).json.id)).id;
         } finally {
-          await service.db.$executeRawUnsafe('ALTER TABLE executions DROP CONSTRAINT replay_refuse_completed');
+          await service.db.$executeRawUnsafe('ALTER TABLE executions DROP CONSTRAINT replay_refuse_running');
         }
       },
       // A reconciler pass that records the end of a terminated saga.

@@ -10,7 +10,7 @@ export async function createTestApp(config: ResolvedConfig, databaseUrl = config
   const db: Db = createDb(databaseUrl);
   const connection = await Connection.connect({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
-  const app = createApp({ db, temporal, log: testLog, taskQueue: config.temporal.taskQueue, limitMaxima: config.limitMaxima, retryPresets: config.retryPresets, producer: config.service, sagaRunTimeoutMs: config.saga.runTimeoutMs });
+  const app = createApp({ db, temporal, log: testLog, taskQueue: config.temporal.taskQueue, limitMaxima: config.limitMaxima, retryPresets: config.retryPresets, producer: config.service, saga: config.saga });
   return {
     app,
     db,
