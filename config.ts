@@ -65,6 +65,11 @@ const envSchema = z.object({
     .optional(),
   /** Where the local runner makes each execution's temp dir. @default <os tmpdir>/eo-runs */
   RUNNER_WORK_DIR: z.string().min(1).optional(),
+  /**
+   * Scripts' network: `none` (an empty network namespace per run; refuse to start where impossible),
+   * `auto` (`none` where the host allows it, else the host network with a warning), `host`. @default auto
+   */
+  RUNNER_NETWORK: z.enum(['none', 'auto', 'host']).default('auto'),
   /** Relay fallback poll when no NOTIFY arrives, ms. @default 2000 */
   RELAY_POLL_INTERVAL_MS: int(2000),
   /** Events per relay batch. @default 200 */
@@ -98,6 +103,7 @@ export interface Config {
   limitMaxima: RunLimits;
   retryPresets: RetryPresets;
   runnerWorkDir: string | undefined;
+  runnerNetwork: 'none' | 'auto' | 'host';
   relay: { pollIntervalMs: number; batchSize: number; maxAttempts: number };
   saga: { runTimeoutMs: number; outagePauseMs: number };
   reconciler: { intervalMs: number };
@@ -135,6 +141,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     limitMaxima,
     retryPresets,
     runnerWorkDir: e.RUNNER_WORK_DIR,
+    runnerNetwork: e.RUNNER_NETWORK,
     relay: { pollIntervalMs: e.RELAY_POLL_INTERVAL_MS, batchSize: e.RELAY_BATCH_SIZE, maxAttempts: e.RELAY_MAX_ATTEMPTS },
     saga: { runTimeoutMs: e.SAGA_RUN_TIMEOUT_MS, outagePauseMs: e.SAGA_OUTAGE_PAUSE_MS },
     reconciler: { intervalMs: e.RECONCILE_INTERVAL_MS },

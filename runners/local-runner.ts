@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -49,8 +50,19 @@ export interface LocalRunnerOptions {
    * @default '/usr/bin/timeout' when it exists
    */
   timeoutPath?: string | null;
+  /**
+   * Scripts' network. `none`: each run gets an empty network namespace (`unshare --net`: no interfaces,
+   * loopback down), and the runner refuses to start where that is not allowed. `auto`: `none` where the
+   * host allows it, else the host's network with a warning at start. `host`: the worker's own network.
+   * @default 'auto'
+   */
+  network?: RunnerNetwork;
+  /** util-linux unshare, which makes the network namespace. @default '/usr/bin/unshare' */
+  unsharePath?: string;
   log?: RunnerLog;
 }
+
+export type RunnerNetwork = 'none' | 'auto' | 'host';
 
 /** How long after the wall limit the timeout backstop kills a run the worker did not (the worker died). */
 export const WALL_BACKSTOP_GRACE_MS = 1_000;
@@ -64,6 +76,8 @@ interface CompiledOptions {
   prlimitPath: string;
   timePath: string | null;
   timeoutPath: string | null;
+  /** unshare when each run gets its own empty network namespace; null when runs share the host's network. */
+  netnsUnsharePath: string | null;
   applyProcessLimit: boolean;
   log: RunnerLog | undefined;
 }
@@ -85,6 +99,7 @@ const ORPHAN_KILL_WAIT_MS = 2000;
  *   instead, see command.ts), RLIMIT_FSIZE, RLIMIT_CORE=0 and, when not root, RLIMIT_NPROC.
  *   The runner itself SIGKILLs the process group at `wallTimeMs`, on abort/destroy, and when
  *   output passes `outputKillFactor` × `maxOutputBytes`.
+ * - With `network` none (or auto where the host allows it) each run has an empty network namespace.
  * - The group is always SIGKILLed once the script exits, so background children die with it
  *   (a child that calls setsid leaves the group and escapes; see the README of runners/).
  * - CPU time and peak RSS come from GNU time at exit, or /proc samples taken with each
@@ -104,6 +119,7 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): Runner {
       prlimitPath: config.prlimitPath,
       timePath: config.timePath,
       backstop: config.timeoutPath ? { timeoutPath: config.timeoutPath, graceMs: WALL_BACKSTOP_GRACE_MS } : null,
+      netnsUnsharePath: config.netnsUnsharePath,
       applyProcessLimit: config.applyProcessLimit,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       outputKillFactor: config.outputKillFactor,
@@ -194,6 +210,7 @@ function compileOptions(opts: LocalRunnerOptions): CompiledOptions {
   }
   const timePath = optionalTool(opts.timePath, '/usr/bin/time', 'GNU time');
   const timeoutPath = optionalTool(opts.timeoutPath, '/usr/bin/timeout', 'coreutils timeout');
+  const netnsUnsharePath = networkIsolation(opts.network ?? 'auto', opts.unsharePath ?? '/usr/bin/unshare', opts.log);
 
   const python = ['/usr/local/bin/python3', '/usr/bin/python3', '/bin/python3'].find(isExecutable) ?? '/usr/bin/python3';
   const interpreters = { python, node: process.execPath, bash: '/bin/bash', ...opts.interpreters };
@@ -207,10 +224,26 @@ function compileOptions(opts: LocalRunnerOptions): CompiledOptions {
     prlimitPath,
     timePath,
     timeoutPath,
+    netnsUnsharePath,
     // Root is exempt from RLIMIT_NPROC; for others it counts every process of the uid.
     applyProcessLimit: process.getuid?.() !== 0,
     log: opts.log,
   });
+}
+
+/**
+ * Whether runs get an empty network namespace: tried once here (`unshare --net true`), since it needs
+ * CAP_SYS_ADMIN (root, or a user namespace the host permits).
+ * @throws Error when `none` is asked for and the host does not allow it.
+ */
+function networkIsolation(network: RunnerNetwork, unsharePath: string, log: RunnerLog | undefined): string | null {
+  if (network === 'host') return null;
+  const probe = isExecutable(unsharePath) ? spawnSync(unsharePath, ['--net', '--', '/bin/true'], { stdio: 'ignore', timeout: 5_000 }) : null;
+  if (probe?.status === 0) return unsharePath;
+  const why = probe ? `unshare --net failed (exit ${probe.status ?? probe.signal})` : `unshare is not executable at ${unsharePath}`;
+  if (network === 'none') throw new Error(`runner network "none" is not possible here: ${why}`);
+  log?.warn('scripts share the host network: no network namespace possible here', { reason: why });
+  return null;
 }
 
 /** An optional helper binary: the default path when it exists, else none; an explicit path must exist. */

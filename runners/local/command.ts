@@ -21,6 +21,8 @@ export interface CommandInput {
   time: { path: string; reportFile: string } | null;
   /** coreutils timeout and when it kills the whole group; null to run without it. */
   backstop: { path: string; afterMs: number } | null;
+  /** util-linux unshare, to run the script in an empty network namespace; null for the host's network. */
+  netnsUnsharePath: string | null;
   /** RLIMIT_NPROC is only applied when true: root ignores it. */
   applyProcessLimit: boolean;
 }
@@ -31,7 +33,7 @@ export interface Command {
 }
 
 /**
- * Builds `[timeout -s KILL <wall + grace>] [time -o report] prlimit <limits> -- <interpreter> <flags> <script>`.
+ * Builds `[timeout -s KILL <wall + grace>] [time -o report] [unshare --net --] prlimit <limits> -- <interpreter> <flags> <script>`.
  *
  * - timeout is outermost, so it is the group leader the runner spawned (it only makes its own
  *   group when it is not one already) and its SIGKILL on expiry reaches the whole group. The
@@ -44,6 +46,8 @@ export interface Command {
  *   RLIMIT_AS whatever the heap size), so node gets `--max-old-space-size` instead. That bounds
  *   the JS heap only; Buffers, ArrayBuffers and WebAssembly memory are not limited.
  * - `--core=0`: SIGXCPU and SIGABRT would otherwise drop core files into the run dir.
+ * - `unshare --net` execs in place (no fork, no PID namespace), so the process, its group, its
+ *   exit status and its signals are the same with or without it; only the network is gone.
  */
 export function buildCommand(input: CommandInput): Command {
   const { language, limits } = input;
@@ -66,7 +70,8 @@ export function buildCommand(input: CommandInput): Command {
         : [script];
 
   const limited = [input.prlimitPath, ...prlimitArgs, '--', input.interpreter, ...interpreterArgs];
-  const timed = input.time ? [input.time.path, '-f', TIME_FORMAT, '-o', input.time.reportFile, '--', ...limited] : limited;
+  const isolated = input.netnsUnsharePath ? [input.netnsUnsharePath, '--net', '--', ...limited] : limited;
+  const timed = input.time ? [input.time.path, '-f', TIME_FORMAT, '-o', input.time.reportFile, '--', ...isolated] : isolated;
   const guarded = input.backstop ? [input.backstop.path, '--signal=KILL', `${(input.backstop.afterMs / 1000).toFixed(3)}s`, ...timed] : timed;
   return { file: guarded[0]!, args: guarded.slice(1) };
 }

@@ -25,6 +25,8 @@ export interface ExecutionSettings {
   timePath: string | null;
   /** The timeout wrapper that kills the group past the wall limit if no worker does; null for none. */
   backstop: { timeoutPath: string; graceMs: number } | null;
+  /** unshare, when the run gets an empty network namespace. */
+  netnsUnsharePath: string | null;
   applyProcessLimit: boolean;
   heartbeatIntervalMs: number;
   outputKillFactor: number;
@@ -186,6 +188,7 @@ export class LocalExecution {
       prlimitPath: settings.prlimitPath,
       time: settings.timePath ? { path: settings.timePath, reportFile } : null,
       backstop: settings.backstop ? { path: settings.backstop.timeoutPath, afterMs: limits.wallTimeMs + settings.backstop.graceMs } : null,
+      netnsUnsharePath: settings.netnsUnsharePath,
       applyProcessLimit: settings.applyProcessLimit,
     });
 

@@ -1,4 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalRunner } from '../../runners/local-runner';
@@ -354,6 +357,38 @@ describe('local runner', () => {
 
   it('refuses to be created without prlimit', () => {
     expect(() => createLocalRunner({ workDir, prlimitPath: join(scratch, 'no-such-prlimit') })).toThrow(/prlimit/);
+  });
+
+  describe('network', () => {
+    let server: Server;
+    let port: number;
+    beforeAll(async () => {
+      server = createServer((socket) => socket.end()).listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      port = (server.address() as AddressInfo).port;
+    });
+    afterAll(() => server.close());
+    const connectScript = () => `import socket\ns = socket.socket()\ns.settimeout(3)\nprint(s.connect_ex(("127.0.0.1", ${port})))`;
+
+    it('gives a script no network with network "none": it cannot reach even a server on the host’s loopback', async () => {
+      const isolated = createLocalRunner({ workDir, network: 'none' });
+      const result = await isolated.run(spec('python', connectScript()));
+      expect(result.termination).toBe('exited');
+      expect(Number(result.stdout.trim())).toBeGreaterThan(0); // an errno (ENETUNREACH), not success
+    });
+
+    it('lets a script reach the host network with network "host" (so the check above can tell)', async () => {
+      const shared = createLocalRunner({ workDir, network: 'host' });
+      expect((await shared.run(spec('python', connectScript()))).stdout).toBe('0\n');
+    });
+
+    it('refuses network "none" where no network namespace can be made, and falls back with a warning under "auto"', () => {
+      const missing = join(scratch, 'no-such-unshare');
+      expect(() => createLocalRunner({ workDir, network: 'none', unsharePath: missing })).toThrow(/network "none" is not possible here/);
+      const warnings: string[] = [];
+      createLocalRunner({ workDir, network: 'auto', unsharePath: missing, log: { info: () => undefined, warn: (msg) => warnings.push(msg) } });
+      expect(warnings).toEqual(['scripts share the host network: no network namespace possible here']);
+    });
   });
 
   it('rejects an execution id that is not a safe path segment', async () => {
