@@ -2,6 +2,8 @@ import express from 'express';
 import type { Logger } from '../observability/logger';
 import { notFoundRoute, problemMiddleware } from './problem';
 import { executionRoutes } from './routes/executions';
+import { executionStreamRoutes } from './routes/execution-stream';
+import type { ExecutionFeed } from './execution-feed';
 import type { ExecutionRoutesDeps } from './routes/executions';
 import { healthRoutes } from './routes/health';
 import { schemaRoutes } from './routes/schemas';
@@ -9,6 +11,8 @@ import type { HealthDeps } from './routes/health';
 
 export interface AppDeps extends ExecutionRoutesDeps {
   log: Logger;
+  /** Change notifications for the event streams. */
+  feed: ExecutionFeed;
   relayStatus?: HealthDeps['relayStatus'];
 }
 
@@ -21,7 +25,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use(healthRoutes(deps));
-  app.use('/api/v1', express.json({ limit: BODY_LIMIT }), executionRoutes(deps), schemaRoutes());
+  app.use('/api/v1', express.json({ limit: BODY_LIMIT }), executionRoutes(deps), executionStreamRoutes(deps), schemaRoutes());
   app.use(notFoundRoute);
   app.use(problemMiddleware(deps.log));
   return app;

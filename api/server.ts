@@ -8,6 +8,7 @@ import { createLogger } from '../observability/logger';
 import { requireEndpoints, runUntilSignal } from '../process-lifecycle';
 import { createDb } from '../store/db';
 import { createApp } from './app';
+import { startExecutionFeed } from './execution-feed';
 import type { AppDeps } from './app';
 
 export interface ApiHandle {
@@ -22,9 +23,11 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
   const db = createDb(config.databaseUrl);
   const connection = await Connection.connect({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const feed = startExecutionFeed(config.databaseUrl, log);
   const app = createApp({
     db,
     temporal,
+    feed,
     log,
     taskQueue: config.temporal.taskQueue,
     limitMaxima: config.limitMaxima,
@@ -43,7 +46,10 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
     server,
     url,
     async stop() {
-      await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+      const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+      await feed.close(); // ends the open event streams, which would otherwise hold the server open
+      server.closeIdleConnections(); // their sockets, idle now, instead of waiting out the keep-alive timeout
+      await closed;
       await connection.close();
       await db.$disconnect();
     },

@@ -14,6 +14,8 @@ import { TransitionRefusedError } from './errors';
 
 /** Postgres channel the relay LISTENs on; notified (on commit) whenever an event is written. */
 export const OUTBOX_CHANNEL = 'outbox_events';
+/** NOTIFY channel carrying the id of an execution that just changed (the API's event streams listen). */
+export const EXECUTION_CHANGES_CHANNEL = 'execution_changes';
 
 export interface NewExecution extends NormalizedExecutionRequest {
   id: string;
@@ -194,6 +196,7 @@ async function writeEventAndAudit(
     data: { id: uuidv7(), executionId: a.executionId, fromStatus: a.from, toStatus: a.to, actor: a.actor, reason: a.reason, eventId: a.envelope.event_id },
   });
   await tx.$executeRawUnsafe(`SELECT pg_notify('${OUTBOX_CHANNEL}', '')`);
+  await tx.$executeRaw`SELECT pg_notify(${EXECUTION_CHANGES_CHANNEL}, ${a.executionId})`;
 }
 
 function payloadFor(type: EventType, e: Execution, req: TransitionRequest): EventPayload<EventType> {

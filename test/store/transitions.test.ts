@@ -4,7 +4,8 @@ import { createDb } from '../../store/db';
 import type { Db } from '../../store/db';
 import { TransitionRefusedError } from '../../store/errors';
 import { applyTransition, createExecution } from '../../store/transitions';
-import { resetDatabase, testConfig } from '../support/harness';
+import { startExecutionFeed } from '../../api/execution-feed';
+import { resetDatabase, testConfig, testLog, waitFor } from '../support/harness';
 
 const config = testConfig();
 const producer = config.service;
@@ -84,4 +85,27 @@ test('concurrent terminal transitions: exactly one wins', async () => {
 
 test('a transition of an execution that does not exist is refused', async () => {
   await expect(applyTransition(db, { executionId: uuidv7(), from: ['queued'], to: 'running', actor: 'test', producer })).rejects.toThrow(/does not exist/);
+});
+
+test('each transition notifies the API’s execution feed with that execution’s id, and only its subscribers', async () => {
+  // Created before the feed listens, so their creation is not news to it.
+  const id = await newExecution();
+  const other = await newExecution();
+  const feed = startExecutionFeed(config.databaseUrl, testLog);
+  await feed.listening();
+  try {
+    const seen: string[] = [];
+    const unsubscribe = feed.subscribe(id, { onChange: () => seen.push(id), onClose: () => undefined });
+    feed.subscribe(other, { onChange: () => seen.push(other), onClose: () => undefined });
+    await applyTransition(db, { executionId: id, from: ['queued'], to: 'running', actor: 'test', producer });
+    await waitFor('the feed to report the change', async () => (seen.includes(id) ? true : undefined), 5_000);
+    expect(seen).toEqual([id]);
+    unsubscribe();
+    await applyTransition(db, { executionId: id, from: ['running'], to: 'cancelled', actor: 'test', producer });
+    await applyTransition(db, { executionId: other, from: ['queued'], to: 'running', actor: 'test', producer });
+    await waitFor('the other execution’s change', async () => (seen.includes(other) ? true : undefined), 5_000);
+    expect(seen).toEqual([id, other]);
+  } finally {
+    await feed.close();
+  }
 });

@@ -1,5 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import { createApp } from '../../api/app';
+import { startExecutionFeed } from '../../api/execution-feed';
 import type { ResolvedConfig } from '../../config';
 import { createDb } from '../../store/db';
 import type { Db } from '../../store/db';
@@ -10,12 +11,14 @@ export async function createTestApp(config: ResolvedConfig, databaseUrl = config
   const db: Db = createDb(databaseUrl);
   const connection = await Connection.connect({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
-  const app = createApp({ db, temporal, log: testLog, taskQueue: config.temporal.taskQueue, limitMaxima: config.limitMaxima, retryPresets: config.retryPresets, producer: config.service, saga: config.saga });
+  const feed = startExecutionFeed(databaseUrl, testLog);
+  const app = createApp({ db, temporal, feed, log: testLog, taskQueue: config.temporal.taskQueue, limitMaxima: config.limitMaxima, retryPresets: config.retryPresets, producer: config.service, saga: config.saga });
   return {
     app,
     db,
     temporal,
     async close() {
+      await feed.close();
       await connection.close();
       await db.$disconnect();
     },

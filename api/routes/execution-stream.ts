@@ -1,0 +1,99 @@
+import { Router } from 'express';
+import type { Response } from 'express';
+import { z } from 'zod';
+import { isTerminal } from '../../domain/execution-status';
+import type { Logger } from '../../observability/logger';
+import { coerceError } from '../../observability/logger';
+import type { Db } from '../../store/db';
+import type { ExecutionFeed } from '../execution-feed';
+import { executionView } from '../execution-view';
+import { notFound } from '../problem';
+import { executionIdOf, headerValue } from '../request-parts';
+
+export interface ExecutionStreamDeps {
+  db: Db;
+  feed: ExecutionFeed;
+  log: Logger;
+}
+
+/** Safety net behind the feed's NOTIFY wake-ups (a change missed while its connection was down), ms. */
+const RECHECK_MS = 5_000;
+/** SSE comment sent while nothing happens, so proxies keep the connection open, ms. */
+const KEEPALIVE_MS = 15_000;
+
+const lastEventIdSchema = z.coerce.number().int().min(0);
+
+/**
+ * `GET /executions/{id}/stream`: the execution's domain events as Server-Sent Events — `event:` the event
+ * type, `id:` its per-execution sequence, `data:` the envelope, as Kafka carries it (read from the outbox,
+ * so nothing waits for the relay) — then `event: end` with the execution and its result once it is in a
+ * terminal state, cancel included, and the stream closes. `Last-Event-ID` resumes after that sequence.
+ */
+export function executionStreamRoutes(deps: ExecutionStreamDeps): Router {
+  const router = Router();
+
+  router.get('/executions/:id/stream', async (req, res) => {
+    const id = executionIdOf(req);
+    let sent = headerValue(req, 'Last-Event-ID', lastEventIdSchema, 0);
+    if (!(await deps.db.execution.findUnique({ where: { id }, select: { id: true } }))) throw notFound(`execution ${id}`);
+
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    let finished = false;
+    let running: Promise<void> | null = null;
+    let rerun = false;
+
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      unsubscribe();
+      clearInterval(recheck);
+      clearInterval(keepalive);
+      res.end();
+    };
+
+    /** Writes the events after `sent`; ends the stream once the execution is terminal. Reads the row first:
+     * its terminal state and terminal event commit together, so a terminal row means the event is visible. */
+    const catchUp = async (): Promise<void> => {
+      const execution = await deps.db.execution.findUniqueOrThrow({ where: { id } });
+      const events = await deps.db.outboxEvent.findMany({ where: { executionId: id, sequence: { gt: sent } }, orderBy: { sequence: 'asc' } });
+      for (const event of events) {
+        if (finished) return;
+        writeEvent(res, event.eventType, JSON.stringify(event.envelope), event.sequence);
+        sent = event.sequence;
+      }
+      if (isTerminal(execution.status) && !finished) {
+        writeEvent(res, 'end', JSON.stringify(executionView(execution)));
+        finish();
+      }
+    };
+    // One catch-up at a time; a wake-up during one runs another after it.
+    const wake = (): void => {
+      if (finished) return;
+      if (running) {
+        rerun = true;
+        return;
+      }
+      running = catchUp()
+        .catch((err: unknown) => deps.log.warn({ execution_id: id, err: coerceError(err) }, 'event stream catch-up failed; the next wake-up retries'))
+        .finally(() => {
+          running = null;
+          if (rerun) {
+            rerun = false;
+            wake();
+          }
+        });
+    };
+
+    const unsubscribe = deps.feed.subscribe(id, { onChange: wake, onClose: finish });
+    const recheck = setInterval(wake, RECHECK_MS);
+    const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS);
+    req.on('close', finish);
+    wake();
+  });
+
+  return router;
+}
+
+function writeEvent(res: Response, event: string, data: string, id?: number): void {
+  res.write(`${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${data}\n\n`);
+}
