@@ -1,5 +1,6 @@
 import express from 'express';
 import type { Logger } from '../observability/logger';
+import { createApiMetrics } from './metrics';
 import { notFoundRoute, problemMiddleware } from './problem';
 import { executionRoutes } from './routes/executions';
 import { executionStreamRoutes } from './routes/execution-stream';
@@ -24,6 +25,11 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  const metrics = createApiMetrics(deps.db, deps.log);
+  app.use(metrics.timeRequests);
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
   app.use(healthRoutes(deps));
   app.use('/api/v1', express.json({ limit: BODY_LIMIT }), executionRoutes(deps), executionStreamRoutes(deps), schemaRoutes());
   app.use(notFoundRoute);

@@ -1,0 +1,75 @@
+import type { NextFunction, Request, Response } from 'express';
+import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Logger } from '../observability/logger';
+import { coerceError } from '../observability/logger';
+import type { Db } from '../store/db';
+
+export interface ApiMetrics {
+  registry: Registry;
+  /** Times every request, labelled by route template (never by id), method and status. */
+  timeRequests(req: Request, res: Response, next: NextFunction): void;
+}
+
+/**
+ * The API's Prometheus metrics: its own HTTP traffic and process, plus the service's backlog read from
+ * Postgres at scrape time (the same for every replica): executions waiting and running, capacity,
+ * the outbox behind Kafka and its dead letters.
+ */
+export function createApiMetrics(db: Db, log: Logger): ApiMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'eo_api_' });
+
+  const requestDuration = new Histogram({
+    name: 'eo_http_request_duration_seconds',
+    help: 'API request duration, by route template, method and status (event streams last as long as they are open)',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+
+  // One read for all backlog gauges per scrape, whichever gauge prom-client collects first.
+  let scrape: Promise<void> | null = null;
+  const readBacklog = () =>
+    (scrape ??= (async () => {
+      try {
+        const [byStatus, byCapacity, byOutbox, oldest] = await Promise.all([
+          db.execution.groupBy({ by: ['status'], where: { status: { in: ['queued', 'running'] } }, _count: true }),
+          db.capacityReservation.groupBy({ by: ['state'], _count: true }),
+          db.outboxEvent.groupBy({ by: ['state'], where: { state: { in: ['pending', 'dead'] } }, _count: true }),
+          db.outboxEvent.aggregate({ where: { state: 'pending' }, _min: { createdAt: true } }),
+        ]);
+        const count = <K extends string>(rows: Array<Record<K, string> & { _count: number }>, key: K, value: string) => rows.find((r) => r[key] === value)?._count ?? 0;
+        for (const status of ['queued', 'running']) executions.set({ status }, count(byStatus, 'status', status));
+        for (const state of ['holding', 'waiting']) capacity.set({ state }, count(byCapacity, 'state', state));
+        for (const state of ['pending', 'dead']) outbox.set({ state }, count(byOutbox, 'state', state));
+        const oldestAt = oldest._min.createdAt;
+        outboxAge.set(oldestAt ? Math.max(0, (Date.now() - oldestAt.getTime()) / 1000) : 0);
+        databaseUp.set(1);
+      } catch (err) {
+        // The scrape still answers (process and HTTP metrics); the backlog gauges keep their last values.
+        log.warn({ err: coerceError(err) }, 'metrics: backlog not readable from Postgres');
+        databaseUp.set(0);
+      }
+    })().finally(() => setImmediate(() => (scrape = null))));
+
+  const databaseUp = new Gauge({ name: 'eo_database_up', help: '1 when the backlog gauges below could be read from Postgres at this scrape', registers: [registry], collect: readBacklog });
+  const executions = new Gauge({ name: 'eo_executions', help: 'Executions not yet ended, by status', labelNames: ['status'], registers: [registry], collect: readBacklog });
+  const capacity = new Gauge({ name: 'eo_capacity_reservations', help: 'Capacity queue: slots held and executions waiting for one', labelNames: ['state'], registers: [registry], collect: readBacklog });
+  const outbox = new Gauge({ name: 'eo_outbox_events', help: 'Outbox events not published: pending (waiting for the relay) and dead (dead-lettered)', labelNames: ['state'], registers: [registry], collect: readBacklog });
+  const outboxAge = new Gauge({ name: 'eo_outbox_oldest_pending_age_seconds', help: 'Age of the oldest event the relay has not published yet; 0 when none wait', registers: [registry], collect: readBacklog });
+
+  return {
+    registry,
+    timeRequests(req, res, next) {
+      const end = requestDuration.startTimer({ method: req.method });
+      res.once('close', () => end({ route: routeOf(req), status: String(res.statusCode) }));
+      next();
+    },
+  };
+}
+
+/** The matched route template (`/api/v1/executions/:id`), so ids never become label values. */
+function routeOf(req: Request): string {
+  const path = (req.route as { path?: string } | undefined)?.path;
+  return typeof path === 'string' ? `${req.baseUrl}${path}` : 'unmatched';
+}
