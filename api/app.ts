@@ -4,6 +4,7 @@ import { createApiMetrics } from './metrics';
 import { notFoundRoute, problemMiddleware } from './problem';
 import { executionRoutes } from './routes/executions';
 import { executionStreamRoutes } from './routes/execution-stream';
+import { deadLetterRoutes } from './routes/dead-letters';
 import type { ExecutionFeed } from './execution-feed';
 import type { ExecutionRoutesDeps } from './routes/executions';
 import { healthRoutes } from './routes/health';
@@ -31,7 +32,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
   app.use(healthRoutes(deps));
-  app.use('/api/v1', express.json({ limit: BODY_LIMIT }), executionRoutes(deps), executionStreamRoutes(deps), schemaRoutes());
+  app.use('/api/v1', express.json({ limit: BODY_LIMIT }), executionRoutes(deps), executionStreamRoutes(deps), deadLetterRoutes(deps), schemaRoutes());
   app.use(notFoundRoute);
   app.use(problemMiddleware(deps.log));
   return app;

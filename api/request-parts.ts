@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import { z } from 'zod';
 import { TRACEPARENT_PATTERN } from '../observability/trace-context';
-import { fieldErrorsOf, validationError } from './problem';
+import { HttpError, fieldErrorsOf, validationError } from './problem';
 
 /** Interim owner identity until API keys land: the `X-Owner-Id` header, else `anonymous`. */
 export const ownerSchema = z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ : @ -');
@@ -28,3 +28,11 @@ export function headerValue<T>(req: Request, name: string, schema: z.ZodType<T>,
 
 /** The owner a request acts for. */
 export const ownerOf = (req: Request) => headerValue(req, 'X-Owner-Id', ownerSchema, 'anonymous');
+
+/** An optional request body: absent is fine; present, it must be JSON. `req.is` is null without a body. */
+export function optionalJsonBody(req: Request): unknown {
+  if (req.is('application/json') === false) {
+    throw new HttpError(415, 'unsupported-media-type', 'Unsupported Media Type', 'request body must be application/json');
+  }
+  return req.body;
+}

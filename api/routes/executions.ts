@@ -20,7 +20,7 @@ import { idempotentExecutionId, requestHash } from '../idempotency';
 import { newTraceparent } from '../../observability/trace-context';
 import { decodeCursor, encodeCursor } from '../cursor';
 import { liveState } from '../live-state';
-import { correlationSchema, executionIdOf, headerValue, idempotencyKeySchema, ownerOf, ownerSchema, traceparentSchema } from '../request-parts';
+import { correlationSchema, executionIdOf, headerValue, idempotencyKeySchema, optionalJsonBody, ownerOf, ownerSchema, traceparentSchema } from '../request-parts';
 import { HttpError, fieldErrorsOf, notFound, validationError } from '../problem';
 
 export interface ExecutionRoutesDeps {
@@ -185,10 +185,7 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
   /** Cancels a queued or running execution: 202, the saga kills the run, releases capacity, records `cancelled`. Idempotent. */
   router.post('/executions/:id/cancel', async (req, res) => {
     const id = executionIdOf(req);
-    if (req.body !== undefined && !req.is('application/json')) {
-      throw new HttpError(415, 'unsupported-media-type', 'Unsupported Media Type', 'request body must be application/json');
-    }
-    const body = cancelBodySchema.safeParse(req.body ?? {});
+    const body = cancelBodySchema.safeParse(optionalJsonBody(req) ?? {});
     if (!body.success) throw validationError(fieldErrorsOf(body.error));
     const execution = await deps.db.execution.findUnique({ where: { id } });
     if (!execution) throw notFound(`execution ${id}`);

@@ -87,12 +87,15 @@ test('cancelling twice is harmless, and cancelling a finished execution is a 409
   expect(conflict.json).toMatchObject({ status: 409, detail: expect.stringContaining('completed') });
 });
 
-test('cancel answers 404 for an unknown execution and 400 for a bad body', async () => {
+test('cancel answers 404 for an unknown execution, 400 for a bad body and 415 for a body that is not JSON', async () => {
   expect((await api.cancel('0191e8a0-0000-7000-8000-000000000000')).status).toBe(404);
   const { json: quick } = await api.submit({ language: 'bash', script: 'sleep 5' });
   const bad = await api.call('POST', `/executions/${quick.id}/cancel`, { reason: 42 });
   expect(bad.status).toBe(400);
   expect((bad.json as unknown as { errors: Array<{ field: string }> }).errors[0]!.field).toBe('reason');
+  const plain = await fetch(`${service.api.url}/api/v1/executions/${quick.id}/cancel`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'stop' });
+  expect(plain.status).toBe(415);
+  expect((await api.get(quick.id)).json.status).not.toBe('cancelled');
   await api.cancel(quick.id);
   await api.waitForStatus(quick.id, (s) => s === 'cancelled');
 });
