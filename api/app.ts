@@ -1,5 +1,4 @@
 import express from 'express';
-import type { Logger } from '../observability/logger';
 import { createApiMetrics } from './metrics';
 import { notFoundRoute, problemMiddleware } from './problem';
 import { executionRoutes } from './routes/executions';
@@ -12,7 +11,6 @@ import { schemaRoutes } from './routes/schemas';
 import type { HealthDeps } from './routes/health';
 
 export interface AppDeps extends ExecutionRoutesDeps {
-  log: Logger;
   /** Change notifications for the event streams. */
   feed: ExecutionFeed;
   relayStatus?: HealthDeps['relayStatus'];
@@ -20,6 +18,8 @@ export interface AppDeps extends ExecutionRoutesDeps {
 
 /** Request bodies above this are refused with 413 (a script is at most 64 KiB, stdin the same). */
 const BODY_LIMIT = '256kb';
+/** A batch carries up to 100 of those. */
+const BATCH_BODY_LIMIT = '16mb';
 
 /** The REST API; never runs workflow code, only starts and reads executions. */
 export function createApp(deps: AppDeps): express.Express {
@@ -32,6 +32,8 @@ export function createApp(deps: AppDeps): express.Express {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
   app.use(healthRoutes(deps));
+  // The batch route's own, larger limit; the general parser below then finds the body already read.
+  app.use('/api/v1/executions/batch', express.json({ limit: BATCH_BODY_LIMIT }));
   app.use('/api/v1', express.json({ limit: BODY_LIMIT }), executionRoutes(deps), executionStreamRoutes(deps), deadLetterRoutes(deps), schemaRoutes());
   app.use(notFoundRoute);
   app.use(problemMiddleware(deps.log));

@@ -50,14 +50,16 @@ export function problemMiddleware(log: Logger): ErrorRequestHandler {
   return (rawErr, req, res, _next) => {
     const err = toHttpError(rawErr);
     if (err.status >= 500) log.error({ err: coerceError(rawErr), method: req.method, path: req.path }, 'request failed');
-    res
-      .status(err.status)
-      .type('application/problem+json')
-      .json({ type: problemTypeUri(err.slug), title: err.title, status: err.status, detail: err.message, instance: req.originalUrl, ...err.extras });
+    res.status(err.status).type('application/problem+json').json(problemBody(err, req.originalUrl));
   };
 }
 
-function toHttpError(err: unknown): HttpError {
+/** The RFC 9457 body of an error (also each failed item of a batch). */
+export function problemBody(err: HttpError, instance: string) {
+  return { type: problemTypeUri(err.slug), title: err.title, status: err.status, detail: err.message, instance, ...err.extras };
+}
+
+export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
   if (err instanceof ZodError) return validationError(fieldErrorsOf(err));
   const bodyParserError = err as { type?: string; status?: number; message?: string };

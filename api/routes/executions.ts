@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import type { Request } from 'express';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
 import { v7 as uuidv7 } from 'uuid';
@@ -18,10 +19,12 @@ import type { Execution } from '../../generated/prisma/client';
 import { executionView } from '../execution-view';
 import { idempotentExecutionId, requestHash } from '../idempotency';
 import { newTraceparent } from '../../observability/trace-context';
+import type { Logger } from '../../observability/logger';
+import { coerceError } from '../../observability/logger';
 import { decodeCursor, encodeCursor } from '../cursor';
 import { liveState } from '../live-state';
 import { correlationSchema, executionIdOf, headerValue, idempotencyKeySchema, optionalJsonBody, ownerOf, ownerSchema, traceparentSchema } from '../request-parts';
-import { HttpError, fieldErrorsOf, notFound, validationError } from '../problem';
+import { HttpError, fieldErrorsOf, notFound, problemBody, toHttpError, validationError } from '../problem';
 
 export interface ExecutionRoutesDeps {
   db: Db;
@@ -30,6 +33,7 @@ export interface ExecutionRoutesDeps {
   limitMaxima: RunLimits;
   retryPresets: RetryPresets;
   producer: Producer;
+  log: Logger;
   /** Workflow run timeout and outage pause of each saga started, ms (config SAGA_RUN_TIMEOUT_MS, SAGA_OUTAGE_PAUSE_MS). */
   saga: { runTimeoutMs: number; outagePauseMs: number };
 }
@@ -41,6 +45,22 @@ async function waitForRow(db: Db, id: string, deadlineMs = 3_000): Promise<Execu
     if (row) return row;
   }
   return null;
+}
+
+/** Most submissions one batch may carry, and how many of them start at once. */
+const BATCH_MAX = 100;
+const BATCH_CONCURRENCY = 8;
+const batchSchema = z.object({ items: z.array(z.unknown()).min(1).max(BATCH_MAX) }).strict();
+
+/** Maps in order with at most `limit` calls in flight. */
+async function mapWithConcurrency<T, R>(values: readonly T[], limit: number, fn: (value: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(values.length);
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, values.length) }, async () => {
+    for (let i = next++; i < values.length; i = next++) results[i] = await fn(values[i]!, i);
+  });
+  await Promise.all(lanes);
+  return results;
 }
 
 const cancelBodySchema = z.object({ reason: z.string().max(1000).optional() }).strict();
@@ -74,15 +94,22 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
     return deps.db.execution.findUniqueOrThrow({ where: { id: input.executionId } });
   }
 
-  router.post('/executions', async (req, res) => {
-    if (!req.is('application/json')) {
-      throw new HttpError(415, 'unsupported-media-type', 'Unsupported Media Type', 'request body must be application/json');
-    }
-    const parsed = requestSchema.safeParse(req.body);
+  interface Submission {
+    ownerId: string;
+    idempotencyKey: string | null;
+    correlationId: string | null;
+    traceparent: string | null;
+  }
+
+  /**
+   * Validates one request and starts its execution, or finds the one its Idempotency-Key already made.
+   * @throws HttpError 400 (invalid), 422 (key reused with another request), 409 (same key still being accepted).
+   */
+  async function submit(body: unknown, s: Submission): Promise<{ execution: Execution; replayed: boolean }> {
+    const parsed = requestSchema.safeParse(body);
     if (!parsed.success) throw validationError(fieldErrorsOf(parsed.error));
     const request = normalizeExecutionRequest(parsed.data);
-    const ownerId = ownerOf(req);
-    const idempotencyKey = headerValue<string | null>(req, 'Idempotency-Key', idempotencyKeySchema, null);
+    const { ownerId, idempotencyKey } = s;
     const hash = idempotencyKey ? requestHash(request) : null;
     const id = idempotencyKey ? idempotentExecutionId(ownerId, idempotencyKey) : uuidv7();
 
@@ -90,18 +117,17 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
       if (existing.requestHash !== hash) {
         throw new HttpError(422, 'idempotency-key-reused', 'Idempotency-Key reused', `Idempotency-Key ${idempotencyKey} was already used with a different request (execution ${existing.id})`);
       }
-      res.status(200).location(`/api/v1/executions/${id}`).set('Idempotent-Replayed', 'true').json(executionView(existing));
+      return { execution: existing, replayed: true };
     };
     if (idempotencyKey) {
       const existing = await deps.db.execution.findUnique({ where: { id } });
       if (existing) return replay(existing);
     }
-
-    const correlationId = headerValue(req, 'X-Correlation-Id', correlationSchema, id);
-    const traceparent = headerValue(req, 'traceparent', traceparentSchema, null) ?? newTraceparent();
-    let execution: Execution;
+    const correlationId = s.correlationId ?? id;
+    const traceparent = s.traceparent ?? newTraceparent();
     try {
-      execution = await startExecution({ executionId: id, ownerId, correlationId, retryOfId: null, idempotencyKey, requestHash: hash, traceparent, ...request, retryPresets: deps.retryPresets, outagePauseMs: deps.saga.outagePauseMs });
+      const execution = await startExecution({ executionId: id, ownerId, correlationId, retryOfId: null, idempotencyKey, requestHash: hash, traceparent, ...request, retryPresets: deps.retryPresets, outagePauseMs: deps.saga.outagePauseMs });
+      return { execution, replayed: false };
     } catch (err) {
       // Only a request with the same Idempotency-Key can collide: answer as that one is answered.
       if (!(err instanceof WorkflowExecutionAlreadyStartedError) || !idempotencyKey) throw err;
@@ -109,7 +135,49 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
       if (!existing) throw new HttpError(409, 'request-in-progress', 'Conflict', `a request with Idempotency-Key ${idempotencyKey} is still being accepted; retry shortly`);
       return replay(existing);
     }
-    res.status(201).location(`/api/v1/executions/${id}`).json(executionView(execution));
+  }
+
+  const submissionOf = (req: Request): Submission => ({
+    ownerId: ownerOf(req),
+    idempotencyKey: headerValue<string | null>(req, 'Idempotency-Key', idempotencyKeySchema, null),
+    correlationId: headerValue<string | null>(req, 'X-Correlation-Id', correlationSchema, null),
+    traceparent: headerValue(req, 'traceparent', traceparentSchema, null),
+  });
+
+  router.post('/executions', async (req, res) => {
+    if (!req.is('application/json')) {
+      throw new HttpError(415, 'unsupported-media-type', 'Unsupported Media Type', 'request body must be application/json');
+    }
+    const { execution, replayed } = await submit(req.body, submissionOf(req));
+    res.location(`/api/v1/executions/${execution.id}`);
+    if (replayed) res.status(200).set('Idempotent-Replayed', 'true');
+    else res.status(201);
+    res.json(executionView(execution));
+  });
+
+  /**
+   * Up to {@link BATCH_MAX} submissions at once, each validated and started on its own: the answer lists, per
+   * item, what `POST /executions` would have answered (201/200 with the execution, or a problem). An
+   * Idempotency-Key header covers the batch: item i uses `<key>#<i>`, so a repeated batch replays item by item.
+   */
+  router.post('/executions/batch', async (req, res) => {
+    if (!req.is('application/json')) {
+      throw new HttpError(415, 'unsupported-media-type', 'Unsupported Media Type', 'request body must be application/json');
+    }
+    const parsed = batchSchema.safeParse(req.body);
+    if (!parsed.success) throw validationError(fieldErrorsOf(parsed.error));
+    const shared = submissionOf(req);
+    const items = await mapWithConcurrency(parsed.data.items, BATCH_CONCURRENCY, async (item, index) => {
+      try {
+        const { execution, replayed } = await submit(item, { ...shared, idempotencyKey: shared.idempotencyKey ? `${shared.idempotencyKey}#${index}` : null });
+        return { index, status: replayed ? 200 : 201, location: `/api/v1/executions/${execution.id}`, execution: executionView(execution) };
+      } catch (err) {
+        const problem = toHttpError(err);
+        if (problem.status >= 500) deps.log.error({ err: coerceError(err), batch_index: index }, 'batch item failed');
+        return { index, status: problem.status, problem: problemBody(problem, `${req.originalUrl}#${index}`) };
+      }
+    });
+    res.json({ items, accepted: items.filter((i) => i.status < 300).length, failed: items.filter((i) => i.status >= 300).length });
   });
 
   /** Runs a finished execution again as a new execution (same script, limits, owner) linked by `retryOf`. */
