@@ -7,6 +7,7 @@ import { deadLetterRoutes } from './routes/dead-letters';
 import type { ExecutionFeed } from './execution-feed';
 import type { ExecutionRoutesDeps } from './routes/executions';
 import { healthRoutes } from './routes/health';
+import { docsRoutes } from './routes/docs';
 import { schemaRoutes } from './routes/schemas';
 import type { HealthDeps } from './routes/health';
 
@@ -32,6 +33,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
   app.use(healthRoutes(deps));
+  app.use(docsRoutes(deps));
   // The batch route's own, larger limit; the general parser below then finds the body already read.
   app.use('/api/v1/executions/batch', express.json({ limit: BATCH_BODY_LIMIT }));
   app.use('/api/v1', express.json({ limit: BODY_LIMIT }), executionRoutes(deps), executionStreamRoutes(deps), deadLetterRoutes(deps), schemaRoutes());
