@@ -1,16 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { apiClient } from '../support/api-client';
-import { startService } from '../support/harness';
-import type { RunningService } from '../support/harness';
+import { serviceForThisFile } from '../support/harness';
 
-let service: RunningService;
-let api: ReturnType<typeof apiClient>;
-
-beforeAll(async () => {
-  service = await startService();
-  api = apiClient(service.api.url);
-}, 120_000);
-afterAll(() => service?.stop());
+const ctx = serviceForThisFile();
 
 interface BatchItem {
   index: number;
@@ -21,7 +12,7 @@ interface BatchItem {
 }
 
 async function postBatch(body: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(`${service.api.url}/api/v1/executions/batch`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const res = await fetch(`${ctx.service.api.url}/api/v1/executions/batch`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
   return { status: res.status, json: (await res.json()) as { items: BatchItem[]; accepted: number; failed: number; errors?: Array<{ field: string }> } };
 }
 
@@ -38,10 +29,10 @@ test('a batch answers per item, as single submissions would: valid items start a
   expect(json).toMatchObject({ accepted: 2, failed: 1 });
   expect(json.items[1]!.problem!.errors![0]!.field).toBe('language');
   expect(json.items[0]!.location).toBe(`/api/v1/executions/${json.items[0]!.execution!.id}`);
-  const done = await Promise.all([0, 2].map((i) => api.waitForStatus(json.items[i]!.execution!.id, (s) => s === 'completed')));
+  const done = await Promise.all([0, 2].map((i) => ctx.api.waitForStatus(json.items[i]!.execution!.id, (s) => s === 'completed')));
   expect(done.map((d) => d.result.stdout)).toEqual(['one\n', 'three\n']);
   // Nothing was created for the invalid item.
-  expect(await service.db.execution.count({ where: { script: 'DISPLAY "two"' } })).toBe(0);
+  expect(await ctx.service.db.execution.count({ where: { script: 'DISPLAY "two"' } })).toBe(0);
 }, 60_000);
 
 test('an Idempotency-Key covers the batch: sent again, each item replays the execution it made', async () => {
@@ -56,6 +47,6 @@ test('an empty, oversized or non-JSON batch is refused whole', async () => {
   expect((await postBatch({ items: [] })).json.errors![0]!.field).toBe('items');
   expect((await postBatch({ items: Array.from({ length: 101 }, () => items[0]) })).json.errors![0]!.field).toBe('items');
   expect((await postBatch({ items, extra: 1 })).json.errors![0]!.field).toBe('extra');
-  const plain = await fetch(`${service.api.url}/api/v1/executions/batch`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' });
+  const plain = await fetch(`${ctx.service.api.url}/api/v1/executions/batch`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' });
   expect(plain.status).toBe(415);
 });

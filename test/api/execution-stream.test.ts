@@ -1,22 +1,13 @@
-import { apiClient } from '../support/api-client';
 import { startApiServer } from '../../api/server';
-import { startService, testLog } from '../support/harness';
-import type { RunningService } from '../support/harness';
+import { serviceForThisFile, testLog } from '../support/harness';
 import { readEventStream } from '../support/sse';
 
-let service: RunningService;
-let api: ReturnType<typeof apiClient>;
+const ctx = serviceForThisFile();
 
-beforeAll(async () => {
-  service = await startService();
-  api = apiClient(service.api.url);
-}, 120_000);
-afterAll(() => service?.stop());
-
-const streamUrl = (id: string) => `${service.api.url}/api/v1/executions/${id}/stream`;
+const streamUrl = (id: string) => `${ctx.service.api.url}/api/v1/executions/${id}/stream`;
 
 test('the stream carries each event of an execution as it happens, then `end` with the result, and closes', async () => {
-  const { json } = await api.submit({ language: 'python', script: 'print("streamed")' });
+  const { json } = await ctx.api.submit({ language: 'python', script: 'print("streamed")' });
   const stream = await readEventStream(streamUrl(json.id));
   expect(stream.status).toBe(200);
   expect(stream.contentType).toMatch(/^text\/event-stream/);
@@ -31,10 +22,10 @@ test('the stream carries each event of an execution as it happens, then `end` wi
 }, 60_000);
 
 test('a cancel ends the stream too: execution_cancelled, then end', async () => {
-  const { json } = await api.submit({ language: 'bash', script: 'sleep 60', limits: { wallTimeMs: 120_000 } });
+  const { json } = await ctx.api.submit({ language: 'bash', script: 'sleep 60', limits: { wallTimeMs: 120_000 } });
   const reading = readEventStream(streamUrl(json.id));
-  await api.waitForStatus(json.id, (s) => s === 'running');
-  expect((await api.cancel(json.id, 'seen enough')).status).toBe(202);
+  await ctx.api.waitForStatus(json.id, (s) => s === 'running');
+  expect((await ctx.api.cancel(json.id, 'seen enough')).status).toBe(202);
   const stream = await reading;
   expect(stream.events.map((e) => e.event)).toEqual(['execution_requested', 'execution_started', 'execution_cancelled', 'end']);
   expect(JSON.parse(stream.events[2]!.data)).toMatchObject({ payload: { reason: 'seen enough' } });
@@ -42,8 +33,8 @@ test('a cancel ends the stream too: execution_cancelled, then end', async () => 
 }, 60_000);
 
 test('Last-Event-ID resumes after that event; a finished execution’s stream ends at once', async () => {
-  const { json } = await api.submit({ language: 'bash', script: 'exit 3' });
-  await api.waitForStatus(json.id, (s) => s === 'failed');
+  const { json } = await ctx.api.submit({ language: 'bash', script: 'exit 3' });
+  await ctx.api.waitForStatus(json.id, (s) => s === 'failed');
   const stream = await readEventStream(streamUrl(json.id), { 'Last-Event-ID': '2' });
   expect(stream.events.map((e) => [e.id, e.event])).toEqual([
     ['3', 'execution_failed'],
@@ -55,19 +46,19 @@ test('an unknown execution is a 404 and a malformed Last-Event-ID a 400 naming t
   const unknown = await readEventStream(streamUrl('0191e8a0-0000-7000-8000-000000000000'));
   expect(unknown.status).toBe(404);
   expect(unknown.contentType).toMatch(/^application\/problem\+json/);
-  const { json } = await api.submit({ language: 'bash', script: 'true' });
+  const { json } = await ctx.api.submit({ language: 'bash', script: 'true' });
   const bad = await readEventStream(streamUrl(json.id), { 'Last-Event-ID': 'yesterday' });
   expect(bad.status).toBe(400);
   expect(JSON.parse(bad.body)).toMatchObject({ errors: [{ field: 'header Last-Event-ID' }] });
 });
 
 test('stopping the API ends its open streams instead of waiting for them', async () => {
-  const other = await startApiServer(service.config, testLog);
-  const { json } = await api.submit({ language: 'bash', script: 'sleep 60', limits: { wallTimeMs: 120_000 } });
+  const other = await startApiServer(ctx.service.config, testLog);
+  const { json } = await ctx.api.submit({ language: 'bash', script: 'sleep 60', limits: { wallTimeMs: 120_000 } });
   const reading = readEventStream(`${other.url}/api/v1/executions/${json.id}/stream`);
-  await api.waitForStatus(json.id, (s) => s === 'running');
+  await ctx.api.waitForStatus(json.id, (s) => s === 'running');
   await other.stop();
   const stream = await reading;
   expect(stream.events.map((e) => e.event)).toEqual(['execution_requested', 'execution_started']);
-  await api.cancel(json.id, 'test over');
+  await ctx.api.cancel(json.id, 'test over');
 }, 60_000);

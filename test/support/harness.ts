@@ -11,6 +11,7 @@ import { createDb } from '../../store/db';
 import type { Db } from '../../store/db';
 import { startWorker } from '../../worker';
 import { deleteReconcilerSchedule } from '../../reconciler/schedule';
+import { apiClient } from './api-client';
 import type { WorkerHandle, WorkerOptions } from '../../worker';
 
 /** Config for one test file: the global setup's endpoints, a task queue of its own, and any overrides. */
@@ -62,6 +63,20 @@ export async function startService(env: Record<string, string> = {}, workerOptio
       await db.$disconnect();
     },
   };
+}
+
+/**
+ * The whole service for one test file: started before its tests, stopped after them. Read `service` and
+ * `api` inside tests (they are set once the file's beforeAll has run).
+ */
+export function serviceForThisFile(env: Record<string, string> = {}, workerOptions: WorkerOptions = {}) {
+  const context = {} as { service: RunningService; api: ReturnType<typeof apiClient> };
+  beforeAll(async () => {
+    context.service = await startService(env, workerOptions);
+    context.api = apiClient(context.service.api.url);
+  }, 120_000);
+  afterAll(() => context.service?.stop());
+  return context;
 }
 
 /** Polls `probe` until it returns a value other than undefined, or fails after `deadlineMs`. */
