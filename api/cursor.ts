@@ -15,3 +15,8 @@ export function decodeCursor(cursor: string): CursorPosition {
   if (!id || !idSchema.safeParse(id).success || Number.isNaN(createdAt.getTime())) throw validationError([{ field: 'cursor', message: 'is not a cursor this API returned' }]);
   return { createdAt, id };
 }
+
+/** The Prisma `where` part selecting rows after a keyset position (createdAt desc, id desc); empty for the first page. */
+export function afterPosition(after: CursorPosition | null) {
+  return after ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] } : {};
+}

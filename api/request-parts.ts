@@ -29,10 +29,16 @@ export function headerValue<T>(req: Request, name: string, schema: z.ZodType<T>,
 /** The owner a request acts for. */
 export const ownerOf = (req: Request) => headerValue(req, 'X-Owner-Id', ownerSchema, 'anonymous');
 
+const notJson = () => new HttpError(415, 'unsupported-media-type', 'Unsupported Media Type', 'request body must be application/json');
+
+/** A required request body, which must be JSON. */
+export function requiredJsonBody(req: Request): unknown {
+  if (!req.is('application/json')) throw notJson();
+  return req.body;
+}
+
 /** An optional request body: absent is fine; present, it must be JSON. `req.is` is null without a body. */
 export function optionalJsonBody(req: Request): unknown {
-  if (req.is('application/json') === false) {
-    throw new HttpError(415, 'unsupported-media-type', 'Unsupported Media Type', 'request body must be application/json');
-  }
+  if (req.is('application/json') === false) throw notJson();
   return req.body;
 }

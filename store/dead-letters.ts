@@ -1,5 +1,4 @@
 import { v7 as uuidv7 } from 'uuid';
-import type { OutboxEvent } from '../generated/prisma/client';
 import type { Db } from './db';
 import { OUTBOX_CHANNEL } from './transitions';
 
@@ -13,20 +12,6 @@ export interface DeadLetterFilter {
 export interface ActionBy {
   actor: string;
   reason: string | null;
-}
-
-/** Dead letters, newest first after the keyset position `after` (createdAt desc, id desc). */
-export function listDeadLetters(db: Db, filter: DeadLetterFilter, after: { createdAt: Date; id: string } | null, limit: number): Promise<OutboxEvent[]> {
-  return db.outboxEvent.findMany({
-    where: {
-      state: 'dead',
-      eventType: filter.eventType,
-      executionId: filter.executionId,
-      ...(after ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] } : {}),
-    },
-    orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-    take: limit,
-  });
 }
 
 /**

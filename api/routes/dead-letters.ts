@@ -3,9 +3,9 @@ import type { Request, Response } from 'express';
 import { z } from 'zod';
 import type { OutboxEvent } from '../../generated/prisma/client';
 import type { Db } from '../../store/db';
-import { actOnDeadLetters, deadLetterIds, listDeadLetters } from '../../store/dead-letters';
+import { actOnDeadLetters, deadLetterIds } from '../../store/dead-letters';
 import type { DeadLetterAction } from '../../store/dead-letters';
-import { decodeCursor, encodeCursor } from '../cursor';
+import { afterPosition, decodeCursor, encodeCursor } from '../cursor';
 import { HttpError, fieldErrorsOf, notFound, validationError } from '../problem';
 import { idSchema, optionalJsonBody, ownerOf } from '../request-parts';
 
@@ -57,7 +57,11 @@ export function deadLetterRoutes(deps: DeadLetterRoutesDeps): Router {
 
   router.get('/dlq', async (req, res) => {
     const { eventType, executionId, cursor, limit } = parse(listQuerySchema, req.query, 'query.');
-    const rows = await listDeadLetters(deps.db, { eventType, executionId }, cursor ? decodeCursor(cursor) : null, limit + 1);
+    const rows = await deps.db.outboxEvent.findMany({
+      where: { state: 'dead', eventType, executionId, ...afterPosition(cursor ? decodeCursor(cursor) : null) },
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      take: limit + 1,
+    });
     const page = rows.slice(0, limit);
     res.json({ items: page.map(deadLetterView), nextCursor: rows.length > limit ? encodeCursor(page.at(-1)!) : null });
   });

@@ -21,9 +21,9 @@ import { idempotentExecutionId, requestHash } from '../idempotency';
 import { newTraceparent } from '../../observability/trace-context';
 import type { Logger } from '../../observability/logger';
 import { coerceError } from '../../observability/logger';
-import { decodeCursor, encodeCursor } from '../cursor';
+import { afterPosition, decodeCursor, encodeCursor } from '../cursor';
 import { liveState } from '../live-state';
-import { correlationSchema, executionIdOf, headerValue, idempotencyKeySchema, optionalJsonBody, ownerOf, ownerSchema, traceparentSchema } from '../request-parts';
+import { correlationSchema, executionIdOf, headerValue, idempotencyKeySchema, optionalJsonBody, ownerOf, requiredJsonBody, ownerSchema, traceparentSchema } from '../request-parts';
 import { HttpError, fieldErrorsOf, notFound, problemBody, toHttpError, validationError } from '../problem';
 
 export interface ExecutionRoutesDeps {
@@ -145,10 +145,7 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
   });
 
   router.post('/executions', async (req, res) => {
-    if (!req.is('application/json')) {
-      throw new HttpError(415, 'unsupported-media-type', 'Unsupported Media Type', 'request body must be application/json');
-    }
-    const { execution, replayed } = await submit(req.body, submissionOf(req));
+    const { execution, replayed } = await submit(requiredJsonBody(req), submissionOf(req));
     res.location(`/api/v1/executions/${execution.id}`);
     if (replayed) res.status(200).set('Idempotent-Replayed', 'true');
     else res.status(201);
@@ -161,10 +158,7 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
    * Idempotency-Key header covers the batch: item i uses `<key>#<i>`, so a repeated batch replays item by item.
    */
   router.post('/executions/batch', async (req, res) => {
-    if (!req.is('application/json')) {
-      throw new HttpError(415, 'unsupported-media-type', 'Unsupported Media Type', 'request body must be application/json');
-    }
-    const parsed = batchSchema.safeParse(req.body);
+    const parsed = batchSchema.safeParse(requiredJsonBody(req));
     if (!parsed.success) throw validationError(fieldErrorsOf(parsed.error));
     const shared = submissionOf(req);
     const items = await mapWithConcurrency(parsed.data.items, BATCH_CONCURRENCY, async (item, index) => {
@@ -218,7 +212,7 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
         status,
         language,
         ownerId: owner,
-        ...(after ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] } : {}),
+        ...afterPosition(after),
       },
       orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
       take: limit + 1,
