@@ -87,7 +87,7 @@ export function executionStreamRoutes(deps: ExecutionStreamDeps): Router {
     const unsubscribe = deps.feed.subscribe(id, { onChange: wake, onClose: finish });
     const recheck = setInterval(wake, RECHECK_MS);
     const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS);
-    req.on('close', finish);
+    res.on('close', finish); // the client went away (the response's, not the request's: that one may close once read)
     wake();
   });
 
