@@ -70,6 +70,8 @@ const envSchema = z.object({
    * `auto` (`none` where the host allows it, else the host network with a warning), `host`. @default auto
    */
   RUNNER_NETWORK: z.enum(['none', 'auto', 'host']).default('auto'),
+  /** host:port where the worker serves the Temporal SDK's Prometheus metrics (`/metrics`); unset: none. */
+  WORKER_METRICS_ADDRESS: z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port').optional(),
   /** Relay fallback poll when no NOTIFY arrives, ms. @default 2000 */
   RELAY_POLL_INTERVAL_MS: int(2000),
   /** Events per relay batch. @default 200 */
@@ -104,6 +106,7 @@ export interface Config {
   retryPresets: RetryPresets;
   runnerWorkDir: string | undefined;
   runnerNetwork: 'none' | 'auto' | 'host';
+  workerMetricsAddress: string | null;
   relay: { pollIntervalMs: number; batchSize: number; maxAttempts: number };
   saga: { runTimeoutMs: number; outagePauseMs: number };
   reconciler: { intervalMs: number };
@@ -142,6 +145,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     retryPresets,
     runnerWorkDir: e.RUNNER_WORK_DIR,
     runnerNetwork: e.RUNNER_NETWORK,
+    workerMetricsAddress: e.WORKER_METRICS_ADDRESS ?? null,
     relay: { pollIntervalMs: e.RELAY_POLL_INTERVAL_MS, batchSize: e.RELAY_BATCH_SIZE, maxAttempts: e.RELAY_MAX_ATTEMPTS },
     saga: { runTimeoutMs: e.SAGA_RUN_TIMEOUT_MS, outagePauseMs: e.SAGA_OUTAGE_PAUSE_MS },
     reconciler: { intervalMs: e.RECONCILE_INTERVAL_MS },

@@ -35,7 +35,7 @@ export interface WorkerOptions {
 
 /** Runs the Temporal worker: the saga workflow bundle and its activities, with the local runner. */
 export async function startWorker(config: ResolvedConfig, log: Logger, options: WorkerOptions = {}): Promise<WorkerHandle> {
-  installTemporalRuntime(log);
+  installTemporalRuntime(log, config.workerMetricsAddress);
   const db = createDb(config.databaseUrl);
   const localRunner = createLocalRunner({
     workDir: config.runnerWorkDir,
