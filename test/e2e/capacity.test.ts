@@ -1,21 +1,13 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { apiClient, TERMINAL } from '../support/api-client';
-import { startService, waitFor } from '../support/harness';
-import type { RunningService } from '../support/harness';
+import { TERMINAL } from '../support/api-client';
+import { serviceForThisFile, waitFor } from '../support/harness';
 
-let service: RunningService;
-let api: ReturnType<typeof apiClient>;
-
-beforeAll(async () => {
-  service = await startService({ CAPACITY_GLOBAL: '2', CAPACITY_PER_OWNER: '2' });
-  api = apiClient(service.api.url);
-}, 120_000);
-afterAll(() => service?.stop());
+const ctx = serviceForThisFile({ CAPACITY_GLOBAL: '2', CAPACITY_PER_OWNER: '2' });
 
 /** Capacity is released after the terminal transition (the saga's last step): wait for it, with a deadline. */
-const capacityFree = () => waitFor('all capacity to be released', async () => ((await service.db.capacityReservation.count()) === 0 ? true : undefined), 10_000);
+const capacityFree = () => waitFor('all capacity to be released', async () => ((await ctx.service.db.capacityReservation.count()) === 0 ? true : undefined), 10_000);
 
 test('with capacity 2, ten submissions from two owners never run more than 2 at once, and the owners alternate', async () => {
   // Every run waits for a barrier, so all ten are queued before the first slot frees, however slow the machine.
@@ -26,26 +18,26 @@ test('with capacity 2, ten submissions from two owners never run more than 2 at 
   // The order slots were granted in, read off the queue as it changes (grant time is stamped in the row).
   const sampler = (async () => {
     while (sampling) {
-      for (const r of await service.db.capacityReservation.findMany({ where: { state: 'holding' } })) grants.set(r.executionId, r.grantedAt!.getTime());
+      for (const r of await ctx.service.db.capacityReservation.findMany({ where: { state: 'holding' } })) grants.set(r.executionId, r.grantedAt!.getTime());
       await new Promise((r) => setTimeout(r, 20));
     }
   })();
 
   const ids: string[] = [];
   for (const owner of ['alice', 'bob']) {
-    for (let i = 0; i < 5; i++) ids.push((await api.submit(script, owner)).json.id);
+    for (let i = 0; i < 5; i++) ids.push((await ctx.api.submit(script, owner)).json.id);
   }
-  await waitFor('eight executions waiting for capacity', async () => ((await service.db.capacityReservation.count({ where: { state: 'waiting' } })) === 8 ? true : undefined));
+  await waitFor('eight executions waiting for capacity', async () => ((await ctx.service.db.capacityReservation.count({ where: { state: 'waiting' } })) === 8 ? true : undefined));
   const lastBob = ids.at(-1)!;
-  const queued = await service.temporal.workflow.getHandle(lastBob).query<{ step: string; capacityPosition: number | null }>('sagaState');
+  const queued = await ctx.service.temporal.workflow.getHandle(lastBob).query<{ step: string; capacityPosition: number | null }>('sagaState');
   expect(queued.step).toBe('reserving_capacity');
   expect(queued.capacityPosition).toBeGreaterThan(0);
   writeFileSync(barrier, '');
 
-  await Promise.all(ids.map((id) => api.waitForStatus(id, (s) => TERMINAL.includes(s), 60_000)));
+  await Promise.all(ids.map((id) => ctx.api.waitForStatus(id, (s) => TERMINAL.includes(s), 60_000)));
   sampling = false;
   await sampler;
-  const runs = await service.db.execution.findMany({ where: { id: { in: ids } } });
+  const runs = await ctx.service.db.execution.findMany({ where: { id: { in: ids } } });
   expect(runs.every((r) => r.status === 'completed')).toBe(true);
 
   // Sweep the run intervals: at no instant more than 2 scripts ran.
@@ -68,7 +60,7 @@ test('capacity is released on failure and timeout as well as success', async () 
       { language: 'bash', script: 'exit 4' },
       { language: 'python', script: 'import time; time.sleep(10)', limits: { wallTimeMs: 500 } },
       { language: 'node', script: 'console.log(1)' },
-    ].map(async (body) => api.waitForStatus((await api.submit(body)).json.id, (s) => TERMINAL.includes(s))),
+    ].map(async (body) => ctx.api.waitForStatus((await ctx.api.submit(body)).json.id, (s) => TERMINAL.includes(s))),
   );
   expect(outcomes.map((o) => o.status)).toEqual(['failed', 'timed_out', 'completed']);
   await capacityFree();
