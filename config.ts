@@ -32,6 +32,8 @@ const presetOverride = z
 const envSchema = z.object({
   /** pino level. @default info */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** `pretty` (readable lines for a person), `json` (one object a line), `auto` (pretty on a terminal, else json). @default auto */
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   /** API listen address. @default 127.0.0.1 */
   HOST: z.string().default('127.0.0.1'),
   /** API port. @default 3000 */
@@ -97,6 +99,7 @@ const envSchema = z.object({
 
 export interface Config {
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+  logFormat: z.infer<typeof envSchema>['LOG_FORMAT'];
   api: { host: string; port: number };
   databaseUrl: string | undefined;
   temporal: { address: string | undefined; namespace: string; taskQueue: string };
@@ -136,6 +139,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
   }
   return deepFreeze({
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     api: { host: e.HOST, port: e.PORT },
     databaseUrl: e.DATABASE_URL,
     temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },

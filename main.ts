@@ -2,63 +2,111 @@ import { startApiServer } from './api/server';
 import { loadConfig } from './config';
 import type { Config, ResolvedConfig } from './config';
 import type { Logger } from './observability/logger';
-import { createLogger, coerceError } from './observability/logger';
+import { coerceError, createLogger, wantsPrettyLogs } from './observability/logger';
 import { runUntilSignal } from './process-lifecycle';
 import { startRelay } from './relay/main';
-import { downPart, stackEndpoints, upPart } from './stack';
-import type { StackPart } from './stack';
+import { createProgress, downPart, stackEndpoints, upPart } from './stack';
+import type { Progress, StackPart, UpResult } from './stack';
+import { lockFile, PART_VARIABLES } from './stack/paths';
+import { readyBanner, type BannerPart } from './start/ready-banner';
+import { claimStart } from './start/single-instance';
 import { runMigrations } from './store/migrate';
 import { startWorker } from './worker';
 
 /**
  * `npm start`: API + worker + relay in one process. Whatever of DATABASE_URL, TEMPORAL_ADDRESS and
- * KAFKA_BROKERS is not set is started from the local stack (stack/), each fallback logged once.
+ * KAFKA_BROKERS is not set is started from the local stack (stack/), the parts in parallel, each
+ * fallback logged once; without Kafka events wait in the outbox. Ends with the ready banner.
  */
-async function startAll(config: Readonly<Config>, log: Logger) {
-  const started: StackPart[] = [];
+async function startAll(config: Readonly<Config>, log: Logger, progress: Progress, startedAt: number) {
   const local = stackEndpoints();
-  const fillFromStack = async (part: StackPart, variable: string): Promise<void> => {
-    const up = await upPart(part, { log: (line) => log.debug({ part }, line) });
-    if (!up.alreadyRunning) started.push(part);
-    log.info({ part, endpoint: up.endpoint, log_file: up.logFile, started_in_ms: up.startedInMs }, `${variable} not set: using the local ${part}`);
-  };
+  const wanted: StackPart[] = [];
+  if (!config.databaseUrl) wanted.push('postgres');
+  if (!config.temporal.address) wanted.push('temporal');
+  if (!config.kafka.brokers) wanted.push('kafka');
 
-  if (!config.databaseUrl) await fillFromStack('postgres', 'DATABASE_URL');
-  if (!config.temporal.address) await fillFromStack('temporal', 'TEMPORAL_ADDRESS');
-  let kafkaBrokers = config.kafka.brokers;
-  if (!kafkaBrokers) {
-    try {
-      await fillFromStack('kafka', 'KAFKA_BROKERS');
-      kafkaBrokers = local.kafkaBrokers.split(',');
-    } catch (err) {
-      log.warn({ err: coerceError(err).message }, 'KAFKA_BROKERS not set and no local Kafka could start: events wait in the outbox');
+  const outcomes = await Promise.allSettled(
+    wanted.map((part) => upPart(part, { log: (line) => log.debug({ part }, line), progress })),
+  );
+  const up = new Map<StackPart, UpResult>();
+  const failed = new Map<StackPart, Error>();
+  outcomes.forEach((outcome, i) => {
+    const part = wanted[i] as StackPart;
+    if (outcome.status === 'fulfilled') up.set(part, outcome.value);
+    else failed.set(part, coerceError(outcome.reason));
+  });
+  // Only what this run started; a stack that was already up stays up.
+  const started = [...up.values()].filter((r) => !r.alreadyRunning).map((r) => r.part);
+  const stopStarted = async (): Promise<void> => {
+    for (const part of [...started].reverse()) {
+      await downPart(part).catch((err: unknown) => log.error({ part, err: coerceError(err) }, 'could not stop a stack part'));
     }
+  };
+
+  try {
+    for (const part of ['postgres', 'temporal'] as const) {
+      const err = failed.get(part);
+      if (err) throw new Error(`${PART_VARIABLES[part].endpoint} is not set and the local ${part} could not start:\n${err.message}`, { cause: err });
+    }
+    for (const [part, result] of up) {
+      const variable = PART_VARIABLES[part].endpoint;
+      log.info({ part, endpoint: result.endpoint, log_file: result.logFile, started_in_ms: result.startedInMs }, `${variable} not set: using the local ${part}`);
+    }
+    const kafkaFailure = failed.get('kafka');
+    if (kafkaFailure) {
+      log.warn({ err: kafkaFailure.message }, 'KAFKA_BROKERS not set and no local Kafka could start: events wait in the outbox');
+    }
+    const resolved: ResolvedConfig = {
+      ...config,
+      databaseUrl: config.databaseUrl ?? local.databaseUrl,
+      temporal: { ...config.temporal, address: config.temporal.address ?? local.temporalAddress },
+      kafka: { ...config.kafka, brokers: config.kafka.brokers ?? (up.has('kafka') ? local.kafkaBrokers.split(',') : undefined) },
+    };
+
+    await runMigrations(resolved.databaseUrl);
+    const worker = await startWorker(resolved, log.child({ process: 'worker' }));
+    const relay = await startRelay(resolved, log.child({ process: 'relay' }));
+    const api = await startApiServer(resolved, log.child({ process: 'api' }), { relayStatus: relay.relay.status });
+
+    const temporalUiUrl = config.temporal.address ? undefined : local.temporalUiUrl;
+    const bannerParts: BannerPart[] = (['postgres', 'temporal', 'kafka'] as const).map((part) => {
+      const result = up.get(part);
+      if (result) return { name: part, endpoint: result.endpoint, state: result.alreadyRunning ? 'already running' : 'started', logFile: result.logFile };
+      if (failed.has(part)) return { name: part, endpoint: '-', state: 'could not start: events wait in the outbox (see the warning above)' };
+      return { name: part, endpoint: '', state: `configured by ${PART_VARIABLES[part].endpoint}` };
+    });
+    log.info({ api: `${api.url}/api/v1`, docs: `${api.url}/docs`, temporal_ui: temporalUiUrl, started_in_ms: Date.now() - startedAt }, 'ready');
+    // For the person at the terminal; on stderr, so a JSON log stream on stdout stays JSON.
+    process.stderr.write(`${readyBanner({ apiUrl: api.url, temporalUiUrl, parts: bannerParts, startedInMs: Date.now() - startedAt })}\n`);
+
+    return {
+      async stop() {
+        await api.stop();
+        await worker.stop();
+        await relay.stop();
+        await stopStarted();
+      },
+    };
+  } catch (err) {
+    await stopStarted();
+    throw err;
   }
-  const resolved: ResolvedConfig = {
-    ...config,
-    databaseUrl: config.databaseUrl ?? local.databaseUrl,
-    temporal: { ...config.temporal, address: config.temporal.address ?? local.temporalAddress },
-    kafka: { ...config.kafka, brokers: kafkaBrokers },
-  };
-
-  await runMigrations(resolved.databaseUrl);
-  const worker = await startWorker(resolved, log.child({ process: 'worker' }));
-  const relay = await startRelay(resolved, log.child({ process: 'relay' }));
-  const api = await startApiServer(resolved, log.child({ process: 'api' }), { relayStatus: relay.relay.status });
-  if (!config.temporal.address) log.info({ url: local.temporalUiUrl }, 'Temporal Web UI');
-  log.info({ url: `${api.url}/api/v1/executions` }, 'ready');
-
-  return {
-    async stop() {
-      await api.stop();
-      await worker.stop();
-      await relay.stop();
-      // Only what this run started; a stack that was already up stays up.
-      for (const part of started.reverse()) await downPart(part);
-    },
-  };
 }
 
+const startedAt = Date.now();
 const config = loadConfig(process.env);
-const log = createLogger({ level: config.logLevel });
-void runUntilSignal(log, () => startAll(config, log));
+const log = createLogger({ level: config.logLevel, format: config.logFormat });
+const progress = createProgress({
+  say: (line) => log.info(line),
+  tty: wantsPrettyLogs(config.logFormat) && process.stderr.isTTY ? process.stderr : undefined,
+});
+claimStart({ pidFile: lockFile('npm-start'), host: config.api.host, port: config.api.port }).then(
+  (claim) => {
+    process.on('exit', () => claim.release());
+    void runUntilSignal(log, () => startAll(config, log, progress, startedAt));
+  },
+  (err: unknown) => {
+    log.fatal(coerceError(err).message);
+    process.exit(1);
+  },
+);

@@ -13,28 +13,45 @@ export function requireEndpoints(config: Readonly<Config>): ResolvedConfig {
   return config as ResolvedConfig;
 }
 
-/** Starts a component, stops it on SIGTERM/SIGINT (drain), and exits non-zero if start or stop fails. */
+/** A second signal this soon after the first is the same Ctrl-C delivered twice (npm forwards it to its child). */
+const REPEAT_WINDOW_MS = 1000;
+
+/**
+ * Starts a component, stops it on SIGTERM/SIGINT (drain), and exits non-zero if start or stop fails.
+ * A signal during start-up stops the component as soon as it is up; another signal after that exits at once.
+ */
 export async function runUntilSignal(log: Logger, start: () => Promise<{ stop(): Promise<void> }>): Promise<void> {
+  let handle: { stop(): Promise<void> } | undefined;
+  let firstSignalAt: number | undefined;
+  const stop = async (running: { stop(): Promise<void> }, signal: string) => {
+    log.info({ signal }, 'stopping');
+    try {
+      await running.stop();
+      log.info('stopped');
+      process.exit(0);
+    } catch (err) {
+      log.error({ err: coerceError(err) }, 'stop failed');
+      process.exit(1);
+    }
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    const now = Date.now();
+    if (firstSignalAt !== undefined) {
+      if (now - firstSignalAt < REPEAT_WINDOW_MS) return;
+      log.warn({ signal }, 'signalled again: exiting now without finishing the stop');
+      process.exit(130);
+    }
+    firstSignalAt = now;
+    if (handle) void stop(handle, signal);
+    else log.info({ signal }, 'stopping as soon as start-up reaches a safe point (signal again to exit at once)');
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   try {
-    const handle = await start();
-    let stopping = false;
-    const stop = async (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ signal }, 'stopping');
-      try {
-        await handle.stop();
-        log.info('stopped');
-        process.exit(0);
-      } catch (err) {
-        log.error({ err: coerceError(err) }, 'stop failed');
-        process.exit(1);
-      }
-    };
-    process.once('SIGTERM', () => void stop('SIGTERM'));
-    process.once('SIGINT', () => void stop('SIGINT'));
+    handle = await start();
   } catch (err) {
     log.fatal({ err: coerceError(err) }, 'start failed');
     process.exit(1);
   }
+  if (firstSignalAt !== undefined) void stop(handle, 'signal during start-up');
 }

@@ -89,6 +89,6 @@ export async function startWorker(config: ResolvedConfig, log: Logger, options: 
 
 if (require.main === module) {
   const config = requireEndpoints(loadConfig(process.env));
-  const log = createLogger({ level: config.logLevel, name: 'worker' });
+  const log = createLogger({ level: config.logLevel, format: config.logFormat, name: 'worker' });
   void runUntilSignal(log, () => startWorker(config, log));
 }

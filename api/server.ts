@@ -58,6 +58,6 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
 
 if (require.main === module) {
   const config = requireEndpoints(loadConfig(process.env));
-  const log = createLogger({ level: config.logLevel, name: 'api' });
+  const log = createLogger({ level: config.logLevel, format: config.logFormat, name: 'api' });
   void runUntilSignal(log, () => startApiServer(config, log));
 }

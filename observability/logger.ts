@@ -1,10 +1,33 @@
 import pino from 'pino';
+import pretty from 'pino-pretty';
 
 export type Logger = pino.Logger;
 
-/** Structured JSON logs; child loggers carry execution_id, workflow_id, correlation_id. */
-export function createLogger(opts: { level: string; name?: string }): Logger {
-  return pino({ level: opts.level, name: opts.name ?? 'execution-orchestrator', base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
+export type LogFormat = 'auto' | 'json' | 'pretty';
+
+export interface LoggerOptions {
+  level: string;
+  name?: string;
+  /** `auto` is pretty when stdout is a terminal, JSON otherwise. @default auto */
+  format?: LogFormat;
+}
+
+/** True when logs go to a person (a terminal) rather than to a collector. */
+export function wantsPrettyLogs(format: LogFormat = 'auto'): boolean {
+  return format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true);
+}
+
+/** Structured logs: JSON for collectors, readable lines for a person; child loggers carry execution_id, workflow_id, correlation_id. */
+export function createLogger(opts: LoggerOptions): Logger {
+  const options: pino.LoggerOptions = {
+    level: opts.level,
+    name: opts.name ?? 'execution-orchestrator',
+    base: undefined,
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+  if (!wantsPrettyLogs(opts.format)) return pino(options);
+  // Synchronous, in this thread: a transport's worker thread would lose the last lines of a process that exits.
+  return pino(options, pretty({ sync: true, colorize: process.stdout.isTTY === true, translateTime: 'HH:MM:ss.l', ignore: 'name' }));
 }
 
 /** Turns anything thrown into an Error, so a catch can log and rethrow it uniformly. */

@@ -39,6 +39,6 @@ export async function startRelay(config: ResolvedConfig, log: Logger): Promise<R
 
 if (require.main === module) {
   const config = requireEndpoints(loadConfig(process.env));
-  const log = createLogger({ level: config.logLevel, name: 'relay' });
+  const log = createLogger({ level: config.logLevel, format: config.logFormat, name: 'relay' });
   void runUntilSignal(log, () => startRelay(config, log));
 }

@@ -1,5 +1,5 @@
 import { kafka } from './kafka';
-import { down, statusOf, up, type Log, type PartDefinition, type PartStatus, type UpResult } from './part';
+import { down, statusOf, up, type PartDefinition, type PartStatus, type UpOptions, type UpResult } from './part';
 import type { StackPart } from './paths';
 import { postgres } from './postgres';
 import { temporal } from './temporal';
@@ -10,6 +10,8 @@ import { temporal } from './temporal';
 export { STACK_PARTS, stackEndpoints } from './paths';
 export type { StackPart } from './paths';
 export type { PartStatus, UpResult } from './part';
+export { createProgress } from './progress';
+export type { Progress } from './progress';
 
 const PARTS: Record<StackPart, PartDefinition> = { postgres, temporal, kafka };
 
@@ -20,7 +22,7 @@ function definition(part: StackPart): PartDefinition {
 }
 
 /** Starts a part unless it is already up and healthy; resolves once it is usable. */
-export async function upPart(part: StackPart, opts?: { deadlineMs?: number; log?: Log }): Promise<UpResult> {
+export async function upPart(part: StackPart, opts?: UpOptions): Promise<UpResult> {
   return up(definition(part), opts);
 }
 

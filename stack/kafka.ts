@@ -4,10 +4,11 @@ import path from 'node:path';
 import { probeKafka } from './kafka-probe';
 import { withLock } from './lock';
 import type { Log, PartDefinition, ReadyContext } from './part';
+import type { Progress } from './progress';
 import { cacheDir, HOST, logFile, partDataDir, REPO_ROOT, stackEndpoints, stackPorts } from './paths';
 import { isPortOpen } from './port';
 import { runChecked } from './process';
-import { formatMs, waitFor } from './wait';
+import { waitFor } from './wait';
 
 // Apache Kafka in KRaft mode, one process acting as broker and controller, run straight
 // from the jars Maven resolves (stack/kafka/pom.xml): no distribution tarball, no scripts.
@@ -40,7 +41,7 @@ function libsComplete(libs: string): boolean {
   return fs.existsSync(path.join(libs, `kafka_2.13-${KAFKA_VERSION}.jar`));
 }
 
-async function ensureLibs(log: Log): Promise<void> {
+async function ensureLibs(progress: Progress): Promise<void> {
   const libs = kafkaLibsDir();
   if (libsComplete(libs)) return;
   fs.mkdirSync(path.dirname(libs), { recursive: true });
@@ -49,13 +50,19 @@ async function ensureLibs(log: Log): Promise<void> {
     // Copy into a private dir and rename, so an interrupted download is never taken as cached.
     const tmp = `${libs}.tmp-${process.pid}`;
     fs.rmSync(tmp, { recursive: true, force: true });
-    const started = Date.now();
-    log(`downloading Kafka ${KAFKA_VERSION} jars with Maven into ${libs}`);
+    const step = {
+      what: `downloading the Kafka ${KAFKA_VERSION} jars (Maven)`,
+      typically: '10–60 s',
+      cachedIn: libs,
+      logFile: logFile('kafka'),
+    };
     try {
-      await runChecked(
-        'mvn',
-        ['-q', '-B', '-Dstyle.color=never', '-f', POM, 'dependency:copy-dependencies', `-DoutputDirectory=${tmp}`, `-Dkafka.version=${KAFKA_VERSION}`],
-        { timeoutMs: DOWNLOAD_DEADLINE_MS, logFile: logFile('kafka') },
+      await progress.step(step, () =>
+        runChecked(
+          'mvn',
+          ['-q', '-B', '-Dstyle.color=never', '-f', POM, 'dependency:copy-dependencies', `-DoutputDirectory=${tmp}`, `-Dkafka.version=${KAFKA_VERSION}`],
+          { timeoutMs: DOWNLOAD_DEADLINE_MS, logFile: logFile('kafka') },
+        ),
       );
       if (!libsComplete(tmp)) throw new Error(`Maven finished but ${tmp} has no kafka_2.13-${KAFKA_VERSION}.jar`);
       fs.rmSync(libs, { recursive: true, force: true });
@@ -63,7 +70,6 @@ async function ensureLibs(log: Log): Promise<void> {
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
-    log(`downloaded Kafka jars in ${formatMs(Date.now() - started)}`);
   });
 }
 
@@ -166,9 +172,9 @@ export const kafka: PartDefinition = {
   stopDeadlineMs: 30_000,
   stopSignal: 'SIGTERM',
 
-  async prepare(log) {
+  async prepare(log, progress) {
     fs.mkdirSync(dataDir(), { recursive: true });
-    await ensureLibs(log);
+    await ensureLibs(progress);
     writeConfig();
     await formatStorage(log);
   },

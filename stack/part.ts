@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { withLock } from './lock';
 import { tailLog } from './log-tail';
-import { lockFile, logFile, pidFile, type StackPart } from './paths';
+import { lockFile, logFile, PART_VARIABLES, pidFile, type StackPart } from './paths';
 import {
   appendLogHeader,
   cleanUpStale,
@@ -14,6 +14,7 @@ import {
   type DetachedProcess,
   type SpawnOptions,
 } from './process';
+import { createProgress, type Progress } from './progress';
 import { formatMs } from './wait';
 
 // The lifecycle shared by every part (lock, pid file, stale cleanup, detached start,
@@ -53,8 +54,8 @@ export interface PartDefinition {
   stopSignal: NodeJS.Signals;
   /** Signal only the leader, which shuts down its own children in order. */
   stopLeaderOnly?: boolean;
-  /** Builds, downloads, initialises what the server needs; cached, idempotent. Output goes to the log. */
-  prepare(log: Log): Promise<void>;
+  /** Builds, downloads, initialises what the server needs; cached, idempotent. Output goes to the log; slow steps report through `progress`. */
+  prepare(log: Log, progress: Progress): Promise<void>;
   /** The server, run in the foreground (stack/process.ts detaches it). */
   serverCommand(): Omit<SpawnOptions, 'logFile'>;
   /** Waits until the server is usable, and finishes any setup that needs it running. Throws WaitError. */
@@ -92,9 +93,17 @@ export async function statusOf(def: PartDefinition): Promise<PartStatus> {
   return { ...base, running: false, healthy: false };
 }
 
-export async function up(def: PartDefinition, opts: { deadlineMs?: number; log?: Log } = {}): Promise<UpResult> {
+export interface UpOptions {
+  deadlineMs?: number;
+  log?: Log;
+  /** How slow first-time steps (builds, downloads, initdb) are shown. @default one line each through `log` */
+  progress?: Progress;
+}
+
+export async function up(def: PartDefinition, opts: UpOptions = {}): Promise<UpResult> {
   const startedAt = Date.now();
   const log: Log = opts.log ?? (() => undefined);
+  const progress = opts.progress ?? createProgress({ say: log });
   const deadlineMs = opts.deadlineMs ?? def.startDeadlineMs;
   const result = (alreadyRunning: boolean, pid: number | undefined): UpResult => ({
     part: def.part,
@@ -131,13 +140,16 @@ export async function up(def: PartDefinition, opts: { deadlineMs?: number; log?:
         log(`${def.endpoint()} is already served by a process this stack did not start; using it`);
         return result(true, undefined);
       }
-      const taken = new Error(`a port of ${def.endpoint()} is taken by a process that is not a healthy ${def.part}`);
+      const { ports, endpoint } = PART_VARIABLES[def.part];
+      const taken = new Error(
+        `a port of ${def.endpoint()} is taken by a program that is not a healthy ${def.part}: stop it, move the local ${def.part} with ${ports.join(' / ')}, or set ${endpoint} to a server of your own`,
+      );
       throw failure(def, 'cannot start', taken);
     }
 
     appendLogHeader(logFile(def.part), 'preparing');
     try {
-      await def.prepare(log);
+      await def.prepare(log, progress);
     } catch (err) {
       throw failure(def, 'preparing failed', err);
     }

@@ -65,6 +65,13 @@ const PORT_VARIABLES: Record<keyof StackPorts, [string, number]> = {
   kafkaController: ['EO_KAFKA_CONTROLLER_PORT', 19093],
 };
 
+/** The variables that move a part to other ports, and the one that replaces it with a server of your own. */
+export const PART_VARIABLES: Record<StackPart, { ports: string[]; endpoint: string }> = {
+  postgres: { ports: ['EO_PG_PORT'], endpoint: 'DATABASE_URL' },
+  temporal: { ports: ['EO_TEMPORAL_PORT', 'EO_TEMPORAL_UI_PORT'], endpoint: 'TEMPORAL_ADDRESS' },
+  kafka: { ports: ['EO_KAFKA_PORT', 'EO_KAFKA_CONTROLLER_PORT'], endpoint: 'KAFKA_BROKERS' },
+};
+
 export function stackPorts(): StackPorts {
   const ports = {} as StackPorts;
   const owners = new Map<number, string>();

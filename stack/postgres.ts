@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DATABASE_NAME, HOST, logFile, partDataDir, stackEndpoints, stackPorts } from './paths';
 import type { Log, PartDefinition, ReadyContext } from './part';
+import type { Progress } from './progress';
 import { isPortOpen } from './port';
 import { isAlive, pidExists, runCommand, runChecked } from './process';
 import { waitFor } from './wait';
@@ -58,7 +59,7 @@ function chownTree(dir: string, owner: RunAs): void {
   }
 }
 
-async function initCluster(log: Log): Promise<void> {
+async function initCluster(progress: Progress): Promise<void> {
   const data = dataDir();
   if (fs.existsSync(path.join(data, 'PG_VERSION'))) return;
   const owner = runAs();
@@ -72,11 +73,13 @@ async function initCluster(log: Log): Promise<void> {
       throw new Error(`the postgres user cannot write ${data}; every parent directory must be searchable by it (chmod o+x)`);
     }
   }
-  log(`initdb ${data}`);
-  await runChecked(
-    path.join(binDir(), 'initdb'),
-    ['-D', data, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-instructions'],
-    { timeoutMs: 120_000, cwd: data, logFile: logFile('postgres'), ...owner },
+  const step = { what: 'creating the Postgres cluster (initdb)', typically: '2–5 s', cachedIn: data, logFile: logFile('postgres') };
+  await progress.step(step, () =>
+    runChecked(
+      path.join(binDir(), 'initdb'),
+      ['-D', data, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-instructions'],
+      { timeoutMs: 120_000, cwd: data, logFile: logFile('postgres'), ...owner },
+    ),
   );
 }
 
@@ -143,8 +146,8 @@ export const postgres: PartDefinition = {
   stopSignal: 'SIGINT',
   stopLeaderOnly: true,
 
-  async prepare(log) {
-    await initCluster(log);
+  async prepare(log, progress) {
+    await initCluster(progress);
     await releaseDeadPostmasterLock(log);
   },
 

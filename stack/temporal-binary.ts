@@ -2,9 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { withLock } from './lock';
 import type { Log } from './part';
+import type { Progress } from './progress';
 import { cacheDir, logFile } from './paths';
 import { commandLine, runChecked } from './process';
-import { formatMs, waitFor } from './wait';
+import { waitFor } from './wait';
 
 // The Temporal CLI (which embeds the dev server and the Web UI), built from source with Go
 // into the cache dir once. v1.5.1: later tags carry replace directives, which `go install` rejects.
@@ -45,7 +46,7 @@ function findGo(): string {
   throw new Error(`the Temporal CLI is missing (${temporalBinary()}) and Go is not installed to build it`);
 }
 
-export async function ensureTemporalBinary(log: Log): Promise<string> {
+export async function ensureTemporalBinary(log: Log, progress: Progress): Promise<string> {
   const binary = temporalBinary();
   const others = runningBuilds();
   if (others.length > 0) {
@@ -66,19 +67,24 @@ export async function ensureTemporalBinary(log: Log): Promise<string> {
     // Build into a private dir and rename, so a half-written binary is never taken as cached.
     const tmpBin = path.join(binDir, `.build-${process.pid}`);
     fs.rmSync(tmpBin, { recursive: true, force: true });
-    const started = Date.now();
-    log(`building the Temporal CLI: go install ${MODULE}@${VERSION} (takes minutes the first time)`);
+    const step = {
+      what: `building the Temporal CLI (go install ${MODULE}@${VERSION})`,
+      typically: '3–6 min on 2 cores',
+      cachedIn: binDir,
+      logFile: logFile('temporal'),
+    };
     try {
-      await runChecked(go, ['install', `${MODULE}@${VERSION}`], {
-        timeoutMs: BUILD_DEADLINE_MS,
-        env: { ...process.env, GOBIN: tmpBin },
-        logFile: logFile('temporal'),
-      });
+      await progress.step(step, () =>
+        runChecked(go, ['install', `${MODULE}@${VERSION}`], {
+          timeoutMs: BUILD_DEADLINE_MS,
+          env: { ...process.env, GOBIN: tmpBin },
+          logFile: logFile('temporal'),
+        }),
+      );
       fs.renameSync(path.join(tmpBin, 'temporal'), binary);
     } finally {
       fs.rmSync(tmpBin, { recursive: true, force: true });
     }
-    log(`built ${binary} in ${formatMs(Date.now() - started)}`);
     return binary;
   });
 }

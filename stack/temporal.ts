@@ -64,9 +64,9 @@ export const temporal: PartDefinition = {
   stopDeadlineMs: 20_000,
   stopSignal: 'SIGTERM',
 
-  async prepare(log) {
+  async prepare(log, progress) {
     fs.mkdirSync(partDataDir('temporal'), { recursive: true });
-    await ensureTemporalBinary(log);
+    await ensureTemporalBinary(log, progress);
   },
 
   serverCommand() {

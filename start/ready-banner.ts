@@ -1,0 +1,53 @@
+import path from 'node:path';
+import { exampleRead, exampleSubmit } from './example-request';
+
+// One block at the end of start-up with everything a person needs next: where things are,
+// where their logs are, and a request to paste.
+
+export interface BannerPart {
+  name: string;
+  endpoint: string;
+  /** e.g. "started", "already running", "configured (DATABASE_URL)", or why it is missing. */
+  state: string;
+  logFile?: string;
+}
+
+export interface BannerInput {
+  apiUrl: string;
+  temporalUiUrl: string | undefined;
+  parts: BannerPart[];
+  startedInMs: number;
+}
+
+export function readyBanner(input: BannerInput): string {
+  const rule = '─'.repeat(72);
+  const shortPath = (file: string): string => {
+    const relative = path.relative(process.cwd(), file);
+    return relative && !relative.startsWith('..') ? relative : file;
+  };
+  const width = Math.max(11, ...input.parts.map((p) => p.name.length));
+  const row = (label: string, value: string): string => `  ${label.padEnd(width)}  ${value}`;
+  const indent = (text: string): string =>
+    text
+      .split('\n')
+      .map((l) => `    ${l}`)
+      .join('\n');
+  return [
+    rule,
+    `  execution-orchestrator is ready (started in ${(input.startedInMs / 1000).toFixed(1)} s)`,
+    '',
+    row('API', `${input.apiUrl}/api/v1`),
+    row('API docs', `${input.apiUrl}/docs`),
+    row('Temporal UI', input.temporalUiUrl ?? '(Temporal configured by TEMPORAL_ADDRESS: its own UI)'),
+    row('metrics', `${input.apiUrl}/metrics`),
+    ...input.parts.map((p) => row(p.name, [p.endpoint, p.state, p.logFile ? `log ${shortPath(p.logFile)}` : ''].filter(Boolean).join(' · '))),
+    '',
+    '  Try it:',
+    indent(exampleSubmit(input.apiUrl)),
+    '  then, with the id it answers:',
+    indent(exampleRead(input.apiUrl)),
+    '',
+    '  Ctrl-C stops the service and the stack parts this start began.',
+    rule,
+  ].join('\n');
+}
