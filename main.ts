@@ -9,7 +9,7 @@ import { createProgress, downPart, stackEndpoints, upPart } from './stack';
 import type { Progress, StackPart, UpResult } from './stack';
 import { lockFile, PART_VARIABLES } from './stack/paths';
 import { readyBanner, type BannerPart } from './start/ready-banner';
-import { claimStart } from './start/single-instance';
+import { claimStart, StartRefused } from './start/single-instance';
 import { runMigrations } from './store/migrate';
 import { startWorker } from './worker';
 
@@ -46,7 +46,7 @@ async function startAll(config: Readonly<Config>, log: Logger, progress: Progres
   try {
     for (const part of ['postgres', 'temporal'] as const) {
       const err = failed.get(part);
-      if (err) throw new Error(`${PART_VARIABLES[part].endpoint} is not set and the local ${part} could not start:\n${err.message}`, { cause: err });
+      if (err) throw new StartRefused(`${PART_VARIABLES[part].endpoint} is not set and the local ${part} could not start:\n${err.message}`);
     }
     for (const [part, result] of up) {
       const variable = PART_VARIABLES[part].endpoint;

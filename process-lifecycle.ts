@@ -50,7 +50,10 @@ export async function runUntilSignal(log: Logger, start: () => Promise<{ stop():
   try {
     handle = await start();
   } catch (err) {
-    log.fatal({ err: coerceError(err) }, 'start failed');
+    const error = coerceError(err);
+    // A refusal says what to do; its stack trace would only bury that.
+    if (error.name === 'StartRefused') log.fatal(`start failed: ${error.message}`);
+    else log.fatal({ err: error }, 'start failed');
     process.exit(1);
   }
   if (firstSignalAt !== undefined) void stop(handle, 'signal during start-up');

@@ -27,7 +27,7 @@ export function createLogger(opts: LoggerOptions): Logger {
   };
   if (!wantsPrettyLogs(opts.format)) return pino(options);
   // Synchronous, in this thread: a transport's worker thread would lose the last lines of a process that exits.
-  return pino(options, pretty({ sync: true, colorize: process.stdout.isTTY === true, translateTime: 'HH:MM:ss.l', ignore: 'name' }));
+  return pino(options, pretty({ sync: true, singleLine: true, colorize: process.stdout.isTTY === true, translateTime: 'HH:MM:ss.l', ignore: 'name' }));
 }
 
 /** Turns anything thrown into an Error, so a catch can log and rethrow it uniformly. */

@@ -52,6 +52,7 @@ async function ensureLibs(progress: Progress): Promise<void> {
     fs.rmSync(tmp, { recursive: true, force: true });
     const step = {
       what: `downloading the Kafka ${KAFKA_VERSION} jars (Maven)`,
+      label: 'Kafka jars',
       typically: '10–60 s',
       cachedIn: libs,
       logFile: logFile('kafka'),

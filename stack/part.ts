@@ -74,9 +74,11 @@ function displayPath(file: string): string {
   return relative && !relative.startsWith('..') ? relative : file;
 }
 
-function failure(def: PartDefinition, what: string, err: unknown): Error {
+function failure(def: PartDefinition, what: string, err: unknown, { withLog = true } = {}): Error {
   const reason = err instanceof Error ? err.message : String(err);
   const log = logFile(def.part);
+  // Nothing of this run is in the log yet; an older run's last lines would only mislead.
+  if (!withLog) return new Error(`${def.part}: ${what}: ${reason}`, { cause: err });
   return new Error(
     `${def.part}: ${what}: ${reason}\nlog: ${log}\n--- last lines of ${displayPath(log)} ---\n${tailLog(log, 20)}`,
     { cause: err },
@@ -144,7 +146,7 @@ export async function up(def: PartDefinition, opts: UpOptions = {}): Promise<UpR
       const taken = new Error(
         `a port of ${def.endpoint()} is taken by a program that is not a healthy ${def.part}: stop it, move the local ${def.part} with ${ports.join(' / ')}, or set ${endpoint} to a server of your own`,
       );
-      throw failure(def, 'cannot start', taken);
+      throw failure(def, 'cannot start', taken, { withLog: false });
     }
 
     appendLogHeader(logFile(def.part), 'preparing');

@@ -73,7 +73,7 @@ async function initCluster(progress: Progress): Promise<void> {
       throw new Error(`the postgres user cannot write ${data}; every parent directory must be searchable by it (chmod o+x)`);
     }
   }
-  const step = { what: 'creating the Postgres cluster (initdb)', typically: '2–5 s', cachedIn: data, logFile: logFile('postgres') };
+  const step = { what: 'creating the Postgres cluster (initdb)', label: 'initdb', typically: '2–5 s', cachedIn: data, logFile: logFile('postgres') };
   await progress.step(step, () =>
     runChecked(
       path.join(binDir(), 'initdb'),

@@ -7,6 +7,8 @@ import { formatMs } from './wait';
 export interface SlowStep {
   /** What happens, e.g. "building the Temporal CLI (go install …)". */
   what: string;
+  /** A few words for the live status line, e.g. "Temporal CLI build". */
+  label: string;
   /** Roughly how long it usually takes here, e.g. "3–5 min". */
   typically: string;
   /** Where the result is kept, so a person knows the next start skips it. */
@@ -33,7 +35,7 @@ const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', 
 const CLEAR_LINE = '\r\x1b[K';
 
 export function createProgress(opts: ProgressOptions): Progress {
-  const active = new Map<number, { what: string; startedAt: number }>();
+  const active = new Map<number, { what: string; label: string; startedAt: number }>();
   let nextId = 0;
   let frame = 0;
   let ticker: NodeJS.Timeout | undefined;
@@ -42,7 +44,7 @@ export function createProgress(opts: ProgressOptions): Progress {
   const draw = (): void => {
     if (!tty || active.size === 0) return;
     const now = Date.now();
-    const parts = [...active.values()].map((s) => `${s.what} ${formatMs(now - s.startedAt)}`);
+    const parts = [...active.values()].map((s) => `${s.label} ${formatMs(now - s.startedAt)}`);
     const text = `${SPINNER[frame++ % SPINNER.length]} ${parts.join(' · ')}`;
     tty.write(`${CLEAR_LINE}${text.slice(0, Math.max(20, (tty.columns || 100) - 1))}`);
   };
@@ -72,7 +74,7 @@ export function createProgress(opts: ProgressOptions): Progress {
       const id = nextId++;
       const startedAt = Date.now();
       say(`${step.what}: once only (kept in ${step.cachedIn}), usually ${step.typically}; output in ${step.logFile}`);
-      active.set(id, { what: step.what, startedAt });
+      active.set(id, { what: step.what, label: step.label, startedAt });
       startTicker();
       try {
         const result = await run();

@@ -69,6 +69,7 @@ export async function ensureTemporalBinary(log: Log, progress: Progress): Promis
     fs.rmSync(tmpBin, { recursive: true, force: true });
     const step = {
       what: `building the Temporal CLI (go install ${MODULE}@${VERSION})`,
+      label: 'Temporal CLI build',
       typically: '3–6 min on 2 cores',
       cachedIn: binDir,
       logFile: logFile('temporal'),

@@ -16,30 +16,54 @@ export interface StartClaim {
 
 const MARKER = 'main.js';
 
-/** Claims this checkout's one `npm start` and checks the API port is free; throws StartRefused otherwise. */
-export async function claimStart(opts: { pidFile: string; host: string; port: number }): Promise<StartClaim> {
-  fs.mkdirSync(path.dirname(opts.pidFile), { recursive: true });
-  if (!tryWrite(opts.pidFile)) {
-    const other = readPidFile(opts.pidFile);
-    if (other !== undefined && isAlive(other) && (commandLine(other) ?? '').includes(MARKER)) {
-      throw new StartRefused(
-        `another npm start of this checkout is running (pid ${other}): use it, or stop it first (Ctrl-C in its terminal, or kill -INT ${other})`,
-      );
-    }
-    // Left by a start that died without cleaning up.
-    removeFile(opts.pidFile);
-    if (!tryWrite(opts.pidFile)) throw new StartRefused(`another npm start is starting right now (${opts.pidFile} appeared); try again`);
-  }
-  const release = (): void => {
-    if (readPidFile(opts.pidFile) === process.pid) removeFile(opts.pidFile);
-  };
-  if (opts.port !== 0 && (await isPortOpen(opts.host, opts.port))) {
-    release();
+export interface StartPlace {
+  /** `.stack/run/npm-start.lock`: the pid of the running start. */
+  pidFile: string;
+  host: string;
+  port: number;
+}
+
+/** Throws StartRefused if another start of this checkout runs, or the API port is taken; claims nothing. */
+export async function refuseIfTaken(place: StartPlace): Promise<void> {
+  const other = runningStart(place.pidFile);
+  if (other !== undefined && other !== process.pid) {
     throw new StartRefused(
-      `port ${opts.port} on ${opts.host} (the API, PORT) is taken by another program (\`ss -ltnp 'sport = :${opts.port}'\` shows which): stop it, or start with PORT=<a free port>`,
+      `another npm start of this checkout is running (pid ${other}): use it, or stop it first (Ctrl-C in its terminal, or kill -INT ${other})`,
     );
   }
+  if (place.port !== 0 && (await isPortOpen(place.host, place.port))) {
+    throw new StartRefused(
+      `port ${place.port} on ${place.host} (the API, PORT) is taken by another program (\`ss -ltnp 'sport = :${place.port}'\` shows which): stop it, or start with PORT=<a free port>`,
+    );
+  }
+}
+
+/** Claims this checkout's one `npm start` and checks the API port is free; throws StartRefused otherwise. */
+export async function claimStart(place: StartPlace): Promise<StartClaim> {
+  fs.mkdirSync(path.dirname(place.pidFile), { recursive: true });
+  if (!tryWrite(place.pidFile)) {
+    await refuseIfTaken({ ...place, port: 0 });
+    // Left by a start that died without cleaning up.
+    removeFile(place.pidFile);
+    if (!tryWrite(place.pidFile)) throw new StartRefused(`another npm start is starting right now (${place.pidFile} appeared); try again`);
+  }
+  const release = (): void => {
+    if (readPidFile(place.pidFile) === process.pid) removeFile(place.pidFile);
+  };
+  try {
+    await refuseIfTaken(place);
+  } catch (err) {
+    release();
+    throw err;
+  }
   return { release };
+}
+
+/** The pid of a live start recorded in the pid file, if any. */
+function runningStart(pidFile: string): number | undefined {
+  const pid = readPidFile(pidFile);
+  if (pid === undefined || !isAlive(pid) || !(commandLine(pid) ?? '').includes(MARKER)) return undefined;
+  return pid;
 }
 
 function tryWrite(file: string): boolean {

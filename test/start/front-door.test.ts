@@ -98,7 +98,7 @@ describe('slow first-start steps', () => {
   it('say what they do, that they happen once, how long they take, and keep saying they are still going', async () => {
     const lines: string[] = [];
     const progress = createProgress({ say: (line) => lines.push(line), reminderMs: 50 });
-    const step = { what: 'building a thing', typically: '1–2 min', cachedIn: '/cache/thing', logFile: '/logs/thing.log' };
+    const step = { what: 'building a thing', label: 'thing', typically: '1–2 min', cachedIn: '/cache/thing', logFile: '/logs/thing.log' };
     await progress.step(step, () => waitFor('two reminders', async () => lines.filter((l) => l.startsWith('still building a thing')).length >= 2, { deadlineMs: 5000, intervalMs: 10 }));
     expect(lines[0]).toBe('building a thing: once only (kept in /cache/thing), usually 1–2 min; output in /logs/thing.log');
     expect(lines.at(-1)).toMatch(/^done building a thing in \d+ms$/);
@@ -107,7 +107,7 @@ describe('slow first-start steps', () => {
   it('name their log file when they fail, and pass the failure on', async () => {
     const lines: string[] = [];
     const progress = createProgress({ say: (line) => lines.push(line) });
-    const step = { what: 'downloading', typically: '10 s', cachedIn: '/cache', logFile: '/logs/download.log' };
+    const step = { what: 'downloading', label: 'download', typically: '10 s', cachedIn: '/cache', logFile: '/logs/download.log' };
     await expect(progress.step(step, () => Promise.reject(new Error('no network')))).rejects.toThrow('no network');
     expect(lines.at(-1)).toMatch(/^FAILED downloading after \d+ms; log: \/logs\/download\.log$/);
   });
