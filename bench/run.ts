@@ -1,0 +1,332 @@
+// npm run bench -- [--concurrency=1,8,32] [--counts=20,80,160] [--languages=bash,python,node]
+//                  [--memory=1000] [--api-rate=50] [--api-seconds=8]
+// Brings up the real local stack, runs api, worker and relay as their own processes (`node dist/…`) on a
+// fresh database, and measures from outside, over REST and the event stream, as a client would:
+//   1. end to end: trivial scripts, POST → `end` on the execution's event stream, at each concurrency;
+//   2. the same Temporal server driving a workflow of the saga's shape whose six activities do nothing;
+//   5. API latency at a fixed rate: GET of a running execution; POST and GET with the worker stopped;
+//   6. RSS of each process at start, after the sections above, and at each --memory checkpoint.
+// (3. runner overhead: `npm run bench:sandbox`; 4. relay latency: not measured yet.)
+// Writes bench/results/<timestamp>.json and .md and prints the markdown.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import pg from 'pg';
+import { deleteReconcilerSchedule } from '../reconciler/schedule';
+import { downPart, stackEndpoints, upPart, type StackPart } from '../stack';
+import { runMigrations } from '../store/migrate';
+import { readEventStream } from '../test/support/sse';
+import { atFixedRate, runLanes, summarize, type Summary } from './stats';
+
+const ROOT = path.resolve(__dirname, '..');
+const BENCH_DATABASE = 'eo_bench';
+
+function flag(name: string, fallback: string): string {
+  const arg = process.argv.slice(2).find((a) => a.startsWith(`--${name}=`));
+  return arg ? arg.slice(name.length + 3) : fallback;
+}
+const numbers = (text: string): number[] => text.split(',').map(Number).filter((n) => Number.isFinite(n) && n > 0);
+
+const concurrencies = numbers(flag('concurrency', '1,8,32'));
+const counts = numbers(flag('counts', '20,80,160'));
+const languages = flag('languages', 'bash,python,node').split(',');
+const memoryCheckpoints = numbers(flag('memory', '1000'));
+const apiRate = Number(flag('api-rate', '50'));
+const apiSeconds = Number(flag('api-seconds', '8'));
+const say = (line: string): void => void process.stderr.write(`[bench] ${line}\n`);
+
+const SCRIPTS: Record<string, string> = { bash: 'true', python: 'pass', node: '0' };
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function rssMb(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+    return Math.round(kb / 1024);
+  } catch {
+    return null;
+  }
+}
+
+function startProcess(name: string, command: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  const logFile = path.join(os.tmpdir(), `eo-bench-${name}.log`);
+  const out = fs.openSync(logFile, 'w');
+  const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', out, out] });
+  fs.closeSync(out);
+  child.on('exit', (code, signal) => {
+    if (!stopping) say(`${name} exited (${code ?? signal}); its log: ${logFile}`);
+  });
+  return child;
+}
+let stopping = false;
+
+async function waitUntil(what: string, probe: () => Promise<boolean>, deadlineMs: number): Promise<void> {
+  const until = Date.now() + deadlineMs;
+  while (!(await probe().catch(() => false))) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function stopProcess(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+interface CellResult {
+  section: string;
+  language: string;
+  concurrency: number;
+  count: number;
+  perSecond: number;
+  latencyMs: Summary;
+  failures: number;
+}
+
+async function main(): Promise<void> {
+  const started: StackPart[] = [];
+  const local = stackEndpoints();
+  for (const [part, variable] of [['postgres', 'DATABASE_URL'], ['temporal', 'TEMPORAL_ADDRESS'], ['kafka', 'KAFKA_BROKERS']] as const) {
+    if (process.env[variable]) continue;
+    const up = await upPart(part, { log: (line) => say(`${part}: ${line}`) });
+    if (!up.alreadyRunning) started.push(part);
+  }
+  const adminUrl = process.env.DATABASE_URL ?? local.databaseUrl;
+  const temporalAddress = process.env.TEMPORAL_ADDRESS ?? local.temporalAddress;
+  const databaseUrl = Object.assign(new URL(adminUrl), { pathname: `/${BENCH_DATABASE}` }).toString();
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${BENCH_DATABASE} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${BENCH_DATABASE}`);
+  await admin.end();
+  await runMigrations(databaseUrl);
+
+  const taskQueue = `bench-${randomUUID()}`;
+  const baselineQueue = `${taskQueue}-baseline`;
+  const port = await freePort();
+  const apiUrl = `http://127.0.0.1:${port}`;
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    DATABASE_URL: databaseUrl,
+    TEMPORAL_ADDRESS: temporalAddress,
+    KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? local.kafkaBrokers,
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    LOG_LEVEL: 'warn',
+    LOG_FORMAT: 'json',
+    // Capacity must not be what binds: the bench measures orchestration.
+    CAPACITY_GLOBAL: '64',
+    CAPACITY_PER_OWNER: '64',
+    CAPACITY_PER_LANGUAGE: '64',
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('RUNNER_'))),
+  };
+  const node = process.execPath;
+  const processes: Record<string, ChildProcess | undefined> = {};
+  processes.worker = startProcess('worker', node, ['dist/worker.js'], env);
+  processes.relay = startProcess('relay', node, ['dist/relay/main.js'], env);
+  processes.api = startProcess('api', node, ['dist/api/server.js'], env);
+  const connection = await Connection.connect({ address: temporalAddress });
+  const temporal = new Client({ connection });
+  const db = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+  const submitted: string[] = [];
+
+  const result: Record<string, unknown> = {
+    at: new Date().toISOString(),
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGb: Math.round(os.totalmem() / 2 ** 30), loadAtStart: os.loadavg()[0] },
+    flags: { concurrencies, counts, languages, memoryCheckpoints, apiRate, apiSeconds },
+    temporal: temporalAddress,
+  };
+  try {
+    await waitUntil('the API to be ready', async () => (await fetch(`${apiUrl}/readyz`)).ok, 60_000);
+    const memory: Array<{ after: string; executions: number; apiMb: number | null; workerMb: number | null; relayMb: number | null }> = [];
+    const sampleMemory = (after: string) =>
+      memory.push({ after, executions: submitted.length, apiMb: rssMb(processes.api?.pid), workerMb: rssMb(processes.worker?.pid), relayMb: rssMb(processes.relay?.pid) });
+    sampleMemory('start');
+
+    /** One execution: POST, then its event stream until `end`; the latency is POST → end. */
+    const execute = async (language: string, script: string, limits = { wallTimeMs: 10_000 }): Promise<{ ms: number; status: string }> => {
+      const t = performance.now();
+      const res = await fetch(`${apiUrl}/api/v1/executions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ language, script, limits }),
+      });
+      const body = (await res.json()) as { id?: string; detail?: string };
+      if (res.status !== 201 || !body.id) throw new Error(`POST answered ${res.status}: ${JSON.stringify(body)}`);
+      submitted.push(body.id);
+      const stream = await readEventStream(`${apiUrl}/api/v1/executions/${body.id}/stream`, {}, 120_000);
+      const end = stream.events.find((e) => e.event === 'end');
+      const status = end ? ((JSON.parse(end.data) as { status?: string }).status ?? 'unknown') : 'no end event';
+      return { ms: performance.now() - t, status };
+    };
+
+    say('warming up');
+    for (const language of languages) await execute(language, SCRIPTS[language] ?? 'true');
+
+    const cells: CellResult[] = [];
+    for (const [i, concurrency] of concurrencies.entries()) {
+      const count = counts[i] ?? counts.at(-1)!;
+      for (const language of languages) {
+        const latencies: number[] = [];
+        let failures = 0;
+        const wall = await runLanes(count, concurrency, async () => {
+          const { ms, status } = await execute(language, SCRIPTS[language] ?? 'true');
+          latencies.push(ms);
+          if (status !== 'completed') failures++;
+        });
+        cells.push({ section: 'end to end', language, concurrency, count, perSecond: (count / wall) * 1000, latencyMs: summarize(latencies), failures });
+        say(`end to end ${language} c=${concurrency}: ${((count / wall) * 1000).toFixed(2)}/s, p50 ${summarize(latencies).p50} ms`);
+      }
+      const baseline = await runBaseline(temporal, baselineQueue, temporalAddress, concurrency, count);
+      cells.push(baseline);
+      say(`baseline c=${concurrency}: ${baseline.perSecond.toFixed(2)}/s, p50 ${baseline.latencyMs.p50} ms`);
+    }
+    result.cells = cells;
+
+    // Every event of every execution reaches Kafka (the relay marks a row published once the broker acked it).
+    const pendingEvents = async () => Number((await db.query(`SELECT count(*) FROM outbox_events WHERE state <> 'published'`)).rows[0].count);
+    const publishedBy = Date.now();
+    await waitUntil('every event published', async () => (await pendingEvents()) === 0, 120_000).catch(() => undefined);
+    const totals = (await db.query(`SELECT count(*) AS all, count(*) FILTER (WHERE state = 'published') AS published FROM outbox_events`)).rows[0];
+    result.events = { total: Number(totals.all), published: Number(totals.published), drainedInMs: Date.now() - publishedBy };
+    sampleMemory('sections 1–2');
+
+    for (const checkpoint of memoryCheckpoints) {
+      if (submitted.length >= checkpoint) continue;
+      say(`running bash executions at concurrency 8 up to ${checkpoint} in all`);
+      await runLanes(checkpoint - submitted.length, 8, async () => void (await execute('bash', 'true')));
+      sampleMemory(`${checkpoint} executions`);
+    }
+    result.memory = memory;
+
+    result.api = await measureApi(apiUrl, processes, submitted, temporal);
+  } finally {
+    stopping = true;
+    // Sagas the bench left waiting (the worker was stopped for the API section) end now.
+    await Promise.all(submitted.map((id) => temporal.workflow.getHandle(id).terminate('bench finished').catch(() => undefined)));
+    await deleteReconcilerSchedule(temporal, taskQueue).catch(() => undefined);
+    await Promise.all(Object.values(processes).map((p) => stopProcess(p)));
+    await connection.close();
+    await db.end();
+    for (const part of started.reverse()) await downPart(part);
+  }
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  fs.mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });
+  fs.writeFileSync(path.join(ROOT, 'bench', 'results', `${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  const markdown = renderMarkdown(result);
+  fs.writeFileSync(path.join(ROOT, 'bench', 'results', `${stamp}.md`), markdown);
+  process.stdout.write(markdown);
+}
+
+async function runBaseline(temporal: Client, taskQueue: string, address: string, concurrency: number, count: number): Promise<CellResult> {
+  const worker = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['bench/baseline/worker.ts', address, taskQueue], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      worker.stdout?.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve());
+      worker.once('exit', (code) => reject(new Error(`baseline worker exited with ${code}`)));
+    });
+    const run = () => temporal.workflow.execute('sameShapeSaga', { taskQueue, workflowId: `baseline-${randomUUID()}`, args: [randomUUID()] });
+    await run(); // warm-up
+    const latencies: number[] = [];
+    const wall = await runLanes(count, concurrency, async () => {
+      const t = performance.now();
+      await run();
+      latencies.push(performance.now() - t);
+    });
+    return { section: 'same-shape baseline', language: '-', concurrency, count, perSecond: (count / wall) * 1000, latencyMs: summarize(latencies), failures: 0 };
+  } finally {
+    await stopProcess(worker);
+  }
+}
+
+async function measureApi(
+  apiUrl: string,
+  processes: Record<string, ChildProcess | undefined>,
+  submitted: string[],
+  temporal: Client,
+) {
+  const post = async (): Promise<string> => {
+    const res = await fetch(`${apiUrl}/api/v1/executions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ language: 'bash', script: 'sleep 60', limits: { wallTimeMs: 70_000 } }),
+    });
+    const { id } = (await res.json()) as { id: string };
+    submitted.push(id);
+    return id;
+  };
+  const get = async (id: string): Promise<string> => ((await (await fetch(`${apiUrl}/api/v1/executions/${id}`)).json()) as { status: string }).status;
+
+  say(`API: GET of a running execution at ${apiRate}/s for ${apiSeconds} s`);
+  const running = await post();
+  await waitUntil('the execution to run', async () => (await get(running)) === 'running', 30_000);
+  const getRunning = summarize(await atFixedRate(apiRate, apiSeconds * 1000, async () => void (await get(running))));
+  await temporal.workflow.getHandle(running).cancel().catch(() => undefined);
+
+  say(`API: POST and GET with the worker stopped, at ${apiRate}/s for ${apiSeconds} s each`);
+  await stopProcess(processes.worker);
+  processes.worker = undefined;
+  const queued = await post();
+  const postQueued = summarize(await atFixedRate(apiRate, apiSeconds * 1000, async () => void (await post())));
+  const getQueued = summarize(await atFixedRate(apiRate, apiSeconds * 1000, async () => void (await get(queued))));
+  return { rate: apiRate, seconds: apiSeconds, getRunning, postWorkerStopped: postQueued, getWorkerStopped: getQueued };
+}
+
+function renderMarkdown(r: Record<string, unknown>): string {
+  const cells = (r.cells ?? []) as CellResult[];
+  const machine = r.machine as { cpus: number; model: string; memoryGb: number; loadAtStart: number };
+  const lines = [
+    `# Benchmark ${String(r.at)}`,
+    '',
+    `Machine: ${machine.cpus} × ${machine.model}, ${machine.memoryGb} GiB, load ${machine.loadAtStart.toFixed(2)} at start. Temporal: ${String(r.temporal)}.`,
+    '',
+    '## 1–2. End to end (POST → `end` on the event stream) vs the same-shape baseline (raw Temporal, six no-op activities)',
+    '',
+    '| section | language | concurrency | n | per second | ratio to baseline | p50 ms | p95 ms | p99 ms | not completed |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const c of cells) {
+    const baseline = cells.find((b) => b.section === 'same-shape baseline' && b.concurrency === c.concurrency);
+    const ratio = c.section === 'end to end' && baseline ? `${(c.perSecond / baseline.perSecond).toFixed(2)}×` : '';
+    lines.push(`| ${c.section} | ${c.language} | ${c.concurrency} | ${c.count} | ${c.perSecond.toFixed(2)} | ${ratio} | ${c.latencyMs.p50} | ${c.latencyMs.p95} | ${c.latencyMs.p99} | ${c.failures} |`);
+  }
+  const events = r.events as { total: number; published: number; drainedInMs: number } | undefined;
+  if (events) lines.push('', `Events: ${events.published} of ${events.total} published to Kafka (drained ${events.drainedInMs} ms after the last execution).`);
+  const api = r.api as { rate: number; seconds: number; getRunning: Summary; postWorkerStopped: Summary; getWorkerStopped: Summary } | undefined;
+  if (api) {
+    lines.push('', `## 5. API latency at ${api.rate} requests/s for ${api.seconds} s`, '', '| request | n | p50 ms | p95 ms | p99 ms | max ms |', '| --- | --- | --- | --- | --- | --- |');
+    for (const [name, s] of [['GET of a running execution', api.getRunning], ['POST, worker stopped', api.postWorkerStopped], ['GET, worker stopped (queued)', api.getWorkerStopped]] as const) {
+      lines.push(`| ${name} | ${s.n} | ${s.p50} | ${s.p95} | ${s.p99} | ${s.max} |`);
+    }
+  }
+  const memory = (r.memory ?? []) as Array<{ after: string; executions: number; apiMb: number | null; workerMb: number | null; relayMb: number | null }>;
+  if (memory.length > 0) {
+    lines.push('', '## 6. Memory (RSS, MB)', '', '| after | executions | api | worker | relay |', '| --- | --- | --- | --- | --- |');
+    for (const m of memory) lines.push(`| ${m.after} | ${m.executions} | ${m.apiMb} | ${m.workerMb} | ${m.relayMb} |`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
