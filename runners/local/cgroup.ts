@@ -260,7 +260,7 @@ export class RunCgroup {
   async destroy(waitMs = 2_000): Promise<boolean> {
     const killed = this.kill();
     const deadline = performance.now() + waitMs;
-    while (existsSync(this.unified) && this.populated() && performance.now() < deadline) await delay(5);
+    while (existsSync(this.unified) && this.populated() && performance.now() < deadline) await delay(1);
     for (const dir of [this.memory, this.pids, this.unified]) if (dir !== null) await removeDir(dir);
     return killed;
   }
@@ -285,8 +285,8 @@ async function removeDir(dir: string): Promise<void> {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return;
-      if (code !== 'EBUSY' || attempt >= 200) throw err;
-      await delay(5);
+      if (code !== 'EBUSY' || attempt >= 1000) throw err;
+      await delay(1);
     }
   }
 }

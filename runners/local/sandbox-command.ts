@@ -101,7 +101,8 @@ export function cpuLimitSeconds(limits: RunLimits): number {
 export function buildSandboxCommand(input: SandboxCommandInput): Command {
   const { tools, limits } = input;
   const joins = input.cgroupProcs.map((_, i) => `echo $$ >"$${i + 1}"`);
-  const joinScript = [...joins, `shift ${input.cgroupProcs.length}`, 'exec "$@"'].join(' && ');
+  // sh exports PWD (the worker's cwd) on its own: unset, so that bwrap's pid 1 inherits nothing.
+  const joinScript = ['unset PWD', ...joins, `shift ${input.cgroupProcs.length}`, 'exec "$@"'].join(' && ');
   const drop = input.hostUser
     ? [tools.setpriv, `--reuid=${input.hostUser.uid}`, `--regid=${input.hostUser.gid}`, '--clear-groups', '--']
     : [];
@@ -129,6 +130,8 @@ export function buildSandboxCommand(input: SandboxCommandInput): Command {
     '--size', scratch, '--tmpfs', '/tmp',
     '--size', scratch, '--tmpfs', SANDBOX_WORK_DIR,
     ...(input.scriptName ? ['--perms', '0644', '--file', String(SCRIPT_FD), `${SANDBOX_WORK_DIR}/${input.scriptName}`] : []),
+    // Last, after every mount point and the script exist: the root tmpfs bwrap built becomes read-only.
+    '--remount-ro', '/',
     '--chdir', SANDBOX_WORK_DIR,
     '--seccomp', String(SECCOMP_FD),
     '--json-status-fd', String(STATUS_FD),
