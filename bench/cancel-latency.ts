@@ -43,7 +43,7 @@ async function main(): Promise<void> {
     console.log(`${name.padEnd(22)} p50 ${percentile(sorted, 50).toFixed(0)} ms   p90 ${percentile(sorted, 90).toFixed(0)} ms   max ${sorted.at(-1)!.toFixed(0)} ms   (n=${xs.length})`);
   };
   console.log(`cancel of a running sleep 60, ${runs} runs, measured from the API call:`);
-  report('process group gone', toGone);
+  report('run processes gone', toGone);
   report('status cancelled', toCancelled);
 }
 
