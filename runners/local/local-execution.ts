@@ -226,6 +226,8 @@ export class LocalExecution {
     const { limits, executionId } = spec;
     const sandboxed = settings.confinement.kind === 'bwrap';
     const { command, cwd, env } = await this.prepare();
+    // Killed while preparing (destroy, or every holder aborted): nothing may start after that.
+    if (this.killReason) return this.notStarted(this.killReason);
 
     const stdout = new CappedOutput(limits.maxOutputBytes);
     const stderr = new CappedOutput(limits.maxOutputBytes);
