@@ -1,13 +1,16 @@
 # One image for api, worker and relay (the compose file picks the entry point).
 FROM node:24-bookworm-slim
-# The local runner needs the interpreters it offers, prlimit (util-linux) and GNU time.
+# The local runner needs the interpreters it offers, bubblewrap (its sandbox) and setpriv and
+# prlimit (util-linux). node is the image's own; bash comes with the base image.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 util-linux time ca-certificates \
+ && apt-get install -y --no-install-recommends python3 bubblewrap util-linux ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npx prisma generate && npm run build
+# api and relay run as node; the worker runs as root (compose), to give each run its cgroup and
+# start bwrap as nobody.
 USER node
 CMD ["node", "dist/api/server.js"]

@@ -65,13 +65,16 @@ const envSchema = z.object({
   RETRY_PRESETS_JSON: jsonObject
     .pipe(z.object(Object.fromEntries(RETRY_PRESET_NAMES.map((n) => [n, presetOverride.optional()]))).strict())
     .optional(),
-  /** Where the local runner makes each execution's temp dir. @default <os tmpdir>/eo-runs */
+  /** `RUNNER_SANDBOX=none` only: where the local runner makes each execution's private dir. @default <os tmpdir>/eo-runs */
   RUNNER_WORK_DIR: z.string().min(1).optional(),
   /**
-   * Scripts' network: `none` (an empty network namespace per run; refuse to start where impossible),
-   * `auto` (`none` where the host allows it, else the host network with a warning), `host`. @default auto
+   * How the local runner confines scripts. `bwrap`: a bubblewrap sandbox and a cgroup per run (no
+   * network, no host files, unprivileged); the worker refuses to start, with the reason, where that
+   * cannot isolate. `none`: NO SANDBOX, scripts run on the host as the worker's user; a loud warning
+   * at start and every result marked `sandboxed: false`. For development hosts without bwrap only.
+   * @default bwrap
    */
-  RUNNER_NETWORK: z.enum(['none', 'auto', 'host']).default('auto'),
+  RUNNER_SANDBOX: z.enum(['bwrap', 'none']).default('bwrap'),
   /** host:port where the worker serves the Temporal SDK's Prometheus metrics (`/metrics`); unset: none. */
   WORKER_METRICS_ADDRESS: z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port').optional(),
   /** Relay fallback poll when no NOTIFY arrives, ms. @default 2000 */
@@ -108,7 +111,7 @@ export interface Config {
   limitMaxima: RunLimits;
   retryPresets: RetryPresets;
   runnerWorkDir: string | undefined;
-  runnerNetwork: 'none' | 'auto' | 'host';
+  runnerSandbox: 'bwrap' | 'none';
   workerMetricsAddress: string | null;
   relay: { pollIntervalMs: number; batchSize: number; maxAttempts: number };
   saga: { runTimeoutMs: number; outagePauseMs: number };
@@ -148,7 +151,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     limitMaxima,
     retryPresets,
     runnerWorkDir: e.RUNNER_WORK_DIR,
-    runnerNetwork: e.RUNNER_NETWORK,
+    runnerSandbox: e.RUNNER_SANDBOX,
     workerMetricsAddress: e.WORKER_METRICS_ADDRESS ?? null,
     relay: { pollIntervalMs: e.RELAY_POLL_INTERVAL_MS, batchSize: e.RELAY_BATCH_SIZE, maxAttempts: e.RELAY_MAX_ATTEMPTS },
     saga: { runTimeoutMs: e.SAGA_RUN_TIMEOUT_MS, outagePauseMs: e.SAGA_OUTAGE_PAUSE_MS },

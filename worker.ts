@@ -39,7 +39,7 @@ export async function startWorker(config: ResolvedConfig, log: Logger, options: 
   const db = createDb(config.databaseUrl);
   const localRunner = createLocalRunner({
     workDir: config.runnerWorkDir,
-    network: config.runnerNetwork,
+    sandbox: config.runnerSandbox,
     heartbeatIntervalMs: RUNNER_HEARTBEAT_MS,
     log: { info: (msg, fields) => log.info(fields ?? {}, msg), warn: (msg, fields) => log.warn(fields ?? {}, msg) },
   });

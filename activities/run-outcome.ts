@@ -11,9 +11,13 @@ export function classifyRun(result: RunResult): { status: ExecutionStatus; error
     case 'wall_timeout':
       return { status: 'timed_out', errorType: 'timeout', errorMessage: 'wall-time limit reached' };
     case 'cpu_limit':
-      return { status: 'failed', errorType: 'resource_limit', errorMessage: 'CPU-time limit reached' };
+      return { status: 'timed_out', errorType: 'timeout', errorMessage: 'CPU-time limit reached' };
     case 'memory_limit':
-      return { status: 'failed', errorType: 'resource_limit', errorMessage: 'memory limit reached' };
+      return { status: 'failed', errorType: 'resource_limit', errorMessage: result.oomKilled ? 'memory limit reached (OOM-killed)' : 'memory limit reached' };
+    case 'process_limit':
+      return { status: 'failed', errorType: 'resource_limit', errorMessage: 'process limit reached' };
+    case 'file_limit':
+      return { status: 'failed', errorType: 'resource_limit', errorMessage: 'file-size or disk limit reached' };
     case 'output_limit':
       return { status: 'failed', errorType: 'resource_limit', errorMessage: 'output limit reached' };
     case 'killed':

@@ -15,6 +15,7 @@ export interface AppDeps extends ExecutionRoutesDeps {
   /** Change notifications for the event streams. */
   feed: ExecutionFeed;
   relayStatus?: HealthDeps['relayStatus'];
+  installedRuntimes?: HealthDeps['installedRuntimes'];
 }
 
 /** Request bodies above this are refused with 413 (a script is at most 64 KiB, stdin the same). */

@@ -6,6 +6,7 @@ import type { ResolvedConfig } from '../config';
 import type { Logger } from '../observability/logger';
 import { createLogger } from '../observability/logger';
 import { requireEndpoints, runUntilSignal } from '../process-lifecycle';
+import { detectRuntimes } from '../runners/local/runtime-registry';
 import { createDb } from '../store/db';
 import { createApp } from './app';
 import { startExecutionFeed } from './execution-feed';
@@ -34,6 +35,8 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
     retryPresets: config.retryPresets,
     producer: config.service,
     saga: config.saga,
+    // Detected here too: the API answers GET /runtimes for the worker image it ships in.
+    installedRuntimes: detectRuntimes().map(({ language, version }) => ({ language, version })),
     ...extras,
   });
   const server = app.listen(config.api.port, config.api.host);

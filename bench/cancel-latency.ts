@@ -7,7 +7,7 @@ import globalSetup from '../test/support/global-setup';
 import globalTeardown from '../test/support/global-teardown';
 import { apiClient } from '../test/support/api-client';
 import { startService, waitFor } from '../test/support/harness';
-import { pidsWorkingIn } from '../test/support/processes';
+import { pidsOfRun } from '../test/support/processes';
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
@@ -22,14 +22,13 @@ async function main(): Promise<void> {
   try {
     for (let i = 0; i < runs; i++) {
       const { json } = await api.submit({ language: 'bash', script: 'sleep 60', limits: { wallTimeMs: 120_000 } });
-      const runDir = path.join(workDir, json.id);
       await api.waitForStatus(json.id, (s) => s === 'running');
-      await waitFor('the script process', async () => (pidsWorkingIn(runDir).length > 0 ? true : undefined), 10_000, 5);
+      await waitFor('the script process', async () => (pidsOfRun(json.id).length > 0 ? true : undefined), 10_000, 5);
       const start = performance.now();
       await api.cancel(json.id, 'bench');
       let gone: number | null = null;
       await waitFor('cancelled', async () => {
-        if (gone === null && pidsWorkingIn(runDir).length === 0) gone = performance.now() - start;
+        if (gone === null && pidsOfRun(json.id).length === 0) gone = performance.now() - start;
         return (await api.get(json.id)).json.status === 'cancelled' ? true : undefined;
       }, 30_000, 5);
       toCancelled.push(performance.now() - start);
@@ -44,7 +43,7 @@ async function main(): Promise<void> {
     console.log(`${name.padEnd(22)} p50 ${percentile(sorted, 50).toFixed(0)} ms   p90 ${percentile(sorted, 90).toFixed(0)} ms   max ${sorted.at(-1)!.toFixed(0)} ms   (n=${xs.length})`);
   };
   console.log(`cancel of a running sleep 60, ${runs} runs, measured from the API call:`);
-  report('process group gone', toGone);
+  report('run processes gone', toGone);
   report('status cancelled', toCancelled);
 }
 

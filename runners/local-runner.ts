@@ -1,27 +1,33 @@
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants as fsConstants } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { accessSync, closeSync, constants as fsConstants, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
-import {
-  LocalExecution,
-  pidRecordFile,
-  timeReportFile,
-  type ExecutionSettings,
-  type PidRecord,
-} from './local/local-execution';
-import { groupsWorkingIn, isGone, killGroup, readStat } from './local/proc';
+import { CgroupTree, detectCgroupLayout } from './local/cgroup';
+import { LocalExecution, type Confinement } from './local/local-execution';
+import { detectRuntimes, type DetectedRuntime } from './local/runtime-registry';
+import { DEFAULT_SANDBOX_TOOLS, SECCOMP_FD, STATUS_FD, buildSandboxCommand, type SandboxTools } from './local/sandbox-command';
+import { buildSeccompFilter } from './local/seccomp-filter';
+import { LANGUAGES } from '../domain/runtimes';
 import type { RunLimits, RunResult, RunSpec, Runner, RunnerLanguage, RunnerLog } from './runner';
+
+/** `bwrap`: every run in a bubblewrap sandbox with its own cgroup. `none`: no sandbox at all (unsafe). */
+export type RunnerSandbox = 'bwrap' | 'none';
 
 export interface LocalRunnerOptions {
   /**
-   * Directory holding one temp dir per execution (`<workDir>/<executionId>`, mode 0700) and a
-   * `.meta` dir with pid records and rusage reports.
+   * How runs are confined. `bwrap` probes the sandbox at creation and throws when it cannot
+   * isolate; `none` runs scripts on the host as the worker's user, warns, and marks every result
+   * `sandboxed: false`.
+   * @default 'bwrap'
+   */
+  sandbox?: RunnerSandbox;
+  /**
+   * `none` only: directory holding one private dir per execution (`<workDir>/<executionId>`, 0700).
+   * Sandboxed runs use no host directory.
    * @default `${os.tmpdir()}/eo-runs`
    */
   workDir?: string;
-  /** Interval between heartbeats (and CPU/memory samples) while a script runs, ms. @default 1000 */
+  /** Interval between heartbeats while a script runs, ms. @default 1000 */
   heartbeatIntervalMs?: number;
   /**
    * Once stdout and stderr together exceed this multiple of `maxOutputBytes`, the run is killed
@@ -30,138 +36,104 @@ export interface LocalRunnerOptions {
    * @default 4
    */
   outputKillFactor?: number;
-  /**
-   * Interpreter binaries by language.
-   * @default python: the first of /usr/local/bin/python3, /usr/bin/python3, /bin/python3;
-   * node: `process.execPath`; bash: /bin/bash
-   */
+  /** Interpreter binaries by language, instead of the registry's candidates (runtime-registry.ts). */
   interpreters?: Partial<Record<RunnerLanguage, string>>;
-  /** util-linux prlimit, which applies the rlimits; required. @default '/usr/bin/prlimit' */
-  prlimitPath?: string;
+  /** Paths of sh, setpriv, prlimit and bwrap. @default /bin/sh, /usr/bin/{setpriv,prlimit,bwrap} */
+  tools?: Partial<SandboxTools>;
+  /** Size of each of a sandboxed run's tmpfs, /box and /tmp, bytes (also charged to its memory limit). @default 67108864 (64 MiB) */
+  scratchBytes?: number;
   /**
-   * GNU time, which reports the script's CPU time and peak RSS at exit; `null` to do without
-   * (then only periodic /proc samples measure). @default '/usr/bin/time' when it exists
+   * The unprivileged host uid and gid bwrap runs as when the worker is root. A worker that is not
+   * root runs bwrap as itself.
+   * @default { uid: 65534, gid: 65534 } (nobody, nogroup)
    */
-  timePath?: string | null;
-  /**
-   * coreutils timeout, the outermost process of every run: it SIGKILLs the whole group
-   * {@link WALL_BACKSTOP_GRACE_MS} after the wall limit even when no worker is left to do it (a worker
-   * killed mid-run leaves its detached script behind). `null` to do without.
-   * @default '/usr/bin/timeout' when it exists
-   */
-  timeoutPath?: string | null;
-  /**
-   * Scripts' network. `none`: each run gets an empty network namespace (`unshare --net`: no interfaces,
-   * loopback down), and the runner refuses to start where that is not allowed. `auto`: `none` where the
-   * host allows it, else the host's network with a warning at start. `host`: the worker's own network.
-   * @default 'auto'
-   */
-  network?: RunnerNetwork;
-  /** util-linux unshare, which makes the network namespace. @default '/usr/bin/unshare' */
-  unsharePath?: string;
+  hostUser?: { uid: number; gid: number };
   log?: RunnerLog;
 }
 
-export type RunnerNetwork = 'none' | 'auto' | 'host';
-
-/** How long after the wall limit the timeout backstop kills a run the worker did not (the worker died). */
-export const WALL_BACKSTOP_GRACE_MS = 1_000;
-
-interface CompiledOptions {
-  workDir: string;
-  metaDir: string;
-  heartbeatIntervalMs: number;
-  outputKillFactor: number;
-  interpreters: Readonly<Record<RunnerLanguage, string>>;
-  prlimitPath: string;
-  timePath: string | null;
-  timeoutPath: string | null;
-  /** unshare when each run gets its own empty network namespace; null when runs share the host's network. */
-  netnsUnsharePath: string | null;
-  applyProcessLimit: boolean;
-  log: RunnerLog | undefined;
+/** The local runner, plus what it found at start. */
+export interface LocalRunner extends Runner {
+  /** The interpreters found on this host, with their versions. */
+  readonly runtimes: readonly DetectedRuntime[];
+  readonly sandbox: RunnerSandbox;
 }
 
-const LANGUAGES: readonly RunnerLanguage[] = ['python', 'node', 'bash'];
-
-/** Used as a path segment: no separators, no leading dot (so never `.`, `..` or `.meta`). */
+/** Used as a cgroup name: no separators, no leading dot (so never `.`, `..` or the probe's). */
 const EXECUTION_ID = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$/;
-
-/** How long `destroy` waits for an orphaned group (from an earlier worker) to die. */
-const ORPHAN_KILL_WAIT_MS = 2000;
+/** The start-up probe's cgroup: a leading dot, so never an execution's. */
+const PROBE_ID = '.probe';
+const NOBODY = { uid: 65534, gid: 65534 };
 
 /**
- * A runner that executes each script as a child process group on this host.
+ * A runner that executes each script as a child process on this host, in a sandbox (see
+ * runners/README.md for the threat model):
  *
- * - Each run gets `<workDir>/<executionId>` (0700) as cwd, HOME and TMPDIR, the script as
- *   main.py / main.js / main.sh, and an env of only PATH, HOME, TMPDIR and LANG=C.UTF-8.
- * - Limits: prlimit sets RLIMIT_CPU, RLIMIT_AS (not for node: `--max-old-space-size`
- *   instead, see command.ts), RLIMIT_FSIZE, RLIMIT_CORE=0 and, when not root, RLIMIT_NPROC.
- *   The runner itself SIGKILLs the process group at `wallTimeMs`, on abort/destroy, and when
- *   output passes `outputKillFactor` × `maxOutputBytes`.
- * - With `network` none (or auto where the host allows it) each run has an empty network namespace.
- * - The group is always SIGKILLed once the script exits, so background children die with it
- *   (a child that calls setsid leaves the group and escapes; see the README of runners/).
- * - CPU time and peak RSS come from GNU time at exit, or /proc samples taken with each
- *   heartbeat and just before a kill.
- * - A run whose interpreter or wrapper cannot be started rejects with an Error.
- * @throws Error when prlimit (or an explicitly configured GNU time) is missing.
+ * - bubblewrap: its own user, pid, mount, network, ipc and uts namespaces; uid 1000 inside, an
+ *   unprivileged uid outside; no capabilities, no new privileges, no further user namespaces; a
+ *   seccomp filter; read-only /usr and a few /etc files; private size-capped tmpfs /box (cwd, HOME)
+ *   and /tmp; the script enters through a pipe; the environment is PATH, HOME, TMPDIR, LANG and what
+ *   the runtime declares.
+ * - a cgroup per run: memory without swap, pids; peak memory, OOM kills and CPU time read from it;
+ *   every kill goes through `cgroup.kill`, so a `setsid` double fork dies too.
+ * - rlimits: RLIMIT_CPU per process, RLIMIT_FSIZE, no core dumps; the runner kills at `wallTimeMs`,
+ *   at `cpuTimeMs` of CPU summed over the run, on abort/destroy, and when output passes
+ *   `outputKillFactor` × `maxOutputBytes`.
+ * - a worker that dies takes its runs with it (`--die-with-parent`); the next worker on the host
+ *   sweeps whatever cgroups a dead worker left.
+ * @throws Error naming the reason when the sandbox cannot isolate here (and `sandbox` is not `none`).
  */
-export function createLocalRunner(opts: LocalRunnerOptions = {}): Runner {
-  const config = compileOptions(opts);
+export function createLocalRunner(opts: LocalRunnerOptions = {}): LocalRunner {
+  const sandbox = opts.sandbox ?? 'bwrap';
+  const heartbeatIntervalMs = opts.heartbeatIntervalMs ?? 1000;
+  if (!(heartbeatIntervalMs >= 1 && Number.isFinite(heartbeatIntervalMs))) {
+    throw new Error(`heartbeatIntervalMs must be a positive number of ms, got ${heartbeatIntervalMs}`);
+  }
+  const outputKillFactor = opts.outputKillFactor ?? 4;
+  if (!(outputKillFactor >= 1)) throw new Error(`outputKillFactor must be at least 1, got ${outputKillFactor}`);
+  const tools = { ...DEFAULT_SANDBOX_TOOLS, ...opts.tools };
+  if (!isExecutable(tools.prlimit)) {
+    throw new Error(`prlimit is not executable at ${tools.prlimit}: the local runner cannot enforce limits without it (util-linux)`);
+  }
+  const runtimes = detectRuntimes(opts.interpreters);
+  const log = opts.log;
+
+  let confine: (executionId: string) => Confinement;
+  let cgroups: CgroupTree | null = null;
+  let ready: Promise<unknown> = Promise.resolve();
+  if (sandbox === 'bwrap') {
+    const hostUser = process.getuid?.() === 0 ? (opts.hostUser ?? NOBODY) : null;
+    const scratchBytes = opts.scratchBytes ?? 64 * 1024 * 1024;
+    const seccompFilter = buildSeccompFilter();
+    const tree = probeSandbox({ tools, hostUser, seccompFilter, scratchBytes });
+    cgroups = tree.cgroups;
+    ready = tree.ready.then((swept) => {
+      if (swept > 0) log?.info('runs of a dead worker swept', { runs: swept });
+    });
+    // Fails fast in run() if the sweep failed; the probe already showed the hierarchy is writable.
+    ready.catch((err: unknown) => log?.warn('sweeping leftover runs failed', { err: String(err) }));
+    confine = () => ({ kind: 'bwrap', cgroups: tree.cgroups, tools, hostUser, seccompFilter, scratchBytes });
+    log?.info('runner sandbox ready', { sandbox, cgroups: tree.cgroups.layout.kind, hostUid: hostUser?.uid ?? process.getuid?.() });
+  } else {
+    const workDir = resolve(opts.workDir ?? join(tmpdir(), 'eo-runs'));
+    const applyProcessLimit = process.getuid?.() !== 0; // root ignores RLIMIT_NPROC
+    confine = (executionId) => ({ kind: 'none', runDir: join(workDir, executionId), prlimit: tools.prlimit, applyProcessLimit });
+    log?.warn('RUNNER_SANDBOX=none: SCRIPTS RUN UNSANDBOXED, as the worker user on the host; every result is marked sandboxed=false', {
+      sandbox,
+    });
+  }
+
   const runs = new Map<string, { execution: LocalExecution; promise: Promise<RunResult> }>();
-
-  function settingsFor(spec: RunSpec): ExecutionSettings {
-    return {
-      runDir: join(config.workDir, spec.executionId),
-      metaDir: config.metaDir,
-      interpreter: config.interpreters[spec.language],
-      prlimitPath: config.prlimitPath,
-      timePath: config.timePath,
-      backstop: config.timeoutPath ? { timeoutPath: config.timeoutPath, graceMs: WALL_BACKSTOP_GRACE_MS } : null,
-      netnsUnsharePath: config.netnsUnsharePath,
-      applyProcessLimit: config.applyProcessLimit,
-      heartbeatIntervalMs: config.heartbeatIntervalMs,
-      outputKillFactor: config.outputKillFactor,
-      log: config.log,
-    };
-  }
-
-  /**
-   * A group left by an earlier worker process: found through its pid record, if still ours, and through
-   * the processes working in the run's directory (a worker killed between spawn and writing the record
-   * leaves no record).
-   */
-  async function destroyOrphan(executionId: string): Promise<boolean> {
-    const runDir = join(config.workDir, executionId);
-    const record = await readPidRecord(pidRecordFile(config.metaDir, executionId));
-    const groups = new Set(groupsWorkingIn(runDir));
-    if (record) {
-      const leader = readStat(record.pid);
-      // A leader with another start time means the pid was reused, so our group is long gone
-      // (a pid is never reused while a group of that id exists). No leader at all: any process
-      // still in group `pid` can only be a survivor of ours.
-      if (leader === null || leader.startTime === record.startTime) groups.add(record.pid);
-    }
-    let killed = false;
-    for (const pgid of groups) killed = killGroup(pgid) || killed;
-    const deadline = Date.now() + ORPHAN_KILL_WAIT_MS;
-    while (killed && (groupsWorkingIn(runDir).length > 0 || (record !== null && !isGone(record.pid))) && Date.now() < deadline) await delay(10);
-    await Promise.all(
-      [runDir, pidRecordFile(config.metaDir, executionId), timeReportFile(config.metaDir, executionId)].map(
-        (path) => rm(path, { recursive: true, force: true }),
-      ),
-    );
-    if (killed) config.log?.info('orphaned run destroyed', { executionId, pid: record?.pid });
-    return killed;
-  }
+  const byLanguage = new Map(runtimes.map((runtime) => [runtime.language, runtime]));
 
   return {
+    runtimes,
+    sandbox,
+
     run(spec, observer) {
       const current = runs.get(spec.executionId);
       if (current) {
         current.execution.attach(observer);
-        config.log?.info('run attached', { executionId: spec.executionId });
+        log?.info('run attached', { executionId: spec.executionId });
         return current.promise;
       }
       try {
@@ -169,9 +141,22 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): Runner {
       } catch (err) {
         return Promise.reject(err);
       }
-      // A run of this id left by an earlier worker process (crashed mid-run) is killed first: a retried
-      // run re-runs the script from the start, and never runs beside its predecessor.
-      const execution = new LocalExecution(spec, { ...settingsFor(spec), beforeStart: () => destroyOrphan(spec.executionId) });
+      const runtime = byLanguage.get(spec.language);
+      if (!runtime) return Promise.reject(new Error(`no ${spec.language} interpreter is installed on this host`));
+      // A run of this id left by another worker process (one that died mid-run, on this host) is
+      // killed first: a retried run re-runs the script from the start, never beside its predecessor.
+      const beforeStart = async () => {
+        await ready;
+        await cgroups?.destroyRun(spec.executionId);
+      };
+      const execution = new LocalExecution(spec, {
+        runtime,
+        confinement: confine(spec.executionId),
+        heartbeatIntervalMs,
+        outputKillFactor,
+        log,
+        beforeStart,
+      });
       execution.attach(observer);
       const promise = execution.promise.finally(() => runs.delete(spec.executionId));
       runs.set(spec.executionId, { execution, promise });
@@ -181,9 +166,14 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): Runner {
     async destroy(executionId) {
       if (!EXECUTION_ID.test(executionId)) return false;
       const current = runs.get(executionId);
-      if (!current) return destroyOrphan(executionId);
+      if (!current) {
+        await ready;
+        const killed = (await cgroups?.destroyRun(executionId)) ?? false;
+        if (killed) log?.info('run of another worker process destroyed', { executionId });
+        return killed;
+      }
       const killed = current.execution.kill('killed');
-      // Wait for the kill to land and the dir to go. A failed start is the run caller's to
+      // Wait for the kill to land and the cgroup to go. A failed start is the run caller's to
       // handle (its promise rejects); for destroy it only means there was nothing to kill.
       await current.promise.catch(() => undefined);
       return killed;
@@ -195,62 +185,68 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): Runner {
   };
 }
 
-function compileOptions(opts: LocalRunnerOptions): CompiledOptions {
-  const workDir = resolve(opts.workDir ?? join(tmpdir(), 'eo-runs'));
-  const heartbeatIntervalMs = opts.heartbeatIntervalMs ?? 1000;
-  if (!(heartbeatIntervalMs >= 1 && Number.isFinite(heartbeatIntervalMs))) {
-    throw new Error(`heartbeatIntervalMs must be a positive number of ms, got ${heartbeatIntervalMs}`);
-  }
-  const outputKillFactor = opts.outputKillFactor ?? 4;
-  if (!(outputKillFactor >= 1)) throw new Error(`outputKillFactor must be at least 1, got ${outputKillFactor}`);
-
-  const prlimitPath = opts.prlimitPath ?? '/usr/bin/prlimit';
-  if (!isExecutable(prlimitPath)) {
-    throw new Error(`prlimit is not executable at ${prlimitPath}: the local runner cannot enforce limits without it (util-linux)`);
-  }
-  const timePath = optionalTool(opts.timePath, '/usr/bin/time', 'GNU time');
-  const timeoutPath = optionalTool(opts.timeoutPath, '/usr/bin/timeout', 'coreutils timeout');
-  const netnsUnsharePath = networkIsolation(opts.network ?? 'auto', opts.unsharePath ?? '/usr/bin/unshare', opts.log);
-
-  const python = ['/usr/local/bin/python3', '/usr/bin/python3', '/bin/python3'].find(isExecutable) ?? '/usr/bin/python3';
-  const interpreters = { python, node: process.execPath, bash: '/bin/bash', ...opts.interpreters };
-
-  return Object.freeze({
-    workDir,
-    metaDir: join(workDir, '.meta'),
-    heartbeatIntervalMs,
-    outputKillFactor,
-    interpreters: Object.freeze(interpreters),
-    prlimitPath,
-    timePath,
-    timeoutPath,
-    netnsUnsharePath,
-    // Root is exempt from RLIMIT_NPROC; for others it counts every process of the uid.
-    applyProcessLimit: process.getuid?.() !== 0,
-    log: opts.log,
-  });
+interface ProbeInput {
+  tools: SandboxTools;
+  hostUser: { uid: number; gid: number } | null;
+  seccompFilter: Buffer;
+  scratchBytes: number;
 }
 
 /**
- * Whether runs get an empty network namespace: tried once here (`unshare --net true`), since it needs
- * CAP_SYS_ADMIN (root, or a user namespace the host permits).
- * @throws Error when `none` is asked for and the host does not allow it.
+ * Refuses rather than pretends: runs `/usr/bin/true` exactly as a script would run (cgroups joined,
+ * uid dropped, namespaces, seccomp filter) and throws with the reason when anything fails.
+ * Synchronous, once at start. Returns the worker's cgroup tree and a promise of the sweep of a dead
+ * worker's leftovers (the number of runs killed).
  */
-function networkIsolation(network: RunnerNetwork, unsharePath: string, log: RunnerLog | undefined): string | null {
-  if (network === 'host') return null;
-  const probe = isExecutable(unsharePath) ? spawnSync(unsharePath, ['--net', '--', '/bin/true'], { stdio: 'ignore', timeout: 5_000 }) : null;
-  if (probe?.status === 0) return unsharePath;
-  const why = probe ? `unshare --net failed (exit ${probe.status ?? probe.signal})` : `unshare is not executable at ${unsharePath}`;
-  if (network === 'none') throw new Error(`runner network "none" is not possible here: ${why}`);
-  log?.warn('scripts share the host network: no network namespace possible here', { reason: why });
-  return null;
-}
-
-/** An optional helper binary: the default path when it exists, else none; an explicit path must exist. */
-function optionalTool(configured: string | null | undefined, defaultPath: string, name: string): string | null {
-  if (configured === undefined) return isExecutable(defaultPath) ? defaultPath : null;
-  if (configured !== null && !isExecutable(configured)) throw new Error(`${name} is not executable at ${configured}`);
-  return configured;
+function probeSandbox(input: ProbeInput): { cgroups: CgroupTree; ready: Promise<number> } {
+  const refuse = (reason: string): never => {
+    throw new Error(`the local runner cannot sandbox scripts here: ${reason}. Fix it, or set RUNNER_SANDBOX=none to run scripts UNSANDBOXED`);
+  };
+  if (process.platform !== 'linux') refuse(`${process.platform} is not Linux`);
+  // The seccomp filter is written for x86_64 syscall numbers.
+  if (process.arch !== 'x64') refuse(`the seccomp filter is for x86_64, this is ${process.arch}`);
+  for (const [name, path] of Object.entries(input.tools)) {
+    if (!isExecutable(path)) refuse(`${name} is not executable at ${path}${name === 'bwrap' ? ' (install bubblewrap)' : ''}`);
+  }
+  let cgroups: CgroupTree;
+  let probeCgroup;
+  try {
+    cgroups = new CgroupTree(detectCgroupLayout());
+    cgroups.prepare();
+    probeCgroup = cgroups.create(PROBE_ID, { memoryBytes: 64 * 1024 * 1024, maxTasks: 16 });
+  } catch (err) {
+    return refuse(`cgroups: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const scratch = mkdtempSync(join(tmpdir(), 'eo-probe-'));
+  try {
+    writeFileSync(join(scratch, 'seccomp'), input.seccompFilter);
+    const seccompFd = openSync(join(scratch, 'seccomp'), 'r');
+    const statusFd = openSync(join(scratch, 'status'), 'w');
+    const command = buildSandboxCommand({
+      tools: input.tools,
+      cgroupProcs: probeCgroup.procsFiles,
+      hostUser: input.hostUser,
+      limits: { wallTimeMs: 10_000, cpuTimeMs: 10_000, memoryMb: 64, maxOutputBytes: 0, maxProcesses: 8, maxFileSizeBytes: 1 << 20 },
+      scratchBytes: input.scratchBytes,
+      argv: ['/usr/bin/true'],
+      env: {},
+      scriptName: null,
+    });
+    const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'pipe', 'pipe', 'ignore', 'ignore', 'ignore'];
+    stdio[SECCOMP_FD] = seccompFd;
+    stdio[STATUS_FD] = statusFd;
+    const probe = spawnSync(command.file, command.args, { env: {}, stdio, timeout: 10_000, encoding: 'utf8' });
+    closeSync(seccompFd);
+    closeSync(statusFd);
+    const status = readFileSync(join(scratch, 'status'), 'utf8');
+    if (probe.status !== 0 || !/"exit-code": 0/.test(status)) {
+      refuse(`the probe run failed (exit ${probe.status ?? probe.signal}): ${`${probe.stderr ?? ''}`.trim() || probe.error?.message || 'no message'}`);
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  const ready = probeCgroup.destroy().then(() => cgroups.sweep());
+  return { cgroups, ready };
 }
 
 function isExecutable(path: string): boolean {
@@ -279,20 +275,5 @@ function validateSpec(spec: RunSpec): void {
   for (const [name, minimum] of Object.entries(LIMIT_MINIMUMS)) {
     const value = spec.limits[name as keyof RunLimits];
     if (!(Number.isFinite(value) && value >= minimum)) throw new Error(`limits.${name} must be a number >= ${minimum}, got ${value}`);
-  }
-}
-
-async function readPidRecord(path: string): Promise<PidRecord | null> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    return null; // no record: this process never ran that execution, or it already finished
-  }
-  try {
-    const record = JSON.parse(text) as Partial<PidRecord>;
-    return Number.isInteger(record.pid) && Number.isInteger(record.startTime) ? (record as PidRecord) : null;
-  } catch {
-    return null; // torn write during a crash: nothing we can safely kill
   }
 }

@@ -21,12 +21,24 @@ export interface RunSpec {
  * How a run ended:
  * - `exited`: the script ended by itself (any exit code, or a signal nobody here sent);
  * - `wall_timeout`: killed by the runner at `wallTimeMs`;
- * - `cpu_limit`: killed by the kernel at RLIMIT_CPU (SIGXCPU, or SIGKILL at the hard limit);
- * - `memory_limit`: failed to allocate under the memory limit (interpreter OOM report);
+ * - `cpu_limit`: the run's CPU time reached `cpuTimeMs` (all its processes together, killed by the
+ *   runner; or one process at RLIMIT_CPU, killed by the kernel);
+ * - `memory_limit`: the kernel's OOM killer acted in the run's cgroup, or an allocation failed
+ *   under the limit (interpreter OOM report);
+ * - `process_limit`: the run failed after forks were refused by its pids limit;
+ * - `file_limit`: a file past `maxFileSizeBytes` (SIGXFSZ / EFBIG) or a full scratch dir (ENOSPC) made the run fail;
  * - `output_limit`: killed by the runner for flooding stdout/stderr;
  * - `killed`: killed on request (`destroy` or the caller's abort signal).
  */
-export type RunTermination = 'exited' | 'wall_timeout' | 'cpu_limit' | 'memory_limit' | 'output_limit' | 'killed';
+export type RunTermination =
+  | 'exited'
+  | 'wall_timeout'
+  | 'cpu_limit'
+  | 'memory_limit'
+  | 'process_limit'
+  | 'file_limit'
+  | 'output_limit'
+  | 'killed';
 
 export interface RunResult {
   termination: RunTermination;
@@ -38,7 +50,12 @@ export interface RunResult {
   stderrTruncated: boolean;
   wallTimeMs: number;
   cpuTimeMs: number | null;
+  /** Peak memory of the run (all its processes together, from its cgroup), KiB. */
   peakMemoryKb: number | null;
+  /** Whether the kernel's OOM killer killed a process of the run. */
+  oomKilled: boolean;
+  /** False when the run had no sandbox (`RUNNER_SANDBOX=none`): it ran as the worker's user, on the host. */
+  sandboxed: boolean;
   startedAt: Date;
   finishedAt: Date;
 }
@@ -51,7 +68,7 @@ export interface RunObserver {
 export interface Runner {
   /** Runs the script to completion. Idempotent by executionId: if a run with this id is already in progress in this process, it attaches to it (returns the same promise) instead of starting a second process. */
   run(spec: RunSpec, observer?: RunObserver): Promise<RunResult>;
-  /** Kills the whole process group of the execution, removes its temp dir. Idempotent; resolves true if something was killed. */
+  /** Kills every process of the execution (on this host, whichever worker process started it). Idempotent; resolves true if something was killed. */
   destroy(executionId: string): Promise<boolean>;
   /** Execution ids currently running in this process. */
   active(): string[];

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import type { Client } from '@temporalio/client';
 import { DEFAULT_LIMITS, RUNTIMES } from '../../domain/runtimes';
-import type { RunLimits } from '../../domain/runtimes';
+import type { Language, RunLimits } from '../../domain/runtimes';
 import type { RelayStatus } from '../../relay/outbox-relay';
 import type { Db } from '../../store/db';
 
@@ -11,6 +11,11 @@ export interface HealthDeps {
   limitMaxima: RunLimits;
   /** The relay's state when it runs in this process (`npm start`); reported, never a reason to be unready. */
   relayStatus?: () => Readonly<RelayStatus>;
+  /**
+   * The interpreters installed on this host, with the versions they reported (the runner's registry,
+   * runners/local/runtime-registry.ts). Without it, every language with the domain's version label.
+   */
+  installedRuntimes?: ReadonlyArray<{ language: Language; version: string }>;
 }
 
 const CHECK_TIMEOUT_MS = 2_000;
@@ -51,7 +56,7 @@ export function healthRoutes(deps: HealthDeps): Router {
 
   router.get('/api/v1/runtimes', (_req, res) => {
     res.json({
-      runtimes: Object.values(RUNTIMES).map((r) => ({ language: r.language, version: r.version })),
+      runtimes: deps.installedRuntimes ?? Object.values(RUNTIMES).map((r) => ({ language: r.language, version: r.version })),
       defaultLimits: DEFAULT_LIMITS,
       maxLimits: deps.limitMaxima,
     });

@@ -1,52 +1,65 @@
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { access, constants as fsConstants, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { RunObserver, RunResult, RunSpec, RunTermination, RunnerLog } from '../runner';
+import type { CgroupTree, CgroupUsage, RunCgroup } from './cgroup';
 import { classifyTermination } from './classify';
 import { CappedOutput } from './capped-output';
-import { SCRIPT_FILE, buildCommand, cpuLimitSeconds } from './command';
 import { armDeadline } from './deadline';
-import { killGroup, readStat, sampleTree, type TreeSample } from './proc';
-import { parseTimeReport } from './time-report';
+import { killGroup, sampleTree, type TreeSample } from './proc';
+import { runtimeArgs, type DetectedRuntime } from './runtime-registry';
+import {
+  SCRIPT_FD,
+  SECCOMP_FD,
+  STATUS_FD,
+  buildDirectCommand,
+  buildSandboxCommand,
+  cpuLimitSeconds,
+  type Command,
+  type SandboxTools,
+} from './sandbox-command';
+import { signalName } from './signals';
 
-/** How long to wait, after the group is killed, for the output pipes to drain and close. */
+/** How long to wait, after the run is killed, for the output pipes to drain and close. */
 const STDIO_GRACE_MS = 2000;
 
-/** The PATH a script sees; nothing else of the worker's environment is passed on. */
-const CHILD_PATH = '/usr/local/bin:/usr/bin:/bin';
+/** How often the run's total CPU time is checked against its limit, ms. */
+const CPU_WATCH_INTERVAL_MS = 50;
+
+/**
+ * Tasks of bwrap itself in a run's pids budget: the outer bwrap and its pid 1 in the sandbox. They
+ * come on top of the script's `maxProcesses`.
+ */
+const BWRAP_TASKS = 2;
+
+/** How a run is confined: the sandbox (bwrap + a cgroup), or nothing but rlimits (`RUNNER_SANDBOX=none`). */
+export type Confinement =
+  | {
+      kind: 'bwrap';
+      cgroups: CgroupTree;
+      tools: SandboxTools;
+      hostUser: { uid: number; gid: number } | null;
+      seccompFilter: Buffer;
+      scratchBytes: number;
+    }
+  | {
+      kind: 'none';
+      /** `<workDir>/<executionId>`: the run's private dir on the host. */
+      runDir: string;
+      prlimit: string;
+      applyProcessLimit: boolean;
+    };
 
 export interface ExecutionSettings {
-  runDir: string;
-  metaDir: string;
-  interpreter: string;
-  prlimitPath: string;
-  timePath: string | null;
-  /** The timeout wrapper that kills the group past the wall limit if no worker does; null for none. */
-  backstop: { timeoutPath: string; graceMs: number } | null;
-  /** unshare, when the run gets an empty network namespace. */
-  netnsUnsharePath: string | null;
-  applyProcessLimit: boolean;
+  runtime: DetectedRuntime;
+  confinement: Confinement;
   heartbeatIntervalMs: number;
   outputKillFactor: number;
   log: RunnerLog | undefined;
-  /** Awaited before anything is spawned (the runner kills a group left by an earlier worker process). */
+  /** Awaited before anything is spawned (the runner kills a run of this id left by another worker process). */
   beforeStart?: () => Promise<unknown>;
-}
-
-/** What `destroy` needs to find an execution's process group after a worker restart. */
-export interface PidRecord {
-  pid: number;
-  startTime: number;
-}
-
-export function pidRecordFile(metaDir: string, executionId: string): string {
-  return join(metaDir, `${executionId}.json`);
-}
-
-export function timeReportFile(metaDir: string, executionId: string): string {
-  return join(metaDir, `${executionId}.rusage`);
 }
 
 interface Holder {
@@ -54,19 +67,24 @@ interface Holder {
   onAbort: (() => void) | undefined;
 }
 
-type Child = ChildProcessByStdio<Writable, Readable, Readable>;
+/** What bwrap's `--json-status-fd` reported. */
+interface SandboxStatus {
+  childStarted: boolean;
+  exitCode: number | null;
+}
 
 /**
- * One execution: temp dir, child process group, timers, output, measurement, clean-up.
+ * One execution: spawn, timers, kill, output, measurement, result, clean-up.
  *
  * Callers attach as holders. A holder whose abort signal fires lets go; when the last holder
- * lets go the group is killed (`killed`). A holder without a signal never lets go. So a retried
+ * lets go the run is killed (`killed`). A holder without a signal never lets go. So a retried
  * activity attempt that attaches keeps the run alive even if the previous attempt is cancelled.
  */
 export class LocalExecution {
   readonly promise: Promise<RunResult>;
   private readonly holders = new Set<Holder>();
   private pid: number | null = null;
+  private cgroup: RunCgroup | null = null;
   private exited = false;
   private killReason: RunTermination | null = null;
   private usage: TreeSample | null = null;
@@ -92,15 +110,16 @@ export class LocalExecution {
   }
 
   /**
-   * Kills the process group, remembering why (the first reason wins). Returns true if a live
+   * Kills every process of the run, remembering why (the first reason wins). Returns true if a live
    * process was signalled, or the run was stopped before it spawned.
    */
   kill(reason: RunTermination): boolean {
     if (this.exited) return false;
     this.killReason ??= reason;
     if (this.pid === null) return true;
-    this.sample(); // last look at CPU and memory: a killed process takes its counters with it
     try {
+      if (this.cgroup) return this.cgroup.kill();
+      this.sample(); // last look at CPU and memory: a killed process takes its counters with it
       return killGroup(this.pid);
     } catch (err) {
       this.settings.log?.warn('run kill failed', { executionId: this.spec.executionId, pid: this.pid, err: String(err) });
@@ -125,8 +144,9 @@ export class LocalExecution {
     }
   }
 
+  /** Unsandboxed runs only: a /proc sample of the process tree (a cgroup measures sandboxed ones). */
   private sample(): void {
-    if (this.pid === null) return;
+    if (this.pid === null || this.cgroup) return;
     const now = sampleTree(this.pid);
     if (!now) return;
     this.usage = {
@@ -138,17 +158,10 @@ export class LocalExecution {
   private async execute(): Promise<RunResult> {
     const { spec, settings } = this;
     const { executionId } = spec;
-    const reportFile = timeReportFile(settings.metaDir, executionId);
     try {
-      try {
-        await access(settings.interpreter, fsConstants.X_OK);
-      } catch (err) {
-        throw new Error(`${spec.language} interpreter is not executable at ${settings.interpreter}`, { cause: err });
-      }
       await settings.beforeStart?.();
-      await this.prepare(reportFile);
       if (this.killReason) return this.notStarted(this.killReason);
-      const result = await this.supervise(reportFile);
+      const result = await this.supervise();
       settings.log?.info('run finished', {
         executionId,
         termination: result.termination,
@@ -157,6 +170,8 @@ export class LocalExecution {
         wallTimeMs: result.wallTimeMs,
         cpuTimeMs: result.cpuTimeMs,
         peakMemoryKb: result.peakMemoryKb,
+        oomKilled: result.oomKilled,
+        sandboxed: result.sandboxed,
       });
       return result;
     } finally {
@@ -164,33 +179,55 @@ export class LocalExecution {
       for (const holder of this.holders) {
         if (holder.onAbort) holder.observer?.signal?.removeEventListener('abort', holder.onAbort);
       }
-      await this.cleanUp(reportFile);
+      await this.cleanUp();
     }
   }
 
-  /** A fresh, private run dir holding only the script; a leftover from a crash is replaced. */
-  private async prepare(reportFile: string): Promise<void> {
-    const { runDir, metaDir } = this.settings;
+  /** The command, and for an unsandboxed run its private dir holding the script. */
+  private async prepare(): Promise<{ command: Command; cwd: string | undefined; env: Record<string, string> }> {
+    const { spec, settings } = this;
+    const { runtime, confinement } = settings;
+    const argv = [runtime.interpreter, ...runtimeArgs(runtime, spec.limits.memoryMb)];
+    if (confinement.kind === 'bwrap') {
+      this.cgroup = confinement.cgroups.create(spec.executionId, {
+        memoryBytes: spec.limits.memoryMb * 1024 * 1024,
+        maxTasks: spec.limits.maxProcesses + BWRAP_TASKS,
+      });
+      const command = buildSandboxCommand({
+        tools: confinement.tools,
+        cgroupProcs: this.cgroup.procsFiles,
+        hostUser: confinement.hostUser,
+        limits: spec.limits,
+        scratchBytes: confinement.scratchBytes,
+        argv,
+        env: runtime.definition.env,
+        scriptName: runtime.fileName,
+      });
+      // Empty: bwrap's pid 1 inside the sandbox keeps bwrap's environment (see sandbox-command.ts).
+      return { command, cwd: undefined, env: {} };
+    }
+    const { runDir } = confinement;
     await rm(runDir, { recursive: true, force: true });
     await mkdir(runDir, { recursive: true, mode: 0o700 });
-    await mkdir(metaDir, { recursive: true, mode: 0o700 });
-    await writeFile(join(runDir, SCRIPT_FILE[this.spec.language]), this.spec.script, { mode: 0o600 });
-    await rm(reportFile, { force: true });
+    await writeFile(join(runDir, runtime.fileName), spec.script, { mode: 0o600 });
+    const command = buildDirectCommand({
+      prlimit: confinement.prlimit,
+      limits: spec.limits,
+      argv,
+      applyProcessLimit: confinement.applyProcessLimit,
+      limitAddressSpace: runtime.definition.addressSpaceLimit,
+    });
+    const env = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: runDir, TMPDIR: runDir, LANG: 'C.UTF-8', ...runtime.definition.env };
+    return { command, cwd: runDir, env };
   }
 
-  private async supervise(reportFile: string): Promise<RunResult> {
+  private async supervise(): Promise<RunResult> {
     const { spec, settings } = this;
     const { limits, executionId } = spec;
-    const command = buildCommand({
-      language: spec.language,
-      limits,
-      interpreter: settings.interpreter,
-      prlimitPath: settings.prlimitPath,
-      time: settings.timePath ? { path: settings.timePath, reportFile } : null,
-      backstop: settings.backstop ? { path: settings.backstop.timeoutPath, afterMs: limits.wallTimeMs + settings.backstop.graceMs } : null,
-      netnsUnsharePath: settings.netnsUnsharePath,
-      applyProcessLimit: settings.applyProcessLimit,
-    });
+    const sandboxed = settings.confinement.kind === 'bwrap';
+    const { command, cwd, env } = await this.prepare();
+    // Killed while preparing (destroy, or every holder aborted): nothing may start after that.
+    if (this.killReason) return this.notStarted(this.killReason);
 
     const stdout = new CappedOutput(limits.maxOutputBytes);
     const stderr = new CappedOutput(limits.maxOutputBytes);
@@ -198,30 +235,45 @@ export class LocalExecution {
 
     const startedAt = new Date();
     const t0 = performance.now();
-    const child: Child = spawn(command.file, command.args, {
-      cwd: settings.runDir,
-      env: { PATH: CHILD_PATH, HOME: settings.runDir, TMPDIR: settings.runDir, LANG: 'C.UTF-8' },
-      detached: true, // own session and process group, so the whole tree can be killed at once
-      stdio: ['pipe', 'pipe', 'pipe'],
+    const child: ChildProcess = spawn(command.file, command.args, {
+      cwd,
+      env,
+      detached: true, // own session and process group: nothing of the run shares the worker's terminal or group
+      stdio: sandboxed ? ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
     });
     this.pid = child.pid ?? null; // undefined when the spawn failed; 'error' follows
+    const childStdout = child.stdout!;
+    const childStderr = child.stderr!;
     // Plain listeners, not events.once: that would also reject on 'error' and leave an
     // unhandled rejection behind when the spawn itself fails.
     const exit = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
       child.once('exit', (code, signal) => resolve([code, signal]));
     });
     const closed = (stream: Readable) => new Promise<void>((resolve) => stream.once('close', () => resolve()));
-    const outputClosed = Promise.all([closed(child.stdout), closed(child.stderr)]);
+    const streams = [childStdout, childStderr];
+    let statusText = '';
+    if (sandboxed) {
+      const status = (child.stdio as unknown as Readable[])[STATUS_FD]!;
+      status.on('data', (chunk: Buffer) => (statusText += chunk.toString('utf8')));
+      streams.push(status);
+      // bwrap reads both to their end before it starts the script.
+      for (const [fd, data] of [[SECCOMP_FD, (settings.confinement as { seccompFilter: Buffer }).seccompFilter], [SCRIPT_FD, Buffer.from(spec.script)]] as const) {
+        const pipe = child.stdio[fd] as Writable;
+        pipe.on('error', () => undefined); // bwrap failed before reading: its exit says why
+        pipe.end(data);
+      }
+    }
+    const outputClosed = Promise.all(streams.map(closed));
     // Listen before any await: on exit, Node resumes unread stdio pipes, dropping their data.
     const collect = (output: CappedOutput) => (chunk: Buffer) => {
       output.push(chunk);
       if (this.killReason === null && stdout.totalBytes + stderr.totalBytes > outputKillBytes) this.kill('output_limit');
     };
-    child.stdout.on('data', collect(stdout));
-    child.stderr.on('data', collect(stderr));
+    childStdout.on('data', collect(stdout));
+    childStderr.on('data', collect(stderr));
     // EPIPE when the script exits without reading its input: expected, nothing to report.
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(spec.stdin ?? '');
+    child.stdin!.on('error', () => undefined);
+    child.stdin!.end(spec.stdin ?? '');
 
     try {
       await once(child, 'spawn');
@@ -232,35 +284,42 @@ export class LocalExecution {
     child.on('error', (err) => settings.log?.warn('run process error', { executionId, err: String(err) }));
     const pid = this.pid;
     if (pid === null) throw new Error(`the ${spec.language} run has no pid`);
-    settings.log?.info('run started', { executionId, language: spec.language, pid });
+    settings.log?.info('run started', { executionId, language: spec.language, pid, sandboxed });
 
     const wallDeadline = armDeadline(t0, limits.wallTimeMs, () => this.kill('wall_timeout'));
+    // RLIMIT_CPU counts per process; the cgroup counts the run's processes together.
+    const cpuWatch = this.cgroup
+      ? setInterval(() => {
+          const cpuUs = this.cgroup?.cpuTimeUs() ?? null;
+          if (cpuUs !== null && cpuUs >= limits.cpuTimeMs * 1000) this.kill('cpu_limit');
+        }, CPU_WATCH_INTERVAL_MS)
+      : undefined;
     const heartbeatTimer = setInterval(() => {
       this.sample();
       this.heartbeat({ elapsedMs: Math.round(performance.now() - t0), pid });
     }, settings.heartbeatIntervalMs);
     let reaped = false;
     try {
-      await this.recordPid(pid);
-
       const [code, signal] = await exit;
       reaped = true;
       const wallTimeMs = Math.round(performance.now() - t0);
       const finishedAt = new Date();
       this.exited = true;
       wallDeadline.clear();
+      clearInterval(cpuWatch);
       clearInterval(heartbeatTimer);
 
-      // The script is done; anything it left behind in its group goes now. Once only: the
-      // leader is reaped, so the longer we wait the likelier the pid is reused by a stranger.
-      this.killStragglers(pid);
-      await this.drain(child, outputClosed);
+      // Read before the kill: the counters go with the cgroup.
+      const cgroupUsage = this.cgroup?.usage() ?? null;
+      await this.killStragglers(pid);
+      await this.drain(streams, outputClosed);
 
-      const report = settings.timePath ? parseTimeReport(await readFile(reportFile, 'utf8').catch(() => '')) : null;
-      const exitCode = report ? report.exitCode : code;
-      const exitSignal = report ? report.signal : signal;
-      const cpuTimeMs = maxOrNull(report?.cpuTimeMs, this.usage?.cpuTimeMs);
-      const peakMemoryKb = maxOrNull(report?.peakMemoryKb, this.usage?.peakMemoryKb);
+      const status = sandboxed ? parseStatus(statusText) : null;
+      if (status && !status.childStarted && this.killReason === null) {
+        throw new Error(`the sandbox did not start (bwrap exit ${code ?? signal}): ${stderr.tail().trim()}`);
+      }
+      const { exitCode, signal: exitSignal } = status?.exitCode != null ? fromShellStatus(status.exitCode) : { exitCode: code, signal };
+      const { cpuTimeMs, peakMemoryKb } = measured(cgroupUsage, this.usage);
       const termination = classifyTermination({
         language: spec.language,
         killReason: this.killReason,
@@ -269,8 +328,8 @@ export class LocalExecution {
         cpuTimeMs,
         cpuLimitMs: cpuLimitSeconds(limits) * 1000,
         stderrTail: stderr.tail(),
-        wallTimeMs,
-        wallLimitMs: limits.wallTimeMs,
+        oomKills: cgroupUsage?.oomKills ?? 0,
+        pidsRefused: cgroupUsage?.pidsRefused ?? 0,
       });
       return {
         termination,
@@ -282,31 +341,39 @@ export class LocalExecution {
         stderrTruncated: stderr.truncated,
         wallTimeMs,
         cpuTimeMs,
-        peakMemoryKb: peakMemoryKb === 0 ? null : peakMemoryKb,
+        peakMemoryKb,
+        oomKilled: (cgroupUsage?.oomKills ?? 0) > 0,
+        sandboxed,
         startedAt,
         finishedAt,
       };
     } finally {
       wallDeadline.clear();
+      clearInterval(cpuWatch);
       clearInterval(heartbeatTimer);
       this.exited = true;
-      if (!reaped) this.killStragglers(pid); // bailing out early: never leave the group running
+      if (!reaped) await this.killStragglers(pid); // bailing out early: never leave the run going
     }
   }
 
-  private killStragglers(pid: number): void {
+  /**
+   * Whatever the script left behind goes now. In the sandbox the pid namespace's end has killed it
+   * already; the cgroup kill is the backstop (and covers a run whose bwrap was killed first).
+   */
+  private async killStragglers(pid: number): Promise<void> {
     try {
-      killGroup(pid);
+      if (this.cgroup) await this.cgroup.destroy();
+      else killGroup(pid); // once only: the leader is reaped, its pid may be reused
     } catch (err) {
       this.settings.log?.warn('run kill failed', { executionId: this.spec.executionId, pid, err: String(err) });
     }
   }
 
   /**
-   * Waits for the output pipes to close. A process that left the group (setsid) can hold them
-   * open forever; after the grace period the pipes are torn down and that is reported.
+   * Waits for the output pipes to close. Unsandboxed, a process that left the group (setsid) can hold
+   * them open forever; after the grace period the pipes are torn down and that is reported.
    */
-  private async drain(child: Child, closed: Promise<unknown>): Promise<void> {
+  private async drain(streams: Readable[], closed: Promise<unknown>): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(true), STDIO_GRACE_MS);
@@ -315,20 +382,7 @@ export class LocalExecution {
     clearTimeout(timer);
     if (gaveUp) {
       this.settings.log?.warn('output pipes held open after exit', { executionId: this.spec.executionId });
-      child.stdout.destroy();
-      child.stderr.destroy();
-    }
-  }
-
-  private async recordPid(pid: number): Promise<void> {
-    const stat = readStat(pid);
-    if (!stat) return; // already gone: nothing a later destroy could find
-    const record: PidRecord = { pid, startTime: stat.startTime };
-    try {
-      await writeFile(pidRecordFile(this.settings.metaDir, this.spec.executionId), JSON.stringify(record), { mode: 0o600 });
-    } catch (err) {
-      // Only a destroy after a worker restart needs this file; the run itself goes on.
-      this.settings.log?.warn('run pid record not written', { executionId: this.spec.executionId, err: String(err) });
+      for (const stream of streams) stream.destroy();
     }
   }
 
@@ -345,26 +399,56 @@ export class LocalExecution {
       wallTimeMs: 0,
       cpuTimeMs: null,
       peakMemoryKb: null,
+      oomKilled: false,
+      sandboxed: this.settings.confinement.kind === 'bwrap',
       startedAt: now,
       finishedAt: now,
     };
   }
 
-  private async cleanUp(reportFile: string): Promise<void> {
-    const { runDir, metaDir } = this.settings;
-    const paths = [runDir, reportFile, pidRecordFile(metaDir, this.spec.executionId)];
-    for (const path of paths) {
-      try {
-        await rm(path, { recursive: true, force: true });
-      } catch (err) {
-        // The result stands; a leftover dir is reported so that someone can clear it.
-        this.settings.log?.warn('run clean-up failed', { executionId: this.spec.executionId, path, err: String(err) });
-      }
+  private async cleanUp(): Promise<void> {
+    const { confinement } = this.settings;
+    try {
+      if (this.cgroup) await this.cgroup.destroy();
+      if (confinement.kind === 'none') await rm(confinement.runDir, { recursive: true, force: true });
+    } catch (err) {
+      // The result stands; a leftover cgroup or dir is reported so that someone can clear it (the next start sweeps cgroups).
+      this.settings.log?.warn('run clean-up failed', { executionId: this.spec.executionId, err: String(err) });
     }
   }
 }
 
-function maxOrNull(a: number | undefined, b: number | undefined): number | null {
-  if (a === undefined && b === undefined) return null;
-  return Math.max(a ?? 0, b ?? 0);
+/** bwrap's status JSON documents, one per line: `{"child-pid": …}` once started, `{"exit-code": N}` at the end. */
+function parseStatus(text: string): SandboxStatus {
+  const status: SandboxStatus = { childStarted: false, exitCode: null };
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const doc = JSON.parse(line) as Record<string, unknown>;
+      if (typeof doc['child-pid'] === 'number') status.childStarted = true;
+      if (typeof doc['exit-code'] === 'number') status.exitCode = doc['exit-code'];
+    } catch {
+      // a torn document from a killed bwrap: what was complete still counts
+    }
+  }
+  return status;
+}
+
+/**
+ * bwrap reports a script killed by signal N as exit code 128 + N, the shell's convention. Read back
+ * that way, a script that itself exits with 129–192 is reported as killed by a signal.
+ */
+function fromShellStatus(status: number): { exitCode: number | null; signal: string | null } {
+  if (status > 128 && status <= 128 + 64) return { exitCode: null, signal: signalName(status - 128) };
+  return { exitCode: status, signal: null };
+}
+
+function measured(cgroup: CgroupUsage | null, sample: TreeSample | null): { cpuTimeMs: number | null; peakMemoryKb: number | null } {
+  if (cgroup) {
+    return {
+      cpuTimeMs: cgroup.cpuTimeUs === null ? null : Math.round(cgroup.cpuTimeUs / 1000),
+      peakMemoryKb: cgroup.peakMemoryBytes === null ? null : Math.round(cgroup.peakMemoryBytes / 1024),
+    };
+  }
+  return { cpuTimeMs: sample?.cpuTimeMs ?? null, peakMemoryKb: sample?.peakMemoryKb ? sample.peakMemoryKb : null };
 }

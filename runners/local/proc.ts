@@ -1,9 +1,10 @@
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /**
- * Linux /proc readers used for best-effort measurement and for recognising our own process
- * groups. Synchronous on purpose: /proc files are generated in memory and a sample reads a few
- * of them, which is cheaper than the promise machinery around async reads.
+ * Linux /proc readers: a worker's identity (pid + start time) for its cgroup dir, and best-effort
+ * measurement of unsandboxed runs (`RUNNER_SANDBOX=none`), which have no cgroup. Synchronous on
+ * purpose: /proc files are generated in memory and a sample reads a few of them, which is cheaper
+ * than the promise machinery around async reads.
  */
 
 /** USER_HZ: the unit of /proc/<pid>/stat times. 100 on every mainstream Linux architecture. */
@@ -90,33 +91,6 @@ export function sampleTree(rootPid: number): TreeSample | null {
     pending.push(...childrenOf(pid));
   }
   return { cpuTimeMs: Math.round(cpuTimeMs), peakMemoryKb };
-}
-
-/** True when the process no longer exists or is only a zombie waiting to be reaped. */
-export function isGone(pid: number): boolean {
-  const stat = readStat(pid);
-  return stat === null || stat.state === 'Z' || stat.state === 'X';
-}
-
-/**
- * Process groups of the live processes whose working directory is `dir` or below it. A run's directory
- * is private to it, so whatever works there is the run's — found even when no pid record was written.
- */
-export function groupsWorkingIn(dir: string): number[] {
-  const groups = new Set<number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let cwd: string;
-    try {
-      cwd = readlinkSync(`/proc/${entry}/cwd`);
-    } catch {
-      continue; // gone meanwhile, or not ours to read
-    }
-    if (cwd !== dir && !cwd.startsWith(`${dir}/`)) continue;
-    const stat = readStat(Number(entry));
-    if (stat && stat.state !== 'Z' && stat.pgrp > 1) groups.add(stat.pgrp);
-  }
-  return [...groups];
 }
 
 /**

@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { testConfig } from '../support/harness';
+import { detectRuntimes } from '../../runners/local/runtime-registry';
 import { createTestApp } from '../support/test-app';
 
 const config = testConfig();
@@ -37,6 +38,15 @@ test('runtimes lists languages with default and maximum limits', async () => {
   expect(res.status).toBe(200);
   expect(res.body.runtimes.map((r: { language: string }) => r.language).sort()).toEqual(['bash', 'node', 'python']);
   expect(res.body.maxLimits.wallTimeMs).toBe(config.limitMaxima.wallTimeMs);
+});
+
+test('runtimes lists the interpreters installed on this host with the versions they report', async () => {
+  const installedRuntimes = detectRuntimes().map(({ language, version }) => ({ language, version }));
+  const testApp = await createTestApp(config, config.databaseUrl, { installedRuntimes });
+  opened.push(testApp);
+  const res = await request(testApp.app).get('/api/v1/runtimes');
+  expect(res.body.runtimes).toContainEqual({ language: 'node', version: process.versions.node });
+  expect(res.body.runtimes).toContainEqual({ language: 'python', version: expect.stringMatching(/^3\.\d+\.\d+$/) });
 });
 
 test('the event JSON Schemas are served, one per event type, with the envelope and payload fields required', async () => {

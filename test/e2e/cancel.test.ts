@@ -2,13 +2,13 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { serviceForThisFile, waitFor } from '../support/harness';
-import { pidsWorkingIn } from '../support/processes';
+import { pidsOfRun } from '../support/processes';
 
 const workDir = mkdtempSync(path.join(os.tmpdir(), 'eo-cancel-test-'));
 const ctx = serviceForThisFile({ RUNNER_WORK_DIR: workDir, CAPACITY_GLOBAL: '1' });
 
-/** A run's processes work in `<workDir>/<id>/`. */
-const runProcesses = (id: string) => pidsWorkingIn(path.join(workDir, id));
+/** A run's processes: those in its cgroup. */
+const runProcesses = (id: string) => pidsOfRun(id);
 
 test('cancelling a running script kills its process, releases capacity and records cancelled with actor and reason', async () => {
   const { json: created } = await ctx.api.submit({ language: 'bash', script: 'sleep 60', limits: { wallTimeMs: 120_000 } }, 'alice');

@@ -1,8 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { TERMINAL } from '../support/api-client';
 import { serviceForThisFile, waitFor } from '../support/harness';
+import { pidsOfRun } from '../support/processes';
 
 const ctx = serviceForThisFile({ CAPACITY_GLOBAL: '2', CAPACITY_PER_OWNER: '2' });
 
@@ -10,15 +9,30 @@ const ctx = serviceForThisFile({ CAPACITY_GLOBAL: '2', CAPACITY_PER_OWNER: '2' }
 const capacityFree = () => waitFor('all capacity to be released', async () => ((await ctx.service.db.capacityReservation.count()) === 0 ? true : undefined), 10_000);
 
 test('with capacity 2, ten submissions from two owners never run more than 2 at once, and the owners alternate', async () => {
-  // Every run waits for a barrier, so all ten are queued before the first slot frees, however slow the machine.
-  const barrier = path.join(mkdtempSync(path.join(os.tmpdir(), 'eo-capacity-')), 'go');
-  const script = { language: 'bash', script: `while [ ! -e ${barrier} ]; do sleep 0.05; done; sleep 0.3` };
+  // Every run waits for a barrier, so all ten are queued before the first slot frees, however slow the
+  // machine. Runs are sandboxed (no host file to wait for): the barrier is a SIGUSR1 to the script's bash.
+  const script = { language: 'bash', script: `go=0; trap 'go=1' USR1; while [ $go = 0 ]; do sleep 0.05; done; sleep 0.3` };
+  let barrierOpen = false;
+  const signalScripts = (id: string) => {
+    for (const pid of pidsOfRun(id)) {
+      try {
+        // Only once bash has its trap (SIGUSR1 in SigCgt): before that the signal would kill it.
+        const caught = /^SigCgt:\s+([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '0';
+        if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'bash' && (BigInt(`0x${caught}`) & 0x200n) !== 0n) process.kill(pid, 'SIGUSR1');
+      } catch {
+        // exited meanwhile: it had passed the barrier
+      }
+    }
+  };
   const grants = new Map<string, number>();
   let sampling = true;
   // The order slots were granted in, read off the queue as it changes (grant time is stamped in the row).
   const sampler = (async () => {
     while (sampling) {
-      for (const r of await ctx.service.db.capacityReservation.findMany({ where: { state: 'holding' } })) grants.set(r.executionId, r.grantedAt!.getTime());
+      for (const r of await ctx.service.db.capacityReservation.findMany({ where: { state: 'holding' } })) {
+        grants.set(r.executionId, r.grantedAt!.getTime());
+        if (barrierOpen) signalScripts(r.executionId);
+      }
       await new Promise((r) => setTimeout(r, 20));
     }
   })();
@@ -32,7 +46,7 @@ test('with capacity 2, ten submissions from two owners never run more than 2 at 
   const queued = await ctx.service.temporal.workflow.getHandle(lastBob).query<{ step: string; capacityPosition: number | null }>('sagaState');
   expect(queued.step).toBe('reserving_capacity');
   expect(queued.capacityPosition).toBeGreaterThan(0);
-  writeFileSync(barrier, '');
+  barrierOpen = true;
 
   await Promise.all(ids.map((id) => ctx.api.waitForStatus(id, (s) => TERMINAL.includes(s), 60_000)));
   sampling = false;

@@ -8,13 +8,13 @@ import type { ExecutionSagaInput, ReconcileSummary } from '../../domain/saga';
 import { closedSagaQuery } from '../../reconciler/closed-sagas';
 import { reconcilerScheduleId } from '../../reconciler/schedule';
 import { serviceForThisFile, waitFor } from '../support/harness';
-import { pidsWorkingIn } from '../support/processes';
+import { pidsOfRun } from '../support/processes';
 
 const workDir = mkdtempSync(path.join(os.tmpdir(), 'eo-reconciler-test-'));
 // A week between scheduled passes: in this test a pass runs only when the test runs it.
 const ctx = serviceForThisFile({ RUNNER_WORK_DIR: workDir, CAPACITY_GLOBAL: '1', RECONCILE_INTERVAL_MS: String(7 * 24 * 3600 * 1000) });
 
-const runProcesses = (id: string) => pidsWorkingIn(path.join(workDir, id));
+const runProcesses = (id: string) => pidsOfRun(id);
 const transitionsOf = (id: string) => ctx.service.db.executionTransition.findMany({ where: { executionId: id }, orderBy: { at: 'asc' } });
 const eventTypesOf = async (id: string) => (await ctx.service.db.outboxEvent.findMany({ where: { executionId: id }, orderBy: { sequence: 'asc' } })).map((e) => e.eventType);
 

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,8 +12,10 @@ import type { RelayHandle } from '../../relay/main';
 import { createDb } from '../../store/db';
 import type { Db } from '../../store/db';
 import { EVENT_FOR_STATUS } from '../../domain/events';
+import { detectCgroupLayout } from '../../runners/local/cgroup';
 import { apiClient, TERMINAL } from '../support/api-client';
 import { removeReconcilerSchedule, resetDatabase, testConfig, testLog, waitFor } from '../support/harness';
+import { watchRuns } from '../support/processes';
 
 /** Every point of the saga where the worker dies: before a step, while the script runs, after a step's side effect. */
 const CRASH_POINTS = [
@@ -65,33 +67,24 @@ function spawnWorker(crashAt: string | null): ChildProcess {
   });
 }
 
-/** A script that notices if another run of the same submission holds its lock (the kernel frees it when a run dies). */
-function lockingScript(token: string): string {
-  return [
-    'import fcntl, time',
-    `base = ${JSON.stringify(path.join(markers, token))}`,
-    'lock = open(base + ".lock", "w")',
-    'try:',
-    '    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)',
-    'except OSError:',
-    '    open(base + ".concurrent", "w").close()',
-    'open(base + ".runs", "a").write("run\\n")',
-    'time.sleep(0.8)',
-    `print("done ${token}")`,
-  ].join('\n');
+/** A script that runs long enough for the cgroup watcher to see every run of it (runs are sandboxed: no host file to leave a mark in). */
+function sleepingScript(token: string): string {
+  return ['import time', 'time.sleep(0.8)', `print("done ${token}")`].join('\n');
 }
 
 test(`SIGKILLing the worker at every saga step (${CRASH_POINTS.length * ROUNDS} kills): each execution ends in exactly one terminal state, nothing runs twice at once, nothing is written twice, capacity is free`, async () => {
   const client = apiClient(api.url);
   const submitted: Array<{ id: string; token: string }> = [];
   let kills = 0;
+  // Which worker processes ran each execution, and whether two ever ran it at once.
+  const runs = watchRuns(detectCgroupLayout().unified);
 
   for (let round = 0; round < ROUNDS; round++) {
     for (const point of CRASH_POINTS) {
       const worker = spawnWorker(point);
       for (let i = 0; i < 2; i++) {
         const token = randomUUID();
-        const { json } = await client.submit({ language: 'python', script: lockingScript(token), limits: { wallTimeMs: 20_000 } });
+        const { json } = await client.submit({ language: 'python', script: sleepingScript(token), limits: { wallTimeMs: 20_000 } });
         submitted.push({ id: json.id, token });
       }
       const signal = await waitFor(`the worker to die at ${point}`, async () => (worker.exitCode !== null || worker.signalCode !== null ? worker.signalCode : undefined), 90_000, 50);
@@ -113,9 +106,10 @@ test(`SIGKILLing the worker at every saga step (${CRASH_POINTS.length * ROUNDS} 
     // A saga whose run hit more crashes than the `cautious` preset allows attempts ends in `error`, as designed.
     expect(executions.every((e) => e.status === 'completed' || (e.status === 'error' && e.errorType === 'system_error'))).toBe(true);
 
-    for (const { id, token } of submitted) {
+    runs.stop();
+    expect([...runs.concurrent]).toEqual([]);
+    for (const { id } of submitted) {
       const execution = executions.find((e) => e.id === id)!;
-      expect(existsSync(path.join(markers, `${token}.concurrent`))).toBe(false);
       const transitions = await db.executionTransition.findMany({ where: { executionId: id }, orderBy: { at: 'asc' } });
       const statuses = transitions.map((t) => t.toStatus);
       expect(statuses.filter((s) => TERMINAL.includes(s))).toEqual([execution.status]);
@@ -125,12 +119,12 @@ test(`SIGKILLing the worker at every saga step (${CRASH_POINTS.length * ROUNDS} 
       expect(events.map((e) => e.sequence)).toEqual(statuses.map((_, i) => i + 1));
       expect(events.map((e) => e.eventType)).toEqual(statuses.map((st) => EVENT_FOR_STATUS[st]));
       expect(new Set(transitions.map((t) => t.eventId))).toEqual(new Set(events.map((e) => e.id)));
-      if (execution.status === 'completed') expect(existsSync(path.join(markers, `${token}.runs`))).toBe(true);
+      if (execution.status === 'completed') expect(runs.seenUnder(id).size).toBeGreaterThanOrEqual(1);
     }
-    const runsOf = (token: string) => (existsSync(path.join(markers, `${token}.runs`)) ? readFileSync(path.join(markers, `${token}.runs`), 'utf8').trim().split('\n').length : 0);
-    const reruns = submitted.filter(({ token }) => runsOf(token) > 1).length;
+    const reruns = submitted.filter(({ id }) => runs.seenUnder(id).size > 1).length;
     console.log(`fault test: ${reruns} scripts were re-run after a crash (one after the other, never at once)`);
   } finally {
+    runs.stop();
     survivor.kill('SIGTERM');
     await new Promise((resolve) => survivor.once('exit', resolve));
   }

@@ -8,8 +8,8 @@ const facts = (overrides: Partial<TerminationFacts>): TerminationFacts => ({
   cpuTimeMs: 10,
   cpuLimitMs: 1000,
   stderrTail: '',
-  wallTimeMs: 100,
-  wallLimitMs: 5000,
+  oomKills: 0,
+  pidsRefused: 0,
   ...overrides,
 });
 
@@ -22,9 +22,20 @@ describe('classifyTermination', () => {
     expect(classifyTermination(facts({ killReason: 'wall_timeout', signal: 'SIGKILL', exitCode: null }))).toBe('wall_timeout');
   });
 
-  it('calls a SIGKILL the runner did not send, past the wall limit, a wall timeout (the timeout backstop fired)', () => {
-    expect(classifyTermination(facts({ signal: 'SIGKILL', exitCode: null, wallTimeMs: 6000 }))).toBe('wall_timeout');
-    expect(classifyTermination(facts({ signal: 'SIGKILL', exitCode: null, wallTimeMs: 4999 }))).toBe('exited');
+  it('calls any OOM kill in the run’s cgroup memory_limit, even when the script carried on and exited 0', () => {
+    expect(classifyTermination(facts({ oomKills: 1, signal: 'SIGKILL', exitCode: null }))).toBe('memory_limit');
+    expect(classifyTermination(facts({ oomKills: 1 }))).toBe('memory_limit');
+  });
+
+  it('calls a failed run with forks refused by the pids limit process_limit, but not a successful one', () => {
+    expect(classifyTermination(facts({ pidsRefused: 3, exitCode: 254 }))).toBe('process_limit');
+    expect(classifyTermination(facts({ pidsRefused: 3, exitCode: 0 }))).toBe('exited');
+  });
+
+  it('calls SIGXFSZ, EFBIG and ENOSPC on a failed run file_limit', () => {
+    expect(classifyTermination(facts({ signal: 'SIGXFSZ', exitCode: null }))).toBe('file_limit');
+    expect(classifyTermination(facts({ exitCode: 1, stderrTail: 'OSError: [Errno 27] File too large' }))).toBe('file_limit');
+    expect(classifyTermination(facts({ exitCode: 1, stderrTail: 'dd: error writing: No space left on device' }))).toBe('file_limit');
   });
 
   it('calls SIGXCPU a CPU limit', () => {

@@ -1,0 +1,317 @@
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { readStat } from './proc';
+
+/**
+ * Per-run cgroups: the run's memory (no swap) and pids limits, its peak memory, OOM kills and CPU
+ * time, and a kill that reaches every process of the run (a `setsid` double fork included).
+ *
+ * Two layouts are supported:
+ * - `v2`: one unified hierarchy with the memory and pids controllers;
+ * - `hybrid`: cgroup v1 `memory` and `pids` hierarchies plus the unified hierarchy mounted at
+ *   `/sys/fs/cgroup/unified` (systemd's hybrid mode). The unified dir holds no controller there but
+ *   still has `cgroup.kill`, `cgroup.events` and `cpu.stat`, which is all the runner needs of it.
+ * Pure v1 (no unified hierarchy, so no `cgroup.kill`) is refused.
+ *
+ * Everything lives under the worker's own cgroup (from /proc/self/cgroup), so it works under systemd
+ * `Delegate=yes` and in a container with its own cgroup namespace. Each worker process owns one dir,
+ * `eo-<pid>-<start time>`, with one `r-<executionId>` per run, so that workers sharing a cgroup (tests,
+ * several workers in one container) can tell their runs apart and sweep only a dead worker's.
+ */
+
+/** The mount points of a layout, the worker's own cgroup in each, and which hierarchies runs use. */
+export interface CgroupLayout {
+  kind: 'v2' | 'hybrid';
+  /** The worker's own cgroup dir in the unified hierarchy (kill, populated, cpu.stat; v2: everything). */
+  unified: string;
+  /** The worker's own cgroup dir in the v1 memory hierarchy; null on v2. */
+  memory: string | null;
+  /** The worker's own cgroup dir in the v1 pids hierarchy; null on v2. */
+  pids: string | null;
+}
+
+/** What a run's cgroup limits. */
+export interface CgroupLimits {
+  /** Memory, bytes; swap is not allowed on top. */
+  memoryBytes: number;
+  /** Tasks (processes and threads) at once. */
+  maxTasks: number;
+}
+
+/** What a run's cgroup measured. */
+export interface CgroupUsage {
+  /** Peak memory charged to the run (RSS, page cache, tmpfs files, kernel memory), bytes; null if unknown. */
+  peakMemoryBytes: number | null;
+  /** Processes the kernel's OOM killer killed in the run. */
+  oomKills: number;
+  /** Forks and clones refused by the pids limit. */
+  pidsRefused: number;
+  /** CPU time of every process the run ever had, µs. */
+  cpuTimeUs: number | null;
+}
+
+const ROOT = '/sys/fs/cgroup';
+const OWNER_DIR = /^eo-(\d+)-(\d+)$/;
+const RUN_PREFIX = 'r-';
+
+/**
+ * Finds the layout from /proc/self/cgroup and the mounts under /sys/fs/cgroup.
+ * @throws Error saying why when the host has no layout the runner can use.
+ */
+export function detectCgroupLayout(procSelfCgroup = readFileSync('/proc/self/cgroup', 'utf8')): CgroupLayout {
+  const paths = new Map<string, string>();
+  for (const line of procSelfCgroup.trim().split('\n')) {
+    const [, controllers = '', path = '/'] = line.split(':');
+    for (const controller of controllers.split(',')) paths.set(controller, path);
+  }
+  const unifiedPath = paths.get('');
+  if (unifiedPath === undefined) throw new Error('no cgroup v2 (unified) hierarchy: cgroup.kill is needed to kill a run whole');
+  if (existsSync(join(ROOT, 'cgroup.controllers'))) {
+    const own = join(ROOT, unifiedPath);
+    const available = readFileSync(join(own, 'cgroup.controllers'), 'utf8').split(/\s+/);
+    for (const needed of ['memory', 'pids']) {
+      if (!available.includes(needed)) throw new Error(`cgroup v2 controller "${needed}" is not available in ${own}`);
+    }
+    return { kind: 'v2', unified: own, memory: null, pids: null };
+  }
+  const memoryPath = paths.get('memory');
+  const pidsPath = paths.get('pids');
+  if (!existsSync(join(ROOT, 'unified', 'cgroup.procs'))) throw new Error(`cgroup v1 only: no unified hierarchy at ${ROOT}/unified for cgroup.kill`);
+  if (memoryPath === undefined || pidsPath === undefined) throw new Error('cgroup v1 memory or pids hierarchy missing');
+  return {
+    kind: 'hybrid',
+    unified: join(ROOT, 'unified', unifiedPath),
+    memory: join(ROOT, 'memory', memoryPath),
+    pids: join(ROOT, 'pids', pidsPath),
+  };
+}
+
+/** The hierarchies' own dirs a run has a dir in, unified last so that it is removed last. */
+function hierarchies(layout: CgroupLayout): string[] {
+  return [layout.memory, layout.pids, layout.unified].filter((dir): dir is string => dir !== null);
+}
+
+/**
+ * On v2 the memory and pids controllers must be enabled for the worker's children. A cgroup with
+ * processes cannot do that ("no internal processes"), so when the worker's own cgroup holds processes
+ * they are first moved into a `supervisor` leaf beside the runs (what container init scripts do).
+ */
+function delegateControllers(layout: CgroupLayout): void {
+  if (layout.kind !== 'v2') return;
+  const control = join(layout.unified, 'cgroup.subtree_control');
+  const enabled = readFileSync(control, 'utf8').split(/\s+/);
+  if (enabled.includes('memory') && enabled.includes('pids')) return;
+  const procs = readFileSync(join(layout.unified, 'cgroup.procs'), 'utf8').trim();
+  if (procs) {
+    const leaf = join(layout.unified, 'supervisor');
+    mkdirSync(leaf, { recursive: true });
+    for (const pid of procs.split('\n')) {
+      try {
+        writeFileSync(join(leaf, 'cgroup.procs'), pid);
+      } catch {
+        // exited meanwhile, or a kernel thread: neither blocks enabling controllers
+      }
+    }
+  }
+  writeFileSync(control, '+memory +pids');
+}
+
+/** The cgroups of one worker process: created at start, one child per run. */
+export class CgroupTree {
+  private readonly ownerName: string;
+
+  constructor(readonly layout: CgroupLayout) {
+    const self = readStat(process.pid);
+    this.ownerName = `eo-${process.pid}-${self?.startTime ?? 0}`;
+  }
+
+  /**
+   * Makes the worker's dir in every hierarchy (sweeping a dead worker's runs is {@link sweep}'s).
+   * @throws Error when the hierarchy is not writable (no delegation, read-only cgroupfs).
+   */
+  prepare(): void {
+    delegateControllers(this.layout);
+    for (const own of hierarchies(this.layout)) {
+      mkdirSync(join(own, this.ownerName), { recursive: true });
+    }
+    if (this.layout.kind === 'v2') writeFileSync(join(this.layout.unified, this.ownerName, 'cgroup.subtree_control'), '+memory +pids');
+  }
+
+  /** Kills and removes every run of every worker process that is gone (pid gone, or reused). */
+  async sweep(): Promise<number> {
+    let swept = 0;
+    for (const owner of this.ownerDirs()) {
+      const match = OWNER_DIR.exec(owner)!;
+      const stat = readStat(Number(match[1]));
+      if (stat !== null && stat.startTime === Number(match[2])) continue; // a live worker's
+      for (const run of this.runsOf(owner)) {
+        await this.runAt(owner, run).destroy();
+        swept++;
+      }
+      for (const own of hierarchies(this.layout)) await removeDir(join(own, owner));
+    }
+    return swept;
+  }
+
+  /** Kills and removes the cgroup of this execution under any worker: a predecessor, or a run to destroy. */
+  async destroyRun(executionId: string): Promise<boolean> {
+    let killed = false;
+    for (const owner of this.ownerDirs()) {
+      if (this.runsOf(owner).includes(RUN_PREFIX + executionId)) killed = (await this.runAt(owner, RUN_PREFIX + executionId).destroy()) || killed;
+    }
+    return killed;
+  }
+
+  /** Creates the cgroup of a run with its limits. */
+  create(executionId: string, limits: CgroupLimits): RunCgroup {
+    const run = this.runAt(this.ownerName, RUN_PREFIX + executionId);
+    run.make(limits);
+    return run;
+  }
+
+  private ownerDirs(): string[] {
+    const owners = new Set<string>();
+    for (const own of hierarchies(this.layout)) {
+      for (const name of listDirs(own)) if (OWNER_DIR.test(name)) owners.add(name);
+    }
+    return [...owners];
+  }
+
+  private runsOf(owner: string): string[] {
+    const runs = new Set<string>();
+    for (const own of hierarchies(this.layout)) {
+      for (const name of listDirs(join(own, owner))) if (name.startsWith(RUN_PREFIX)) runs.add(name);
+    }
+    return [...runs];
+  }
+
+  private runAt(owner: string, run: string): RunCgroup {
+    const { layout } = this;
+    const at = (own: string | null) => (own === null ? null : join(own, owner, run));
+    return new RunCgroup(layout.kind, at(layout.unified)!, at(layout.memory), at(layout.pids));
+  }
+}
+
+/** One run's cgroup dirs (one per hierarchy). */
+export class RunCgroup {
+  constructor(
+    private readonly kind: CgroupLayout['kind'],
+    private readonly unified: string,
+    private readonly memory: string | null,
+    private readonly pids: string | null,
+  ) {}
+
+  /** The `cgroup.procs` files a process must join, in order, to be inside the run. */
+  get procsFiles(): string[] {
+    return [this.memory, this.pids, this.unified].filter((dir): dir is string => dir !== null).map((dir) => join(dir, 'cgroup.procs'));
+  }
+
+  make(limits: CgroupLimits): void {
+    const memoryBytes = String(Math.floor(limits.memoryBytes));
+    const maxTasks = String(Math.floor(limits.maxTasks));
+    if (this.kind === 'v2') {
+      mkdirSync(this.unified, { recursive: true });
+      writeFileSync(join(this.unified, 'memory.max'), memoryBytes);
+      writeIfPresent(join(this.unified, 'memory.swap.max'), '0');
+      writeFileSync(join(this.unified, 'pids.max'), maxTasks);
+      return;
+    }
+    for (const dir of [this.memory!, this.pids!, this.unified]) mkdirSync(dir, { recursive: true });
+    writeFileSync(join(this.memory!, 'memory.limit_in_bytes'), memoryBytes);
+    // memsw is memory + swap: equal to the memory limit means no swap (absent without swap accounting).
+    writeIfPresent(join(this.memory!, 'memory.memsw.limit_in_bytes'), memoryBytes);
+    writeFileSync(join(this.pids!, 'pids.max'), maxTasks);
+  }
+
+  usage(): CgroupUsage {
+    const memoryDir = this.memory ?? this.unified;
+    const peak = this.kind === 'v2' ? readNumber(join(memoryDir, 'memory.peak')) : readNumber(join(memoryDir, 'memory.max_usage_in_bytes'));
+    const oomFile = this.kind === 'v2' ? 'memory.events' : 'memory.oom_control';
+    return {
+      peakMemoryBytes: peak,
+      oomKills: readKeyed(join(memoryDir, oomFile), 'oom_kill') ?? 0,
+      pidsRefused: readKeyed(join(this.pids ?? this.unified, 'pids.events'), 'max') ?? 0,
+      cpuTimeUs: this.cpuTimeUs(),
+    };
+  }
+
+  /** CPU time of the run so far, µs (cheap: one small read). */
+  cpuTimeUs(): number | null {
+    return readKeyed(join(this.unified, 'cpu.stat'), 'usage_usec');
+  }
+
+  /** Whether any process is in the run (`populated` of cgroup.events counts descendants too). */
+  populated(): boolean {
+    return readKeyed(join(this.unified, 'cgroup.events'), 'populated') === 1;
+  }
+
+  /** SIGKILLs every process in the run at once. Returns whether any was there. */
+  kill(): boolean {
+    if (!existsSync(this.unified) || !this.populated()) return false;
+    writeFileSync(join(this.unified, 'cgroup.kill'), '1');
+    return true;
+  }
+
+  /**
+   * Kills the run, waits for its processes to be gone (up to `waitMs`) and removes its dirs.
+   * Returns whether anything was killed.
+   */
+  async destroy(waitMs = 2_000): Promise<boolean> {
+    const killed = this.kill();
+    const deadline = performance.now() + waitMs;
+    while (existsSync(this.unified) && this.populated() && performance.now() < deadline) await delay(1);
+    for (const dir of [this.memory, this.pids, this.unified]) if (dir !== null) await removeDir(dir);
+    return killed;
+  }
+}
+
+function listDirs(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name);
+  } catch {
+    return []; // no such dir: nothing there to list
+  }
+}
+
+/** rmdir, retried for up to a second: a cgroup whose last process just died can stay busy for a moment. */
+async function removeDir(dir: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      rmdirSync(dir);
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      if (code !== 'EBUSY' || attempt >= 1000) throw err;
+      await delay(1);
+    }
+  }
+}
+
+function writeIfPresent(file: string, value: string): void {
+  if (existsSync(file)) writeFileSync(file, value);
+}
+
+function readNumber(file: string): number | null {
+  try {
+    const value = Number(readFileSync(file, 'utf8').trim());
+    return Number.isFinite(value) ? value : null;
+  } catch {
+    return null; // not on this kernel: the figure is reported as unknown
+  }
+}
+
+/** A value from a `key value` per line file (cgroup.events, cpu.stat, memory.events, pids.events, …). */
+function readKeyed(file: string, key: string): number | null {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return null; // not on this kernel (or the run is gone): unknown
+  }
+  const match = new RegExp(`^${key} (\\d+)$`, 'm').exec(text);
+  return match ? Number(match[1]) : null;
+}
