@@ -6,7 +6,9 @@
 //   2. the same Temporal server driving a workflow of the saga's shape whose six activities do nothing;
 //   5. API latency at a fixed rate: GET of a running execution; POST and GET with the worker stopped;
 //   6. RSS of each process at start, after the sections above, and at each --memory checkpoint.
-// (3. runner overhead: `npm run bench:sandbox`; 4. relay latency: not measured yet.)
+//   4. relay: occurred_at of each event (its transaction) → the event read from Kafka by a consumer, during
+//      the fixed-rate POSTs of section 5 (worker stopped: one event per POST, so --api-rate events/s);
+// (3. runner overhead: `npm run bench:sandbox`.)
 // Writes bench/results/<timestamp>.json and .md and prints the markdown.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -14,6 +16,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { Consumer, stringDeserializers, type MessagesStream } from '@platformatic/kafka';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import { deleteReconcilerSchedule } from '../reconciler/schedule';
@@ -215,7 +218,9 @@ async function main(): Promise<void> {
     }
     result.memory = memory;
 
-    result.api = await measureApi(apiUrl, processes, submitted, temporal);
+    const apiAndRelay = await measureApiAndRelay(apiUrl, env.KAFKA_BROKERS!.split(','), processes, submitted, temporal);
+    result.api = apiAndRelay.api;
+    result.relay = apiAndRelay.relay;
   } finally {
     stopping = true;
     // Sagas the bench left waiting (the worker was stopped for the API section) end now.
@@ -235,7 +240,9 @@ async function main(): Promise<void> {
 }
 
 async function runBaseline(temporal: Client, taskQueue: string, address: string, concurrency: number, count: number): Promise<CellResult> {
-  const worker = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['bench/baseline/worker.ts', address, taskQueue], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const log = fs.openSync(path.join(os.tmpdir(), 'eo-bench-baseline-worker.log'), 'w');
+  const worker = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['bench/baseline/worker.ts', address, taskQueue], { cwd: ROOT, stdio: ['ignore', 'pipe', log] });
+  fs.closeSync(log);
   try {
     await new Promise<void>((resolve, reject) => {
       worker.stdout?.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve());
@@ -255,8 +262,14 @@ async function runBaseline(temporal: Client, taskQueue: string, address: string,
   }
 }
 
-async function measureApi(
+/**
+ * API latency at a fixed rate: GET of a running execution; then, with the worker stopped, POST (each one
+ * commits exactly one event, `execution_requested`, so the POST rate is the event rate) with every event
+ * timed from its commit (occurred_at) to a Kafka consumer; then GET of a queued execution.
+ */
+async function measureApiAndRelay(
   apiUrl: string,
+  brokers: string[],
   processes: Record<string, ChildProcess | undefined>,
   submitted: string[],
   temporal: Client,
@@ -279,13 +292,43 @@ async function measureApi(
   const getRunning = summarize(await atFixedRate(apiRate, apiSeconds * 1000, async () => void (await get(running))));
   await temporal.workflow.getHandle(running).cancel().catch(() => undefined);
 
-  say(`API: POST and GET with the worker stopped, at ${apiRate}/s for ${apiSeconds} s each`);
+  say(`API and relay: POST at ${apiRate}/s for ${apiSeconds} s with the worker stopped, events read back from Kafka`);
+  stopping = true;
   await stopProcess(processes.worker);
   processes.worker = undefined;
+  stopping = false;
+  const consumer = new Consumer({ groupId: `bench-${randomUUID()}`, clientId: 'bench', bootstrapBrokers: brokers, deserializers: stringDeserializers });
+  const relayLatencies: number[] = [];
+  const posted = new Set<string>();
+  const early = new Map<string, number>(); // events that arrive before their POST has answered
+  const stream: MessagesStream<string, string, string, string> = await consumer.consume({ topics: ['execution_requested'], mode: 'latest', autocommit: false, maxWaitTime: 50 });
+  stream.on('data', (m) => {
+    const latency = Date.now() - Date.parse((JSON.parse(m.value) as { occurred_at: string }).occurred_at);
+    if (posted.has(m.key)) relayLatencies.push(latency);
+    else early.set(m.key, latency);
+  });
+  let postWorkerStopped: Summary;
+  try {
+    await new Promise((r) => setTimeout(r, 2000)); // the group joins and takes its partitions
+    postWorkerStopped = summarize(
+      await atFixedRate(apiRate, apiSeconds * 1000, async () => {
+        const id = await post();
+        posted.add(id);
+        const latency = early.get(id);
+        if (latency !== undefined) relayLatencies.push(latency);
+      }),
+    );
+    await waitUntil('every execution_requested in Kafka', async () => relayLatencies.length >= posted.size, 30_000).catch(() => undefined);
+  } finally {
+    await stream.close();
+    await consumer.close(true);
+  }
+  const relay = { eventsPerSecond: apiRate, seconds: apiSeconds, posted: posted.size, read: relayLatencies.length, latencyMs: summarize(relayLatencies) };
+
   const queued = await post();
-  const postQueued = summarize(await atFixedRate(apiRate, apiSeconds * 1000, async () => void (await post())));
+  say(`API: GET of a queued execution (worker stopped) at ${apiRate}/s for ${apiSeconds} s`);
   const getQueued = summarize(await atFixedRate(apiRate, apiSeconds * 1000, async () => void (await get(queued))));
-  return { rate: apiRate, seconds: apiSeconds, getRunning, postWorkerStopped: postQueued, getWorkerStopped: getQueued };
+  return { api: { rate: apiRate, seconds: apiSeconds, getRunning, postWorkerStopped, getWorkerStopped: getQueued }, relay };
 }
 
 function renderMarkdown(r: Record<string, unknown>): string {
@@ -314,6 +357,11 @@ function renderMarkdown(r: Record<string, unknown>): string {
     for (const [name, s] of [['GET of a running execution', api.getRunning], ['POST, worker stopped', api.postWorkerStopped], ['GET, worker stopped (queued)', api.getWorkerStopped]] as const) {
       lines.push(`| ${name} | ${s.n} | ${s.p50} | ${s.p95} | ${s.p99} | ${s.max} |`);
     }
+  }
+  const relay = r.relay as { eventsPerSecond: number; seconds: number; posted: number; read: number; latencyMs: Summary } | undefined;
+  if (relay) {
+    lines.push('', `## 4. Relay: commit → read from Kafka, ${relay.eventsPerSecond} events/s for ${relay.seconds} s (the POSTs above, one event each)`, '', '| events committed | read from Kafka | p50 ms | p95 ms | p99 ms | max ms |', '| --- | --- | --- | --- | --- | --- |');
+    lines.push(`| ${relay.posted} | ${relay.read} | ${relay.latencyMs.p50} | ${relay.latencyMs.p95} | ${relay.latencyMs.p99} | ${relay.latencyMs.max} |`);
   }
   const memory = (r.memory ?? []) as Array<{ after: string; executions: number; apiMb: number | null; workerMb: number | null; relayMb: number | null }>;
   if (memory.length > 0) {
