@@ -13,8 +13,30 @@ export interface KafkaPublisherOptions {
   timeoutMs?: number;
 }
 
-/** Kafka protocol errors that belong to one message, not to the cluster. */
-const MESSAGE_LEVEL_ERRORS = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE', 'INVALID_TOPIC_EXCEPTION']);
+/**
+ * Kafka protocol errors that mean the cluster cannot take writes right now (it will, without anyone changing
+ * the message): the relay pauses and spends no attempt. Any other error belongs to the message — an attempt
+ * is counted and, in the end, the event is dead-lettered — so an error nobody foresaw (an authorisation
+ * failure, say) cannot hold the whole outbox forever.
+ */
+const CLUSTER_UNAVAILABLE_ERRORS = new Set([
+  'BROKER_NOT_AVAILABLE',
+  'LEADER_NOT_AVAILABLE',
+  'NOT_LEADER_OR_FOLLOWER',
+  'NOT_ENOUGH_REPLICAS',
+  'NOT_ENOUGH_REPLICAS_AFTER_APPEND',
+  'REQUEST_TIMED_OUT',
+  'NETWORK_EXCEPTION',
+  'KAFKA_STORAGE_ERROR',
+  'NOT_CONTROLLER',
+  'COORDINATOR_NOT_AVAILABLE',
+  'COORDINATOR_LOAD_IN_PROGRESS',
+  'THROTTLING_QUOTA_EXCEEDED',
+]);
+/** The client's own codes for a broker it cannot reach or that does not answer in time. */
+const CLIENT_UNREACHABLE_CODES = new Set(['PLT_KFK_NETWORK', 'PLT_KFK_TIMEOUT']);
+/** Socket errors of an unreachable broker. */
+const SOCKET_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
 
 /** The relay's Kafka side on @platformatic/kafka (see README, "Kafka client" for why this client). */
 export function createKafkaPublisher(opts: KafkaPublisherOptions): EventPublisher {
@@ -25,31 +47,42 @@ export function createKafkaPublisher(opts: KafkaPublisherOptions): EventPublishe
   const producer = new Producer({ ...common, retries: 2, serializers: stringSerializers, idempotent: true, acks: ProduceAcks.ALL, autocreateTopics: false });
   let admin: Admin | undefined;
 
-  return {
-    async ensureTopics(topics) {
-      admin ??= new Admin({ ...common, retries: 1 });
-      const missing = async () => {
-        const existing = new Set(await admin!.listTopics());
-        return topics.filter((t) => !existing.has(t));
-      };
-      try {
-        const toCreate = await missing();
-        if (toCreate.length > 0) {
-          // Another relay may create the same topics at the same moment: what counts is that they exist after.
-          await admin.createTopics({ topics: toCreate, partitions: opts.partitions ?? 3, replicas: opts.replicas ?? 1 }).catch(async (err) => {
-            if ((await missing()).length > 0) throw err;
-          });
-        }
-      } catch (err) {
-        throw new PublishError('broker_unavailable', `could not ensure topics: ${messageOf(err)}`, { cause: err });
+  const ensureTopics = async (topics: readonly string[]): Promise<void> => {
+    admin ??= new Admin({ ...common, retries: 1 });
+    const missing = async () => {
+      const existing = new Set(await admin!.listTopics());
+      return topics.filter((t) => !existing.has(t));
+    };
+    try {
+      const toCreate = await missing();
+      if (toCreate.length > 0) {
+        // Another relay may create the same topics at the same moment: what counts is that they exist after.
+        await admin.createTopics({ topics: toCreate, partitions: opts.partitions ?? 3, replicas: opts.replicas ?? 1 }).catch(async (err) => {
+          if ((await missing()).length > 0) throw err;
+        });
       }
-    },
+    } catch (err) {
+      throw new PublishError(classifyPublishFailure(err), `could not ensure topics: ${messageOf(err)}`, { cause: err });
+    }
+  };
+
+  return {
+    ensureTopics,
 
     async publish(messages: readonly OutboundMessage[]) {
+      const send = () => producer.send({ messages: messages.map((m) => ({ topic: m.topic, key: m.key, value: m.value, headers: m.headers })) });
       try {
-        await producer.send({ messages: messages.map((m) => ({ topic: m.topic, key: m.key, value: m.value, headers: m.headers })) });
+        await send();
+        return;
       } catch (err) {
-        throw new PublishError(classify(err), messageOf(err), { cause: err });
+        if (!isUnknownTopic(err)) throw new PublishError(classifyPublishFailure(err), messageOf(err), { cause: err });
+      }
+      // A topic deleted under the relay (or never created): create it again and send once more.
+      await ensureTopics([...new Set(messages.map((m) => m.topic))]);
+      try {
+        await send();
+      } catch (err) {
+        throw new PublishError(classifyPublishFailure(err), messageOf(err), { cause: err });
       }
     },
 
@@ -59,12 +92,23 @@ export function createKafkaPublisher(opts: KafkaPublisherOptions): EventPublishe
   };
 }
 
-function classify(err: unknown): 'broker_unavailable' | 'message_rejected' {
+/** What a failed send means for the relay: only a cluster that cannot take writes now pauses it. */
+export function classifyPublishFailure(err: unknown): 'broker_unavailable' | 'message_rejected' {
   for (const e of flatten(err)) {
-    const apiId = (e as { apiId?: string }).apiId;
-    if (apiId && MESSAGE_LEVEL_ERRORS.has(apiId)) return 'message_rejected';
+    const { apiId, code } = e as { apiId?: string; code?: string };
+    if (apiId && CLUSTER_UNAVAILABLE_ERRORS.has(apiId)) return 'broker_unavailable';
+    if (code && (CLIENT_UNREACHABLE_CODES.has(code) || SOCKET_ERRORS.has(code))) return 'broker_unavailable';
   }
-  return 'broker_unavailable';
+  return 'message_rejected';
+}
+
+/** The client's metadata lookup found no such topic (Kafka's UNKNOWN_TOPIC_OR_PARTITION, error code 3). */
+function isUnknownTopic(err: unknown): boolean {
+  return [...flatten(err)].some(
+    (e) =>
+      (e as { apiId?: string }).apiId === 'UNKNOWN_TOPIC_OR_PARTITION' ||
+      (e instanceof Error && (e as { code?: string }).code === 'PLT_KFK_USER' && /^Unknown topic /.test(e.message)),
+  );
 }
 
 function* flatten(err: unknown): Generator<unknown> {
