@@ -5,7 +5,7 @@ import { createKafkaPublisher } from '../../relay/kafka-publisher';
 import { createOutboxRelay } from '../../relay/outbox-relay';
 import type { OutboxRelay } from '../../relay/outbox-relay';
 import { createDb } from '../../store/db';
-import { OUTBOX_CHANNEL } from '../../store/transitions';
+import { OUTBOX_CHANNEL } from '../../store/notifications';
 import type { Db } from '../../store/db';
 import { collectKafka } from '../support/kafka-collector';
 import { resetDatabase, testConfig, testLog, waitFor } from '../support/harness';
