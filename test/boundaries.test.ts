@@ -102,6 +102,7 @@ describe('source boundaries', () => {
     expect(queriesIn(path.join(ROOT, 'api/sample.ts'), sample).map((q) => q.replace(/^[^ ]+ /, ''))).toEqual([
       'SQL string: SELECT id FROM executions',
       'raw query: db.$queryRaw',
+      'SQL string: SELECT 1',
       'query: deps.db.execution.findMany()',
       'SQL string: BEGIN',
       'SQL template: UPDATE outbox_events SET state =  ',

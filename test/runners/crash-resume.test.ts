@@ -77,6 +77,6 @@ test('a script whose worker died is still killed just past its wall limit, by th
   await new Promise((resolve) => worker.once('exit', resolve));
   expect(orphans.some(isAlive)).toBe(true);
   // The script sleeps 60 s; it must be gone long before that.
-  await waitFor('the orphaned script to be killed', async () => (orphans.some(isAlive) || pidsWorkingIn(runDir).length > 0 ? undefined : true), 15_000);
+  await waitFor('the orphaned script to be killed', async () => (orphans.some(isAlive) || pidsWorkingIn(runDir).length > 0 ? undefined : true), { deadlineMs: 15_000 });
   expect(Date.now() - started).toBeGreaterThanOrEqual(wallTimeMs);
 }, 30_000);
