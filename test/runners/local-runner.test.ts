@@ -237,7 +237,7 @@ describe('local runner', () => {
     const s = spec('python', `import os, time\nwhile not os.path.exists(${JSON.stringify(release)}): time.sleep(0.01)\nprint("finished")`);
     const { observer, pid } = pidObserver({ signal: controller.signal });
     const first = runner.run(s, observer);
-    runner.run(s, { signal: new AbortController().signal });
+    void runner.run(s, { signal: new AbortController().signal }); // a second caller attached to the same run, never awaited
     const leader = await waitFor(pid);
     controller.abort();
     expect(liveGroupMembers(leader).length).toBeGreaterThan(0);
