@@ -19,9 +19,25 @@ export default tseslint.config(
   },
   {
     files: ['**/*.ts'],
+    // Type-aware rules (no-floating-promises) read the types through the project's tsconfig.
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       'no-console': 'error',
+      // Types come in through `import type`: what a module loads at run time is visible at a glance.
+      '@typescript-eslint/consistent-type-imports': ['error', { prefer: 'type-imports', fixStyle: 'separate-type-imports' }],
+      // A promise nobody awaits loses its failure: await it, or say `void` on purpose.
+      '@typescript-eslint/no-floating-promises': 'error',
+    },
+  },
+  {
+    // The API process never loads workflow code: it starts workflows by name, with their types only.
+    files: ['api/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/workflows', '**/workflows/*'], allowTypeImports: true, message: 'The API starts workflows by name: import workflows as types only (import type).' }] },
+      ],
     },
   },
   {

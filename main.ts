@@ -106,7 +106,7 @@ claimStart({ pidFile: lockFile('npm-start'), host: config.api.host, port: config
     void runUntilSignal(log, () => startAll(config, log, progress, startedAt));
   },
   (err: unknown) => {
-    log.fatal(coerceError(err).message);
+    log.fatal({ reason: coerceError(err).message }, 'start refused');
     process.exit(1);
   },
 );

@@ -52,7 +52,7 @@ export async function runUntilSignal(log: Logger, start: () => Promise<{ stop():
   } catch (err) {
     const error = coerceError(err);
     // A refusal says what to do; its stack trace would only bury that.
-    if (error.name === 'StartRefused') log.fatal(`start failed: ${error.message}`);
+    if (error.name === 'StartRefused') log.fatal({ reason: error.message }, 'start refused');
     else log.fatal({ err: error }, 'start failed');
     process.exit(1);
   }

@@ -3,7 +3,7 @@ import { FailureType } from '../domain/failure-types';
 import { RUNTIMES, limitViolations } from '../domain/runtimes';
 import type { Language, RunLimits } from '../domain/runtimes';
 import { isTerminal } from '../domain/execution-status';
-import type { ErrorType, ExecutionStatus } from '../domain/execution-status';
+import type { ErrorType } from '../domain/execution-status';
 import { SAGA_ACTOR } from '../domain/saga';
 import type { ExecutionOutcome, ExecutionSagaInput, ReconcileSummary } from '../domain/saga';
 import type { Logger } from '../observability/logger';
@@ -13,12 +13,14 @@ import type { Execution } from '../generated/prisma/client';
 import type { Db } from '../store/db';
 import type { Producer } from '../store/envelope';
 import { TransitionRefusedError } from '../store/errors';
+import { findExecution, getExecution, statusOf } from '../store/executions';
 import { applyTransition, createExecution, newExecutionFrom } from '../store/transitions';
 import type { ResultFields } from '../store/transitions';
-import { release, reserve } from './capacity';
-import type { CapacityLimits, Reservation } from './capacity';
+import { release, reserve } from '../store/capacity';
+import type { CapacityLimits, Reservation } from '../store/capacity';
 import { classifyRun } from './run-outcome';
 import { terminalRecordFor } from './reconcile';
+import type { TerminalRecord } from './reconcile';
 import type { ClosedSagaSource } from '../reconciler/closed-sagas';
 
 export interface ActivityDeps {
@@ -41,13 +43,7 @@ export interface ExecutionRef {
   executionId: string;
 }
 
-export interface TerminalRecord extends ExecutionRef {
-  to: Extract<ExecutionStatus, 'cancelled' | 'error' | 'timed_out'>;
-  errorType: ErrorType;
-  errorMessage: string;
-  actor: string;
-  reason: string | null;
-}
+export type { TerminalRecord };
 
 /** Builds the saga's activities around explicit dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -78,7 +74,7 @@ export function createActivities(deps: ActivityDeps) {
       });
     } catch (err) {
       if (err instanceof TransitionRefusedError && err.current && isTerminal(err.current)) {
-        return { execution: await db.execution.findUniqueOrThrow({ where: { id: rec.executionId } }), applied: false };
+        return { execution: await getExecution(db, rec.executionId), applied: false };
       }
       throw err;
     }
@@ -129,7 +125,7 @@ export function createActivities(deps: ActivityDeps) {
     async runScript(ref: ExecutionRef): Promise<RunResult> {
       const ctx = Context.current();
       const log = logFor(ref.executionId);
-      const execution = await db.execution.findUnique({ where: { id: ref.executionId } });
+      const execution = await findExecution(db, ref.executionId);
       if (!execution) throw ApplicationFailure.nonRetryable(`execution ${ref.executionId} not found`, FailureType.ExecutionNotFound);
       log.info({ language: execution.language }, 'runner starting');
       const result = await runner.run(
@@ -196,8 +192,8 @@ export function createActivities(deps: ActivityDeps) {
       for (const saga of closed) {
         Context.current().heartbeat(saga.executionId);
         try {
-          const row = await db.execution.findUnique({ where: { id: saga.executionId }, select: { status: true } });
-          if (row && !isTerminal(row.status)) {
+          const status = await statusOf(db, saga.executionId);
+          if (status && !isTerminal(status)) {
             const termination = saga.workflowStatus === 'TERMINATED' ? await deps.closedSagas.terminationOf(saga) : null;
             const { execution, applied } = await recordTerminalState(terminalRecordFor(saga, termination));
             if (applied) {

@@ -1,6 +1,16 @@
 import { RECONCILER_ACTOR } from '../domain/saga';
 import type { ClosedSaga, Termination } from '../reconciler/closed-sagas';
-import type { TerminalRecord } from './index';
+import type { ErrorType, ExecutionStatus } from '../domain/execution-status';
+
+/** A terminal state to record from whichever non-terminal state an execution is in (saga or reconciler). */
+export interface TerminalRecord {
+  executionId: string;
+  to: Extract<ExecutionStatus, 'cancelled' | 'error' | 'timed_out'>;
+  errorType: ErrorType;
+  errorMessage: string;
+  actor: string;
+  reason: string | null;
+}
 
 /**
  * The terminal state for a saga Temporal closed before it recorded one. A terminate is an operator's

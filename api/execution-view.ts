@@ -1,14 +1,54 @@
+import { z } from 'zod';
+import { ErrorType, ExecutionStatus } from '../domain/execution-status';
+import { LANGUAGES } from '../domain/runtimes';
+import type { Language } from '../domain/runtimes';
 import type { Execution } from '../generated/prisma/client';
 
+const nullableInt = z.number().int().nullable();
+const isoDate = z.iso.datetime();
+
+/** The REST representation of an execution: the view renders it, the OpenAPI document is generated from it. */
+export const executionViewSchema = z.object({
+  id: z.uuid(),
+  status: z.enum(ExecutionStatus),
+  ownerId: z.string(),
+  language: z.enum(LANGUAGES),
+  version: z.string(),
+  limits: z.record(z.string(), z.unknown()),
+  retryOf: z.uuid().nullable(),
+  correlationId: z.string(),
+  workflowId: z.string(),
+  result: z
+    .object({
+      exitCode: nullableInt,
+      signal: z.string().nullable(),
+      stdout: z.string().nullable(),
+      stdoutTruncated: z.boolean(),
+      stderr: z.string().nullable(),
+      stderrTruncated: z.boolean(),
+      wallTimeMs: nullableInt,
+      cpuTimeMs: nullableInt,
+      peakMemoryKb: nullableInt,
+      errorType: z.enum(ErrorType).nullable(),
+      errorMessage: z.string().nullable(),
+    })
+    .describe('null fields until the run ends'),
+  createdAt: isoDate,
+  startedAt: isoDate.nullable(),
+  finishedAt: isoDate.nullable(),
+  links: z.object({ self: z.string() }),
+});
+export type ExecutionView = z.infer<typeof executionViewSchema>;
+
 /** The REST representation of an execution. */
-export function executionView(e: Execution) {
+export function executionView(e: Execution): ExecutionView {
   return {
     id: e.id,
     status: e.status,
     ownerId: e.ownerId,
-    language: e.language,
+    language: e.language as Language,
     version: e.languageVersion,
-    limits: e.limits,
+    limits: e.limits as Record<string, unknown>,
     retryOf: e.retryOfId,
     correlationId: e.correlationId,
     workflowId: e.workflowId,
@@ -22,7 +62,7 @@ export function executionView(e: Execution) {
       wallTimeMs: e.wallTimeMs,
       cpuTimeMs: e.cpuTimeMs,
       peakMemoryKb: e.peakMemoryKb,
-      errorType: e.errorType,
+      errorType: e.errorType as ErrorType | null,
       errorMessage: e.errorMessage,
     },
     createdAt: e.createdAt.toISOString(),

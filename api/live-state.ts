@@ -1,12 +1,16 @@
+import { QueryNotRegisteredError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
+import type { Logger } from '../observability/logger';
+import { coerceError } from '../observability/logger';
 import { SAGA_STATE_QUERY } from '../domain/saga';
 import type { SagaState } from '../domain/saga';
 
 /**
  * What the saga is doing now: its step and queue position (workflow query) and the current activity's
- * attempt and last heartbeat (from Temporal's description). Null when the workflow cannot be asked.
+ * attempt and last heartbeat (from Temporal's description). Null when the workflow cannot be asked, with the
+ * reason logged: at debug when the saga has just ended or not yet started, as a warning otherwise.
  */
-export async function liveState(temporal: Client, workflowId: string) {
+export async function liveState(temporal: Client, workflowId: string, log: Logger) {
   const handle = temporal.workflow.getHandle(workflowId);
   try {
     const [state, description] = await Promise.all([handle.query<SagaState>(SAGA_STATE_QUERY), handle.describe()]);
@@ -20,8 +24,14 @@ export async function liveState(temporal: Client, workflowId: string) {
       attempt: activity?.attempt ?? null,
       lastHeartbeatAt: heartbeat ? new Date(Number(heartbeat) * 1000 + Math.floor((activity?.lastHeartbeatTime?.nanos ?? 0) / 1e6)).toISOString() : null,
     };
-  } catch {
-    // A saga that just ended or is not yet started answers nothing; the stored status stands on its own.
+  } catch (err) {
+    // The stored status stands on its own: the answer carries `live: null` rather than failing.
+    const error = coerceError(err);
+    if (err instanceof WorkflowNotFoundError || err instanceof QueryNotRegisteredError) {
+      log.debug({ workflow_id: workflowId, reason: error.message }, 'live state unavailable: the saga has ended or not yet started');
+    } else {
+      log.warn({ workflow_id: workflowId, reason: error.message, err: error }, 'live state unavailable: Temporal did not answer');
+    }
     return null;
   }
 }

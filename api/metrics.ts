@@ -2,7 +2,10 @@ import type { NextFunction, Request, Response } from 'express';
 import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '../observability/logger';
 import { coerceError } from '../observability/logger';
+import { countReservationsByState } from '../store/capacity';
 import type { Db } from '../store/db';
+import { countUnfinishedByStatus } from '../store/executions';
+import { outboxBacklog } from '../store/outbox';
 
 export interface ApiMetrics {
   registry: Registry;
@@ -32,17 +35,11 @@ export function createApiMetrics(db: Db, log: Logger): ApiMetrics {
   const readBacklog = () =>
     (scrape ??= (async () => {
       try {
-        const [byStatus, byCapacity, byOutbox, oldest] = await Promise.all([
-          db.execution.groupBy({ by: ['status'], where: { status: { in: ['queued', 'running'] } }, _count: true }),
-          db.capacityReservation.groupBy({ by: ['state'], _count: true }),
-          db.outboxEvent.groupBy({ by: ['state'], where: { state: { in: ['pending', 'dead'] } }, _count: true }),
-          db.outboxEvent.aggregate({ where: { state: 'pending' }, _min: { createdAt: true } }),
-        ]);
-        const count = <K extends string>(rows: Array<Record<K, string> & { _count: number }>, key: K, value: string) => rows.find((r) => r[key] === value)?._count ?? 0;
-        for (const status of ['queued', 'running']) executions.set({ status }, count(byStatus, 'status', status));
-        for (const state of ['holding', 'waiting']) capacity.set({ state }, count(byCapacity, 'state', state));
-        for (const state of ['pending', 'dead']) outbox.set({ state }, count(byOutbox, 'state', state));
-        const oldestAt = oldest._min.createdAt;
+        const [byStatus, byCapacity, backlog] = await Promise.all([countUnfinishedByStatus(db), countReservationsByState(db), outboxBacklog(db)]);
+        for (const status of ['queued', 'running']) executions.set({ status }, byStatus[status] ?? 0);
+        for (const state of ['holding', 'waiting']) capacity.set({ state }, byCapacity[state] ?? 0);
+        for (const state of ['pending', 'dead']) outbox.set({ state }, backlog.byState[state] ?? 0);
+        const oldestAt = backlog.oldestPendingAt;
         outboxAge.set(oldestAt ? Math.max(0, (Date.now() - oldestAt.getTime()) / 1000) : 0);
         databaseUp.set(1);
       } catch (err) {

@@ -3,6 +3,7 @@ import { createExecutionRequestSchema } from '../domain/execution-request';
 import { ExecutionStatus } from '../domain/execution-status';
 import { LANGUAGES } from '../domain/runtimes';
 import type { RunLimits } from '../domain/runtimes';
+import { executionViewSchema } from './execution-view';
 import { eventJsonSchemas } from './routes/schemas';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -14,40 +15,12 @@ const header = (name: string, description: string) => ({ name, in: 'header', req
 const bodyOf = (schema: object, required = true) => ({ required, content: json(schema) });
 const reasonBody = (required: boolean) => ({ type: 'object', additionalProperties: false, properties: { reason: { type: 'string', maxLength: 1000 } }, ...(required ? { required: ['reason'] } : {}) });
 
-const executionSchema = {
-  type: 'object',
-  properties: {
-    id: { type: 'string', format: 'uuid' },
-    status: { enum: Object.values(ExecutionStatus) },
-    ownerId: { type: 'string' },
-    language: { enum: [...LANGUAGES] },
-    version: { type: 'string' },
-    limits: { type: 'object' },
-    retryOf: { type: ['string', 'null'], format: 'uuid' },
-    correlationId: { type: 'string' },
-    workflowId: { type: 'string' },
-    result: {
-      type: 'object',
-      description: 'null fields until the run ends',
-      properties: {
-        exitCode: { type: ['integer', 'null'] },
-        signal: { type: ['string', 'null'] },
-        stdout: { type: ['string', 'null'] },
-        stdoutTruncated: { type: 'boolean' },
-        stderr: { type: ['string', 'null'] },
-        stderrTruncated: { type: 'boolean' },
-        wallTimeMs: { type: ['integer', 'null'] },
-        cpuTimeMs: { type: ['integer', 'null'] },
-        peakMemoryKb: { type: ['integer', 'null'] },
-        errorType: { enum: ['script_error', 'timeout', 'resource_limit', 'cancelled', 'system_error', null] },
-        errorMessage: { type: ['string', 'null'] },
-      },
-    },
-    live: { type: ['object', 'null'], description: 'GET of one execution only: step, queue position, activity, attempt, last heartbeat, outage pauses while not ended' },
-    createdAt: { type: 'string', format: 'date-time' },
-    startedAt: { type: ['string', 'null'], format: 'date-time' },
-    finishedAt: { type: ['string', 'null'], format: 'date-time' },
-  },
+/** An execution as the API renders it ({@link executionViewSchema}), with the live state GET of one adds. */
+const executionSchema = () => {
+  const view = z.toJSONSchema(executionViewSchema, { io: 'output' }) as { $schema?: string; properties: Record<string, unknown> };
+  delete view.$schema; // the document's dialect applies
+  const live = { type: ['object', 'null'], description: 'GET of one execution only: step, queue position, activity, attempt, last heartbeat, outage pauses while not ended' };
+  return { ...view, properties: { ...view.properties, live } };
 };
 
 /**
@@ -135,7 +108,7 @@ export function buildOpenApiDocument(limitMaxima: RunLimits, version: string) {
     components: {
       schemas: {
         ExecutionRequest: executionRequest,
-        Execution: executionSchema,
+        Execution: executionSchema(),
         Problem: {
           type: 'object',
           properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' }, instance: { type: 'string' }, errors: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } } } },

@@ -1,4 +1,4 @@
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import { ZodError } from 'zod';
 import type { Logger } from '../observability/logger';
 import { coerceError } from '../observability/logger';
@@ -46,10 +46,10 @@ export const problemTypeUri = (slug: string) => `https://execution-orchestrator.
 export const notFoundRoute: RequestHandler = (req, _res, next) => next(notFound(`route ${req.method} ${req.path}`));
 
 /** Maps every error to problem+json: zod → 400, HttpError → its status, body-parser errors → 400/413/415, else 500 (logged). */
-export function problemMiddleware(log: Logger): ErrorRequestHandler {
+export function problemMiddleware(logOf: (req: Request) => Logger): ErrorRequestHandler {
   return (rawErr, req, res, _next) => {
     const err = toHttpError(rawErr);
-    if (err.status >= 500) log.error({ err: coerceError(rawErr), method: req.method, path: req.path }, 'request failed');
+    if (err.status >= 500) logOf(req).error({ err: coerceError(rawErr), method: req.method, path: req.path }, 'request failed');
     res.status(err.status).type('application/problem+json').json(problemBody(err, req.originalUrl));
   };
 }

@@ -1,4 +1,5 @@
-import type { Request } from 'express';
+import type { Request, RequestHandler, RequestParamHandler } from 'express';
+import type { Logger } from '../observability/logger';
 import { z } from 'zod';
 import { TRACEPARENT_PATTERN } from '../observability/trace-context';
 import { HttpError, fieldErrorsOf, validationError } from './problem';
@@ -42,3 +43,28 @@ export function optionalJsonBody(req: Request): unknown {
   if (req.is('application/json') === false) throw notJson();
   return req.body;
 }
+
+const requestLogs = new WeakMap<Request, Logger>();
+
+/** Gives each request a child logger carrying its `correlation_id` (the X-Correlation-Id header, when valid). */
+export function requestLogger(log: Logger): RequestHandler {
+  return (req, _res, next) => {
+    const correlationId = correlationSchema.safeParse(req.get('X-Correlation-Id'));
+    requestLogs.set(req, correlationId.success ? log.child({ correlation_id: correlationId.data }) : log.child({}));
+    next();
+  };
+}
+
+/** The request's child logger (see {@link requestLogger}), or `fallback` before it is set. */
+export function requestLog(req: Request, fallback?: Logger): Logger {
+  const log = requestLogs.get(req) ?? fallback;
+  if (!log) throw new Error('no request logger: install requestLogger() before the routes');
+  return log;
+}
+
+/** `router.param('id', …)`: adds the request's execution id (when it is one) to its logger. */
+export const withExecutionIdInLog: RequestParamHandler = (req, _res, next, id: unknown) => {
+  const log = requestLogs.get(req);
+  if (log && idSchema.safeParse(id).success) requestLogs.set(req, log.child({ execution_id: id }));
+  next();
+};

@@ -23,14 +23,14 @@ async function main(): Promise<void> {
     for (let i = 0; i < runs; i++) {
       const { json } = await api.submit({ language: 'bash', script: 'sleep 60', limits: { wallTimeMs: 120_000 } });
       await api.waitForStatus(json.id, (s) => s === 'running');
-      await waitFor('the script process', async () => (pidsOfRun(json.id).length > 0 ? true : undefined), 10_000, 5);
+      await waitFor('the script process', async () => (pidsOfRun(json.id).length > 0 ? true : undefined), { deadlineMs: 10_000, intervalMs: 5 });
       const start = performance.now();
       await api.cancel(json.id, 'bench');
       let gone: number | null = null;
       await waitFor('cancelled', async () => {
         if (gone === null && pidsOfRun(json.id).length === 0) gone = performance.now() - start;
         return (await api.get(json.id)).json.status === 'cancelled' ? true : undefined;
-      }, 30_000, 5);
+      }, { deadlineMs: 30_000, intervalMs: 5 });
       toCancelled.push(performance.now() - start);
       toGone.push(gone ?? performance.now() - start);
     }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { LANGUAGES, limitsSchema } from './runtimes';
+import { ErrorType } from './execution-status';
 import type { ExecutionStatus } from './execution-status';
 
 /**
@@ -14,7 +15,7 @@ const terminalResult = {
   status: z.enum(['completed', 'failed', 'timed_out', 'error']),
   exit_code: z.number().int().nullable(),
   signal: z.string().nullable(),
-  error_type: z.enum(['script_error', 'timeout', 'resource_limit', 'cancelled', 'system_error']).nullable(),
+  error_type: z.enum(ErrorType).nullable(),
   error_message: z.string().nullable(),
   wall_time_ms: z.number().int().nullable(),
   cpu_time_ms: z.number().int().nullable(),

@@ -11,7 +11,12 @@ export const FailureType = {
   ExecutionNotFound: 'ExecutionNotFound',
   /** The runner could not start the interpreter (missing binary, bad runtime config). */
   RunnerUnavailable: 'RunnerUnavailable',
+  /** Thrown by the saga itself, not an activity: it ended in `error` for a failure that carries no type above. */
+  SystemError: 'SystemError',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 
-export const NON_RETRYABLE_FAILURE_TYPES: readonly FailureType[] = Object.values(FailureType);
+/** The types activities throw (non-retryable); `SystemError` is only ever the saga's own. */
+export const ACTIVITY_FAILURE_TYPES: readonly FailureType[] = [FailureType.ValidationFailed, FailureType.TransitionRefused, FailureType.ExecutionNotFound, FailureType.RunnerUnavailable];
+
+export const NON_RETRYABLE_FAILURE_TYPES: readonly FailureType[] = ACTIVITY_FAILURE_TYPES;

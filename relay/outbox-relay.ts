@@ -1,11 +1,11 @@
-import pg from 'pg';
 import type { Pool } from 'pg';
 import { EVENT_TYPES } from '../domain/events';
 import type { Logger } from '../observability/logger';
 import { coerceError } from '../observability/logger';
-import { OUTBOX_CHANNEL } from '../store/transitions';
-import { claimHeads, markFailed, markPublished } from './outbox-queries';
-import type { OutboxRow } from './outbox-queries';
+import { OUTBOX_CHANNEL, listenForNotifications } from '../store/notifications';
+import type { NotificationListener } from '../store/notifications';
+import { claimHeads, inTransaction, markFailed, markPublished } from '../store/outbox';
+import type { OutboxRow } from '../store/outbox';
 import type { EventPublisher, OutboundMessage } from './publisher';
 import { PublishError } from './publisher';
 
@@ -53,7 +53,7 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
 
   let stopping = false;
   let wake: (() => void) | null = null;
-  let listener: pg.Client | null = null;
+  let listener: NotificationListener | null = null;
   let loopDone: Promise<void> | null = null;
   let topicsReady = false;
   let outageBackoffMs = BACKOFF_MIN_MS;
@@ -68,20 +68,6 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
       }
       wake = done;
     });
-
-  async function listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: opts.databaseUrl });
-    client.on('notification', () => wake?.());
-    client.on('error', (err) => {
-      // The poll keeps events flowing meanwhile; reconnect so wake-ups come back.
-      log.warn({ err: coerceError(err) }, 'relay LISTEN connection lost; reconnecting');
-      listener = null;
-      if (!stopping) setTimeout(() => void listen().catch((e) => log.warn({ err: coerceError(e) }, 'relay LISTEN reconnect failed')), 1_000);
-    });
-    await client.connect();
-    await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
-    listener = client;
-  }
 
   function toMessage(row: OutboxRow): OutboundMessage {
     return { topic: row.event_type, key: row.execution_id, value: JSON.stringify(row.envelope), headers: row.headers ?? {} };
@@ -128,14 +114,9 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
       await publisher.ensureTopics([...topics, ...topics.map(dlqTopic)]);
       topicsReady = true;
     }
-    const client = await opts.pool.connect();
-    try {
-      await client.query('BEGIN');
+    const settled = await inTransaction(opts.pool, async (client) => {
       const rows = await claimHeads(client, batchSize);
-      if (rows.length === 0) {
-        await client.query('COMMIT');
-        return 0;
-      }
+      if (rows.length === 0) return null;
       let ok: OutboxRow[] = rows;
       let rejected: Array<[OutboxRow, PublishError]> = [];
       try {
@@ -152,17 +133,14 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
         if (outcome === 'dead') dead.push([row, err]);
         log.error({ event_id: row.id, execution_id: row.execution_id, event_type: row.event_type, attempt: row.attempts + 1, outcome, err: err.message }, 'event rejected by Kafka');
       }
-      await client.query('COMMIT');
-      status.deadLettered += dead.length;
-      for (const [row, err] of dead) await announceDeadLetter(publisher, row, err);
-      status.published += ok.length;
-      return ok.length + rejected.length;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+      return { ok, rejected, dead };
+    });
+    if (!settled) return 0;
+    const { ok, rejected, dead } = settled;
+    status.deadLettered += dead.length;
+    for (const [row, err] of dead) await announceDeadLetter(publisher, row, err);
+    status.published += ok.length;
+    return ok.length + rejected.length;
   }
 
   async function loop(): Promise<void> {
@@ -195,7 +173,15 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
 
     async start(): Promise<void> {
       if (!opts.publisher) log.warn('no Kafka broker configured; events wait in the outbox until one is');
-      await listen();
+      // Woken by NOTIFY; the poll keeps events flowing while the LISTEN connection is down.
+      const started = listenForNotifications({ databaseUrl: opts.databaseUrl, channel: OUTBOX_CHANNEL, name: 'relay', log, onNotification: () => wake?.(), onReconnected: () => wake?.() });
+      try {
+        await started.firstAttempt;
+      } catch (err) {
+        await started.close();
+        throw err;
+      }
+      listener = started;
       loopDone = loop();
     },
 
@@ -204,7 +190,7 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
       stopping = true;
       wake?.();
       await loopDone;
-      await listener?.end().catch(() => undefined);
+      await listener?.close().catch(() => undefined);
       await opts.publisher?.close();
     },
   };

@@ -7,7 +7,9 @@ export class WaitError extends Error {
 }
 
 export interface WaitOptions {
-  deadlineMs: number;
+  /** Give up after this long, ms. @default 20000 */
+  deadlineMs?: number;
+  /** Pause between probes, ms. @default 250 */
   intervalMs?: number;
   /** Checked between probes: a reason to stop waiting early (e.g. the process exited). */
   giveUp?: () => string | undefined;
@@ -20,9 +22,10 @@ export interface WaitOptions {
 export async function waitFor<T>(
   what: string,
   probe: () => Promise<T | undefined | false>,
-  opts: WaitOptions,
+  opts: WaitOptions = {},
 ): Promise<T> {
   const started = Date.now();
+  const deadlineMs = opts.deadlineMs ?? 20_000;
   const interval = opts.intervalMs ?? 250;
   let lastProblem = '';
   for (;;) {
@@ -36,11 +39,11 @@ export async function waitFor<T>(
       lastProblem = err instanceof Error ? err.message : String(err);
     }
     const elapsed = Date.now() - started;
-    if (elapsed >= opts.deadlineMs) {
+    if (elapsed >= deadlineMs) {
       const last = lastProblem ? ` (last check: ${lastProblem})` : '';
-      throw new WaitError(`timed out after ${formatMs(opts.deadlineMs)} waiting for ${what}${last}`);
+      throw new WaitError(`timed out after ${formatMs(deadlineMs)} waiting for ${what}${last}`);
     }
-    await sleep(Math.min(interval, opts.deadlineMs - elapsed));
+    await sleep(Math.min(interval, deadlineMs - elapsed));
   }
 }
 

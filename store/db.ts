@@ -9,3 +9,8 @@ export function createDb(databaseUrl: string, opts: { maxConnections?: number } 
   const adapter = new PrismaPg({ connectionString: databaseUrl, max: opts.maxConnections ?? 10 });
   return new PrismaClient({ adapter });
 }
+
+/** One round trip to the database (readiness). */
+export async function pingDatabase(db: Db): Promise<void> {
+  await db.$queryRaw`SELECT 1`;
+}

@@ -1,6 +1,9 @@
 import { v7 as uuidv7 } from 'uuid';
+import type { OutboxEvent } from '../generated/prisma/client';
 import type { Db } from './db';
-import { OUTBOX_CHANNEL } from './transitions';
+import { afterPosition, newestFirst } from './pagination';
+import type { KeysetPosition } from './pagination';
+import { OUTBOX_CHANNEL } from './notifications';
 
 export type DeadLetterAction = 'retry' | 'discard';
 
@@ -46,4 +49,13 @@ export async function deadLetterIds(db: Db, filter: DeadLetterFilter, max: numbe
     select: { id: true },
   });
   return rows.map((r) => r.id);
+}
+
+/** Dead letters matching a filter, newest first after a keyset position; reads `take` rows. */
+export function listDeadLetters(db: Db, filter: DeadLetterFilter, after: KeysetPosition | null, take: number): Promise<OutboxEvent[]> {
+  return db.outboxEvent.findMany({
+    where: { state: 'dead', eventType: filter.eventType, executionId: filter.executionId, ...afterPosition(after) },
+    orderBy: newestFirst,
+    take,
+  });
 }

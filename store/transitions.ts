@@ -11,11 +11,8 @@ import { childTraceparent } from '../observability/trace-context';
 import { buildEnvelope } from './envelope';
 import type { Producer } from './envelope';
 import { TransitionRefusedError } from './errors';
+import { EXECUTION_CHANGES_CHANNEL, OUTBOX_CHANNEL } from './notifications';
 
-/** Postgres channel the relay LISTENs on; notified (on commit) whenever an event is written. */
-export const OUTBOX_CHANNEL = 'outbox_events';
-/** NOTIFY channel carrying the id of an execution that just changed (the API's event streams listen). */
-export const EXECUTION_CHANGES_CHANNEL = 'execution_changes';
 
 export interface NewExecution extends NormalizedExecutionRequest {
   id: string;
@@ -226,3 +223,6 @@ function payloadFor(type: EventType, e: Execution, req: TransitionRequest): Even
       throw new Error('execution_requested is written by createExecution, not by a transition');
   }
 }
+
+/** An execution's audit trail, oldest first. */
+export const transitionsOf = (db: Db, executionId: string) => db.executionTransition.findMany({ where: { executionId }, orderBy: { at: 'asc' } });

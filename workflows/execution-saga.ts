@@ -14,7 +14,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ExecutionStatus } from '../domain/execution-status';
-import { FailureType } from '../domain/failure-types';
+import { ACTIVITY_FAILURE_TYPES, FailureType } from '../domain/failure-types';
 import { ACTIVITY_RETRY_PRESET, toTemporalRetryPolicy } from '../domain/retry-policies';
 import type { RetryPresets } from '../domain/retry-policies';
 import { CANCEL_REQUESTED_SIGNAL, CAPACITY_GRANTED_SIGNAL, DEFAULT_OUTAGE_PAUSE_MS, RUN_TIMEOUT_MARGIN_MS, SAGA_ACTOR, SAGA_STATE_QUERY, runDeadlineMs } from '../domain/saga';
@@ -160,7 +160,7 @@ export async function executionSaga(input: ExecutionSagaInput): Promise<Executio
     state.step = 'done';
     if (deadlineHit) return outcome;
     if (cancelled) throw err;
-    throw ApplicationFailure.nonRetryable(`execution ended in ${outcome.status}: ${describeFailure(err)}`, failureTypeOf(err) ?? 'SystemError');
+    throw ApplicationFailure.nonRetryable(`execution ended in ${outcome.status}: ${describeFailure(err)}`, failureTypeOf(err) ?? FailureType.SystemError);
   }
 }
 
@@ -191,5 +191,5 @@ function describeFailure(err: unknown): string {
 /** The domain failure type carried by an activity failure, if any (never `instanceof` across the sandbox). */
 function failureTypeOf(err: unknown): string | undefined {
   const type = (err as { cause?: { type?: string } }).cause?.type;
-  return type && (Object.values(FailureType) as string[]).includes(type) ? type : undefined;
+  return type && (ACTIVITY_FAILURE_TYPES as readonly string[]).includes(type) ? type : undefined;
 }

@@ -5,10 +5,12 @@ import { isTerminal } from '../../domain/execution-status';
 import type { Logger } from '../../observability/logger';
 import { coerceError } from '../../observability/logger';
 import type { Db } from '../../store/db';
+import { executionExists, getExecution } from '../../store/executions';
+import { eventsOf } from '../../store/outbox';
 import type { ExecutionFeed } from '../execution-feed';
 import { executionView } from '../execution-view';
 import { notFound } from '../problem';
-import { executionIdOf, headerValue } from '../request-parts';
+import { executionIdOf, headerValue, requestLog, withExecutionIdInLog } from '../request-parts';
 
 export interface ExecutionStreamDeps {
   db: Db;
@@ -31,11 +33,13 @@ const lastEventIdSchema = z.coerce.number().int().min(0);
  */
 export function executionStreamRoutes(deps: ExecutionStreamDeps): Router {
   const router = Router();
+  router.param('id', withExecutionIdInLog);
 
   router.get('/executions/:id/stream', async (req, res) => {
     const id = executionIdOf(req);
     let sent = headerValue(req, 'Last-Event-ID', lastEventIdSchema, 0);
-    if (!(await deps.db.execution.findUnique({ where: { id }, select: { id: true } }))) throw notFound(`execution ${id}`);
+    if (!(await executionExists(deps.db, id))) throw notFound(`execution ${id}`);
+    const log = requestLog(req, deps.log);
 
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     let finished = false;
@@ -54,8 +58,8 @@ export function executionStreamRoutes(deps: ExecutionStreamDeps): Router {
     /** Writes the events after `sent`; ends the stream once the execution is terminal. Reads the row first:
      * its terminal state and terminal event commit together, so a terminal row means the event is visible. */
     const catchUp = async (): Promise<void> => {
-      const execution = await deps.db.execution.findUniqueOrThrow({ where: { id } });
-      const events = await deps.db.outboxEvent.findMany({ where: { executionId: id, sequence: { gt: sent } }, orderBy: { sequence: 'asc' } });
+      const execution = await getExecution(deps.db, id);
+      const events = await eventsOf(deps.db, id, sent);
       for (const event of events) {
         if (finished) return;
         writeEvent(res, event.eventType, JSON.stringify(event.envelope), event.sequence);
@@ -74,7 +78,7 @@ export function executionStreamRoutes(deps: ExecutionStreamDeps): Router {
         return;
       }
       running = catchUp()
-        .catch((err: unknown) => deps.log.warn({ execution_id: id, err: coerceError(err) }, 'event stream catch-up failed; the next wake-up retries'))
+        .catch((err: unknown) => log.warn({ err: coerceError(err) }, 'event stream catch-up failed; the next wake-up retries'))
         .finally(() => {
           running = null;
           if (rerun) {

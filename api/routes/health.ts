@@ -4,6 +4,7 @@ import { DEFAULT_LIMITS, RUNTIMES } from '../../domain/runtimes';
 import type { Language, RunLimits } from '../../domain/runtimes';
 import type { RelayStatus } from '../../relay/outbox-relay';
 import type { Db } from '../../store/db';
+import { pingDatabase } from '../../store/db';
 
 export interface HealthDeps {
   db: Db;
@@ -41,7 +42,7 @@ export function healthRoutes(deps: HealthDeps): Router {
 
   router.get('/readyz', async (_req, res) => {
     const [postgres, temporal] = await Promise.all([
-      check(() => deps.db.$queryRaw`SELECT 1`),
+      check(() => pingDatabase(deps.db)),
       check(() => deps.temporal.workflowService.getSystemInfo({})),
     ]);
     const relay = deps.relayStatus?.();

@@ -75,7 +75,7 @@ test('a retry (one, or in bulk by filter) or a discard changes the row once, wit
   const kafka = await collectKafka(config.kafka.brokers!, ['execution_requested']);
   const relay = await startRelay(config, testLog);
   try {
-    await waitFor('the retried events on Kafka', async () => (kafka.forKey(dead[0]!.executionId).length === 1 && kafka.forKey(dead[2]!.executionId).length === 1 ? true : undefined), 30_000);
+    await waitFor('the retried events on Kafka', async () => (kafka.forKey(dead[0]!.executionId).length === 1 && kafka.forKey(dead[2]!.executionId).length === 1 ? true : undefined), { deadlineMs: 30_000 });
     const published = await testApp.db.outboxEvent.findMany({ where: { id: { in: dead.map((d) => d.eventId) } }, orderBy: { createdAt: 'asc' } });
     expect(published.map((e) => e.state)).toEqual(['published', 'discarded', 'published']);
     expect(kafka.forKey(dead[1]!.executionId)).toEqual([]);

@@ -6,7 +6,7 @@ import { pidsOfRun } from '../support/processes';
 const ctx = serviceForThisFile({ CAPACITY_GLOBAL: '2', CAPACITY_PER_OWNER: '2' });
 
 /** Capacity is released after the terminal transition (the saga's last step): wait for it, with a deadline. */
-const capacityFree = () => waitFor('all capacity to be released', async () => ((await ctx.service.db.capacityReservation.count()) === 0 ? true : undefined), 10_000);
+const capacityFree = () => waitFor('all capacity to be released', async () => ((await ctx.service.db.capacityReservation.count()) === 0 ? true : undefined), { deadlineMs: 10_000 });
 
 test('with capacity 2, ten submissions from two owners never run more than 2 at once, and the owners alternate', async () => {
   // Every run waits for a barrier, so all ten are queued before the first slot frees, however slow the

@@ -35,7 +35,7 @@ async function waitForTerminal(id: string, deadlineMs = 30_000): Promise<Executi
     const res = await fetch(`${service.api.url}/api/v1/executions/${id}`);
     const body = (await res.json()) as ExecutionBody;
     return ['completed', 'failed', 'timed_out', 'cancelled', 'error'].includes(body.status) ? body : undefined;
-  }, deadlineMs);
+  }, { deadlineMs });
 }
 
 /** The execution's events on Kafka, in publish order, once all `expected` types have arrived. */

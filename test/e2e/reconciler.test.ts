@@ -62,7 +62,7 @@ test('sagas Temporal closed without recording their end are recorded once: a run
   };
   const waiter = await ctx.service.temporal.workflow.start(WORKFLOW_NAME, { workflowId: waiterId, taskQueue: ctx.service.config.temporal.taskQueue, args: [input], workflowRunTimeout: '3 seconds' });
   await waitFor('the waiter in the capacity queue', async () => ((await ctx.service.db.capacityReservation.findUnique({ where: { executionId: waiterId } })) ? true : undefined));
-  await waitFor('the waiter run timeout', async () => ((await waiter.describe()).status.name === 'TIMED_OUT' ? true : undefined), 20_000);
+  await waitFor('the waiter run timeout', async () => ((await waiter.describe()).status.name === 'TIMED_OUT' ? true : undefined), { deadlineMs: 20_000 });
   expect((await ctx.api.get(waiterId)).json.status).toBe('queued');
   await closedSagasVisible(1);
 
@@ -88,7 +88,7 @@ test('sagas Temporal closed without recording their end are recorded once: a run
   });
   expect(await eventTypesOf(holder.id)).toEqual(['execution_requested', 'execution_started', 'execution_cancelled']);
   // The terminated run's next heartbeat finds no workflow: the activity is cancelled and the runner kills the script.
-  await waitFor('the holder script to be killed', async () => (runProcesses(holder.id).length === 0 ? true : undefined), 20_000);
+  await waitFor('the holder script to be killed', async () => (runProcesses(holder.id).length === 0 ? true : undefined), { deadlineMs: 20_000 });
   await waitFor('all capacity free', async () => ((await ctx.service.db.capacityReservation.count()) === 0 ? true : undefined));
 
   // Nothing is recorded twice, and a saga that ended normally is never touched.

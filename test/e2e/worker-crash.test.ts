@@ -87,7 +87,7 @@ test(`SIGKILLing the worker at every saga step (${CRASH_POINTS.length * ROUNDS} 
         const { json } = await client.submit({ language: 'python', script: sleepingScript(token), limits: { wallTimeMs: 20_000 } });
         submitted.push({ id: json.id, token });
       }
-      const signal = await waitFor(`the worker to die at ${point}`, async () => (worker.exitCode !== null || worker.signalCode !== null ? worker.signalCode : undefined), 90_000, 50);
+      const signal = await waitFor(`the worker to die at ${point}`, async () => (worker.exitCode !== null || worker.signalCode !== null ? worker.signalCode : undefined), { deadlineMs: 90_000, intervalMs: 50 });
       expect(signal).toBe('SIGKILL');
       kills++;
     }
@@ -98,7 +98,7 @@ test(`SIGKILLing the worker at every saga step (${CRASH_POINTS.length * ROUNDS} 
   try {
     await Promise.all(submitted.map(({ id }) => client.waitForStatus(id, (s) => TERMINAL.includes(s), 180_000)));
     const ids = submitted.map((s) => s.id);
-    await waitFor('all capacity to be free', async () => ((await db.capacityReservation.count()) === 0 ? true : undefined), 60_000);
+    await waitFor('all capacity to be free', async () => ((await db.capacityReservation.count()) === 0 ? true : undefined), { deadlineMs: 60_000 });
 
     const executions = await db.execution.findMany({ where: { id: { in: ids } } });
     const byStatus = Object.groupBy(executions, (e) => e.status);

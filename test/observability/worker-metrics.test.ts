@@ -28,8 +28,7 @@ test('a worker given WORKER_METRICS_ADDRESS serves the Temporal SDK’s Promethe
         const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
         return text.includes(`task_queue="${config.temporal.taskQueue}"`) ? text : undefined;
       },
-      60_000,
-      200,
+      { deadlineMs: 60_000, intervalMs: 200 },
     );
     expect(metrics).toMatch(/^temporal_\w+/m);
     expect(metrics).toMatch(new RegExp(`^temporal_worker_start\\{[^}]*task_queue="${config.temporal.taskQueue}"`, 'm'));

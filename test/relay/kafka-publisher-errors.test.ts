@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Admin } from '@platformatic/kafka';
 import { classifyPublishFailure, createKafkaPublisher } from '../../relay/kafka-publisher';
-import { PublishError } from '../../relay/publisher';
+import type { PublishError } from '../../relay/publisher';
 import { waitFor } from '../../stack/wait';
 import { collectKafka } from '../support/kafka-collector';
 

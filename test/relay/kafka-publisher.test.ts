@@ -13,7 +13,8 @@ test('publishing to an unreachable broker fails as broker_unavailable within bou
     expect(error).toBeInstanceOf(PublishError);
     expect((error as PublishError).kind).toBe('broker_unavailable');
     expect((error as PublishError).message).toMatch(/ECONNREFUSED|Cannot connect/);
-    console.log(`unreachable broker reported after ${Date.now() - started} ms`);
+    // 3 attempts (retries: 2) of at most the 1 s timeout each, with 200 ms between them; a refused connection is faster.
+    expect(Date.now() - started).toBeLessThan(5_000);
   } finally {
     await publisher.close();
   }

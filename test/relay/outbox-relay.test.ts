@@ -5,7 +5,7 @@ import { createKafkaPublisher } from '../../relay/kafka-publisher';
 import { createOutboxRelay } from '../../relay/outbox-relay';
 import type { OutboxRelay } from '../../relay/outbox-relay';
 import { createDb } from '../../store/db';
-import { OUTBOX_CHANNEL } from '../../store/transitions';
+import { OUTBOX_CHANNEL } from '../../store/notifications';
 import type { Db } from '../../store/db';
 import { collectKafka } from '../support/kafka-collector';
 import { resetDatabase, testConfig, testLog, waitFor } from '../support/harness';
@@ -68,7 +68,7 @@ test('two relays publish every event once, in sequence order per execution', asy
   await pool.query(`SELECT pg_notify('${OUTBOX_CHANNEL}', '')`); // both relays wake at once and compete
   const kafka = await collectKafka(brokers, [topic]);
   try {
-    await waitFor('all 180 events on Kafka', async () => (kafka.messages.length >= 180 ? true : undefined), 60_000);
+    await waitFor('all 180 events on Kafka', async () => (kafka.messages.length >= 180 ? true : undefined), { deadlineMs: 60_000 });
     // Nothing more arrives: no event was published twice.
     await new Promise((r) => setTimeout(r, 500));
     expect(kafka.messages).toHaveLength(180);
@@ -99,7 +99,7 @@ test('an event Kafka rejects on its own is retried, then dead-lettered, and the 
   const dead = await waitFor('the oversized event to be dead-lettered', async () => {
     const { rows } = await pool.query(`SELECT state, attempts, last_error FROM outbox_events WHERE execution_id = $1 AND sequence = 1`, [bad]);
     return rows[0]?.state === 'dead' ? rows[0] : undefined;
-  }, 30_000);
+  }, { deadlineMs: 30_000 });
   expect(dead.attempts).toBe(2);
   expect(dead.last_error).toMatch(/larger than the max message size/i);
   await waitFor('the later events to be published', async () => {
@@ -122,7 +122,7 @@ test('a broker outage pauses the relay without spending attempts, and events wai
   await seedExecution(topic, 3);
   const relay = createRelay(topic, ['127.0.0.1:1']);
   await relay.start();
-  await waitFor('the circuit to open', async () => (relay.status().circuit === 'open' ? true : undefined), 30_000);
+  await waitFor('the circuit to open', async () => (relay.status().circuit === 'open' ? true : undefined), { deadlineMs: 30_000 });
   expect(relay.status().lastError).toBeTruthy();
   const { rows } = await pool.query(`SELECT state, attempts FROM outbox_events`);
   expect(rows).toEqual(Array(3).fill({ state: 'pending', attempts: 0 }));

@@ -31,7 +31,7 @@ test('a run’s processes, a setsid double fork included, are gone within 1 s of
   const { worker, pids } = await workerWithRun(executionId);
   const killedAt = performance.now();
   await sigkill(worker);
-  await waitFor('the orphaned run to die', async () => (pids.some(isAlive) ? undefined : true), 5_000, 5);
+  await waitFor('the orphaned run to die', async () => (pids.some(isAlive) ? undefined : true), { deadlineMs: 5_000, intervalMs: 5 });
   const latencyMs = performance.now() - killedAt;
   expect(latencyMs).toBeLessThan(1_000);
   expect(pidsOfRun(executionId)).toEqual([]);

@@ -211,7 +211,7 @@ describe('local runner', () => {
     const s = spec('python', 'import time\ntime.sleep(0.5)\nprint("finished")');
     const { observer, beats } = beatObserver({ signal: controller.signal });
     const first = runner.run(s, observer);
-    runner.run(s, { signal: new AbortController().signal });
+    void runner.run(s, { signal: new AbortController().signal }); // a second caller attached to the same run, never awaited
     await waitFor(() => beats() > 0);
     controller.abort();
     expect(pidsOfRun(s.executionId).length).toBeGreaterThan(0);

@@ -98,12 +98,12 @@ test('each transition notifies the API’s execution feed with that execution’
     const unsubscribe = feed.subscribe(id, { onChange: () => seen.push(id), onClose: () => undefined });
     feed.subscribe(other, { onChange: () => seen.push(other), onClose: () => undefined });
     await applyTransition(db, { executionId: id, from: ['queued'], to: 'running', actor: 'test', producer });
-    await waitFor('the feed to report the change', async () => (seen.includes(id) ? true : undefined), 5_000);
+    await waitFor('the feed to report the change', async () => (seen.includes(id) ? true : undefined), { deadlineMs: 5_000 });
     expect(seen).toEqual([id]);
     unsubscribe();
     await applyTransition(db, { executionId: id, from: ['running'], to: 'cancelled', actor: 'test', producer });
     await applyTransition(db, { executionId: other, from: ['queued'], to: 'running', actor: 'test', producer });
-    await waitFor('the other execution’s change', async () => (seen.includes(other) ? true : undefined), 5_000);
+    await waitFor('the other execution’s change', async () => (seen.includes(other) ? true : undefined), { deadlineMs: 5_000 });
     expect(seen).toEqual([id, other]);
   } finally {
     await feed.close();

@@ -1,4 +1,4 @@
-import { waitFor } from './harness';
+import { waitFor } from '../../stack/wait';
 
 export interface ExecutionBody {
   id: string;
@@ -33,6 +33,6 @@ export function apiClient(baseUrl: string) {
       waitFor(`execution ${id} status`, async () => {
         const { json } = await get(id);
         return accept(json.status) ? json : undefined;
-      }, deadlineMs, 20),
+      }, { deadlineMs, intervalMs: 20 }),
   };
 }

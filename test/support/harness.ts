@@ -24,7 +24,7 @@ export const testLog = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', na
 
 /** Empties every table: each test file starts from a clean database. */
 export async function resetDatabase(db: Db): Promise<void> {
-  await db.$executeRawUnsafe('TRUNCATE executions, execution_transitions, outbox_events, capacity_reservations CASCADE');
+  await db.$executeRawUnsafe('TRUNCATE executions, execution_transitions, outbox_events, dead_letter_actions, capacity_reservations, capacity_owners CASCADE');
 }
 
 export interface RunningService {
@@ -79,21 +79,8 @@ export function serviceForThisFile(env: Record<string, string> = {}, workerOptio
   return context;
 }
 
-/** Polls `probe` until it returns a value other than undefined, or fails after `deadlineMs`. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, deadlineMs = 20_000, intervalMs = 50): Promise<T> {
-  const until = Date.now() + deadlineMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > until) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
+/** The one polling helper, shared with the local stack's scripts. */
+export { waitFor } from '../../stack/wait';
 
 /** Deletes the reconciler schedule the workers of a test's task queue created, so finished runs leave none firing. */
 export async function removeReconcilerSchedule(config: ResolvedConfig): Promise<void> {

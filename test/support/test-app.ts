@@ -2,17 +2,19 @@ import { Client, Connection } from '@temporalio/client';
 import { createApp, type AppDeps } from '../../api/app';
 import { startExecutionFeed } from '../../api/execution-feed';
 import type { ResolvedConfig } from '../../config';
+import type { Logger } from '../../observability/logger';
 import { createDb } from '../../store/db';
 import type { Db } from '../../store/db';
 import { testLog } from './harness';
 
 /** The Express app on the real database and Temporal, without worker or relay (for supertest). */
-export async function createTestApp(config: ResolvedConfig, databaseUrl = config.databaseUrl, extras: Pick<AppDeps, 'installedRuntimes'> = {}) {
+export async function createTestApp(config: ResolvedConfig, databaseUrl = config.databaseUrl, extras: Pick<AppDeps, 'installedRuntimes'> & { log?: Logger } = {}) {
+  const log = extras.log ?? testLog;
   const db: Db = createDb(databaseUrl);
   const connection = await Connection.connect({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
-  const feed = startExecutionFeed(databaseUrl, testLog);
-  const app = createApp({ db, temporal, feed, log: testLog, taskQueue: config.temporal.taskQueue, limitMaxima: config.limitMaxima, retryPresets: config.retryPresets, producer: config.service, saga: config.saga, ...extras });
+  const feed = startExecutionFeed(databaseUrl, log);
+  const app = createApp({ db, temporal, feed, log, taskQueue: config.temporal.taskQueue, limitMaxima: config.limitMaxima, retryPresets: config.retryPresets, producer: config.service, saga: config.saga, installedRuntimes: extras.installedRuntimes });
   return {
     app,
     db,

@@ -1,19 +1,29 @@
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
 import { projectRoot } from '../../project-root';
 
-/** Lints `code` as if it were the file at `filePath`, returning the rule ids that fired. */
+/**
+ * Lints `code` as a file beside `filePath`, returning the rule ids that fired. The file is written for the
+ * run (and removed): type-aware lint only parses files its TypeScript project can find on disk.
+ */
 async function lintAs(filePath: string, code: string): Promise<string[]> {
   const root = projectRoot();
   const eslint = path.join(root, 'node_modules', 'eslint', 'bin', 'eslint.js');
-  const child = execFile(process.execPath, [eslint, '--format', 'json', '--stdin', '--stdin-filename', filePath], { cwd: root });
-  child.stdin!.end(code);
-  let out = '';
-  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  await once(child, 'close');
-  const [result] = JSON.parse(out) as Array<{ messages: Array<{ ruleId: string | null; message: string }> }>;
-  return result!.messages.map((m) => `${m.ruleId}: ${m.message}`);
+  const file = path.join(root, filePath.replace(/\.ts$/, `-${randomUUID()}.ts`));
+  writeFileSync(file, code);
+  try {
+    const child = execFile(process.execPath, [eslint, '--format', 'json', file], { cwd: root });
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    await once(child, 'close');
+    const [result] = JSON.parse(out) as Array<{ messages: Array<{ ruleId: string | null; message: string }> }>;
+    return result!.messages.map((m) => `${m.ruleId}: ${m.message}`);
+  } finally {
+    rmSync(file, { force: true });
+  }
 }
 
 test.each([
@@ -32,4 +42,11 @@ test.each([
 test('workflow code importing activities as types passes lint', async () => {
   const problems = await lintAs('workflows/allowed.ts', "import type { Activities } from '../activities';\nexport type X = Activities;");
   expect(problems).toEqual([]);
+}, 30_000);
+
+test('API code importing workflow code as values fails lint; as types it passes', async () => {
+  const value = await lintAs('api/forbidden.ts', "import { executionSaga } from '../workflows/execution-saga';\nexport const x = executionSaga;");
+  expect(value.some((p) => p.startsWith('no-restricted-imports'))).toBe(true);
+  const types = await lintAs('api/allowed.ts', "import type { executionSaga } from '../workflows/execution-saga';\nexport type X = typeof executionSaga;");
+  expect(types).toEqual([]);
 }, 30_000);

@@ -1,4 +1,11 @@
-import type { PoolClient } from 'pg';
+import type { Pool, PoolClient } from 'pg';
+import type { OutboxEvent } from '../generated/prisma/client';
+import type { Db } from './db';
+
+/**
+ * The `outbox_events` table: the relay's claim and settle queries (raw pg, one transaction per cycle) and
+ * the API's and metrics' reads (Prisma).
+ */
 
 export interface OutboxRow {
   id: string;
@@ -54,4 +61,41 @@ export async function markFailed(client: PoolClient, row: OutboxRow, error: stri
 export async function countPending(client: { query: PoolClient['query'] }): Promise<number> {
   const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM outbox_events WHERE state = 'pending'`);
   return Number(rows[0]?.n ?? 0);
+}
+
+/** Runs `work` in one transaction on a pooled connection: committed when it returns, rolled back when it throws. */
+export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined); // the connection may be gone: the transaction with it
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+export const findOutboxEvent = (db: Db, id: string): Promise<OutboxEvent | null> => db.outboxEvent.findUnique({ where: { id } });
+
+/** An execution's events in order, after `sequence` (0: all of them). */
+export const eventsOf = (db: Db, executionId: string, afterSequence = 0): Promise<OutboxEvent[]> =>
+  db.outboxEvent.findMany({ where: { executionId, sequence: { gt: afterSequence } }, orderBy: { sequence: 'asc' } });
+
+export interface OutboxBacklog {
+  /** Events by state, of `pending` and `dead`. */
+  byState: Record<string, number>;
+  oldestPendingAt: Date | null;
+}
+
+/** What the relay has not published yet, for the metrics' backlog gauges. */
+export async function outboxBacklog(db: Db): Promise<OutboxBacklog> {
+  const [rows, oldest] = await Promise.all([
+    db.outboxEvent.groupBy({ by: ['state'], where: { state: { in: ['pending', 'dead'] } }, _count: true }),
+    db.outboxEvent.aggregate({ where: { state: 'pending' }, _min: { createdAt: true } }),
+  ]);
+  return { byState: Object.fromEntries(rows.map((r) => [r.state, r._count])), oldestPendingAt: oldest._min.createdAt };
 }

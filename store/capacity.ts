@@ -1,4 +1,4 @@
-import type { Db, Tx } from '../store/db';
+import type { Db, Tx } from './db';
 
 export interface CapacityLimits {
   global: number;
@@ -80,4 +80,10 @@ export async function release(db: Db, limits: CapacityLimits, executionId: strin
     await tx.capacityReservation.deleteMany({ where: { executionId } });
     return grantInFairOrder(tx, limits);
   });
+}
+
+/** Reservations by state (`holding`, `waiting`), for the metrics' backlog gauges. */
+export async function countReservationsByState(db: Db): Promise<Record<string, number>> {
+  const rows = await db.capacityReservation.groupBy({ by: ['state'], _count: true });
+  return Object.fromEntries(rows.map((r) => [r.state, r._count]));
 }

@@ -1,0 +1,258 @@
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
+import { v7 as uuidv7 } from 'uuid';
+import type { NormalizedExecutionRequest } from '../../domain/execution-request';
+import { isTerminal } from '../../domain/execution-status';
+import type { ExecutionStatus } from '../../domain/execution-status';
+import type { RetryPresets } from '../../domain/retry-policies';
+import type { Language, RunLimits } from '../../domain/runtimes';
+import { CANCEL_REQUESTED_SIGNAL, WORKFLOW_NAME } from '../../domain/saga';
+import type { CancelRequest, ExecutionSagaInput } from '../../domain/saga';
+import type { Execution } from '../../generated/prisma/client';
+import type { Logger } from '../../observability/logger';
+import { coerceError } from '../../observability/logger';
+import { newTraceparent } from '../../observability/trace-context';
+import type { Db } from '../../store/db';
+import type { Producer } from '../../store/envelope';
+import { executionExists, findExecution, getExecution, listExecutions } from '../../store/executions';
+import type { ExecutionFilter } from '../../store/executions';
+import { eventsOf } from '../../store/outbox';
+import type { KeysetPosition } from '../../store/pagination';
+import { pageOf } from '../../store/pagination';
+import { createExecution, newExecutionFrom, transitionsOf } from '../../store/transitions';
+import type { executionSaga } from '../../workflows/execution-saga';
+import type { ExecutionFeed } from '../execution-feed';
+import { idempotentExecutionId, requestHash } from '../idempotency';
+import { liveState } from '../live-state';
+import { HttpError, notFound, toHttpError } from '../problem';
+
+export interface ExecutionServiceDeps {
+  db: Db;
+  temporal: Client;
+  /** Change notifications: a row another request is writing is awaited on them. */
+  feed: ExecutionFeed;
+  taskQueue: string;
+  retryPresets: RetryPresets;
+  producer: Producer;
+  /** Workflow run timeout and outage pause of each saga started, ms (config SAGA_RUN_TIMEOUT_MS, SAGA_OUTAGE_PAUSE_MS). */
+  saga: { runTimeoutMs: number; outagePauseMs: number };
+}
+
+/** Who submits, and what travels with the submission (from the request's headers). */
+export interface Submission {
+  ownerId: string;
+  idempotencyKey: string | null;
+  correlationId: string | null;
+  traceparent: string | null;
+}
+
+export interface Submitted {
+  execution: Execution;
+  /** The Idempotency-Key had already made this execution: nothing new was started. */
+  replayed: boolean;
+}
+
+/** One batch item: a request, or why it could not be read. */
+export type BatchItem = { request: NormalizedExecutionRequest } | { invalid: HttpError };
+export type BatchOutcome = { index: number } & ({ submitted: Submitted } | { problem: HttpError });
+
+/** Most submissions of one batch started at once. */
+const BATCH_CONCURRENCY = 8;
+/** How long a submission waits for the row of the same Idempotency-Key that another request is writing, ms. */
+const CONCURRENT_ROW_WAIT_MS = 3_000;
+/** Re-read of that row between change notifications (which may be missed while the feed reconnects), ms. */
+const CONCURRENT_ROW_RECHECK_MS = 250;
+
+/**
+ * Executions as the API offers them: submit (alone or in a batch), retry, cancel and read. Starts sagas by
+ * name (the API never loads workflow code) and reads and writes through the store.
+ */
+export function createExecutionService(deps: ExecutionServiceDeps) {
+  const { db } = deps;
+
+  const existing = async (id: string): Promise<Execution> => {
+    const execution = await findExecution(db, id);
+    if (!execution) throw notFound(`execution ${id}`);
+    return execution;
+  };
+
+  /**
+   * Starts the saga, then writes the row. Workflow first: once it is started the request is durable, and the
+   * saga creates the row itself if this process stops in between. Execution ids are never reused.
+   */
+  async function start(input: ExecutionSagaInput, log: Logger): Promise<Execution> {
+    await deps.temporal.workflow.start<typeof executionSaga>(WORKFLOW_NAME, {
+      workflowId: input.executionId,
+      taskQueue: deps.taskQueue,
+      args: [input],
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      workflowRunTimeout: deps.saga.runTimeoutMs,
+    });
+    await createExecution(db, newExecutionFrom(input), `api:${input.ownerId}`, deps.producer);
+    log.info({ execution_id: input.executionId, correlation_id: input.correlationId, retry_of: input.retryOfId }, 'execution started');
+    return getExecution(db, input.executionId);
+  }
+
+  /** The row of a workflow another request just started: it is written right after the start. */
+  async function rowWrittenConcurrently(id: string): Promise<Execution | null> {
+    let changed: () => void = () => undefined;
+    const unsubscribe = deps.feed.subscribe(id, { onChange: () => changed(), onClose: () => changed() });
+    try {
+      for (const until = Date.now() + CONCURRENT_ROW_WAIT_MS; ; ) {
+        const row = await findExecution(db, id);
+        const left = until - Date.now();
+        if (row || left <= 0) return row;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(left, CONCURRENT_ROW_RECHECK_MS));
+          changed = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    } finally {
+      unsubscribe();
+    }
+  }
+
+  /**
+   * Starts an execution, or finds the one its Idempotency-Key already made.
+   * @throws HttpError 422 (key reused with another request), 409 (same key still being accepted).
+   */
+  async function submit(request: NormalizedExecutionRequest, s: Submission, log: Logger): Promise<Submitted> {
+    const { ownerId, idempotencyKey } = s;
+    const hash = idempotencyKey ? requestHash(request) : null;
+    const id = idempotencyKey ? idempotentExecutionId(ownerId, idempotencyKey) : uuidv7();
+
+    const replay = (found: Execution): Submitted => {
+      if (found.requestHash !== hash) {
+        throw new HttpError(422, 'idempotency-key-reused', 'Idempotency-Key reused', `Idempotency-Key ${idempotencyKey} was already used with a different request (execution ${found.id})`);
+      }
+      return { execution: found, replayed: true };
+    };
+    if (idempotencyKey) {
+      const found = await findExecution(db, id);
+      if (found) return replay(found);
+    }
+    const correlationId = s.correlationId ?? id;
+    const traceparent = s.traceparent ?? newTraceparent();
+    try {
+      const input: ExecutionSagaInput = { executionId: id, ownerId, correlationId, retryOfId: null, idempotencyKey, requestHash: hash, traceparent, ...request, retryPresets: deps.retryPresets, outagePauseMs: deps.saga.outagePauseMs };
+      return { execution: await start(input, log), replayed: false };
+    } catch (err) {
+      // Only a request with the same Idempotency-Key can collide: answer as that one is answered.
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError) || !idempotencyKey) throw err;
+      const found = await rowWrittenConcurrently(id);
+      if (!found) throw new HttpError(409, 'request-in-progress', 'Conflict', `a request with Idempotency-Key ${idempotencyKey} is still being accepted; retry shortly`);
+      return replay(found);
+    }
+  }
+
+  /**
+   * Submits each item on its own, at most {@link BATCH_CONCURRENCY} at once, answering per item in order. An
+   * Idempotency-Key covers the batch: item i uses `<key>#<i>`, so a repeated batch replays item by item.
+   */
+  async function submitBatch(items: readonly BatchItem[], s: Submission, log: Logger): Promise<BatchOutcome[]> {
+    const outcomes = new Array<BatchOutcome>(items.length);
+    const one = async (item: BatchItem, index: number): Promise<BatchOutcome> => {
+      if ('invalid' in item) return { index, problem: item.invalid };
+      try {
+        return { index, submitted: await submit(item.request, { ...s, idempotencyKey: s.idempotencyKey ? `${s.idempotencyKey}#${index}` : null }, log) };
+      } catch (err) {
+        const problem = toHttpError(err);
+        if (problem.status >= 500) log.error({ err: coerceError(err), batch_index: index }, 'batch item failed');
+        return { index, problem };
+      }
+    };
+    // Lanes share one iterator over the items: each takes the next as it becomes free.
+    const pending = items.entries();
+    const lane = async () => {
+      for (const [index, item] of pending) outcomes[index] = await one(item, index);
+    };
+    await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, items.length) }, lane));
+    return outcomes;
+  }
+
+  /**
+   * Runs a finished execution again as a new execution (same script, limits, owner) linked by `retryOf`.
+   * @throws HttpError 404 (unknown), 409 (not finished).
+   */
+  async function retry(id: string, s: Pick<Submission, 'correlationId' | 'traceparent'>, log: Logger): Promise<Execution> {
+    const previous = await existing(id);
+    if (!isTerminal(previous.status)) {
+      throw new HttpError(409, 'execution-not-finished', 'Conflict', `execution ${id} is still ${previous.status}; only a finished execution can be retried`, { status_of_execution: previous.status });
+    }
+    const newId = uuidv7();
+    return start(
+      {
+        executionId: newId,
+        ownerId: previous.ownerId,
+        correlationId: s.correlationId ?? newId,
+        retryOfId: previous.id,
+        idempotencyKey: null,
+        requestHash: null,
+        traceparent: s.traceparent ?? newTraceparent(),
+        language: previous.language as Language,
+        version: previous.languageVersion,
+        script: previous.script,
+        stdin: previous.stdin,
+        limits: previous.limits as unknown as RunLimits,
+        retryPresets: deps.retryPresets,
+        outagePauseMs: deps.saga.outagePauseMs,
+      },
+      log,
+    );
+  }
+
+  /**
+   * Asks the saga of a queued or running execution to cancel (actor and reason first, then Temporal's cancel):
+   * it kills the run, releases capacity and records `cancelled`. Idempotent. Returns the execution as read.
+   * @throws HttpError 404 (unknown), 409 (already ended otherwise).
+   */
+  async function cancel(id: string, request: CancelRequest, log: Logger): Promise<Execution> {
+    const execution = await existing(id);
+    if (execution.status === 'cancelled') return execution;
+    const ended = (status: ExecutionStatus, detail: string) => new HttpError(409, 'execution-terminal', 'Conflict', detail, { status_of_execution: status });
+    if (isTerminal(execution.status)) throw ended(execution.status, `execution ${id} is already ${execution.status}; only queued or running executions can be cancelled`);
+    const handle = deps.temporal.workflow.getHandle(execution.workflowId);
+    try {
+      await handle.signal(CANCEL_REQUESTED_SIGNAL, request);
+      await handle.cancel();
+      log.info({ actor: request.actor, reason: request.reason }, 'cancel requested');
+    } catch (err) {
+      // The saga ended between our read and the cancel: report what it ended as.
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      const now = await getExecution(db, id);
+      if (now.status !== 'cancelled') throw ended(now.status, `execution ${id} is already ${now.status}`);
+    }
+    return execution;
+  }
+
+  return {
+    submit,
+    submitBatch,
+    retry,
+    cancel,
+
+    /** One execution, with what its saga is doing now while it has not ended. @throws HttpError 404. */
+    async get(id: string, log: Logger) {
+      const execution = await existing(id);
+      const live = isTerminal(execution.status) ? null : await liveState(deps.temporal, execution.workflowId, log);
+      return { execution, live };
+    },
+
+    /** A page, newest first, after a keyset position. */
+    async list(filter: ExecutionFilter, after: KeysetPosition | null, limit: number) {
+      return pageOf(await listExecutions(db, filter, after, limit + 1), limit);
+    },
+
+    /** The audit trail and the events it emitted, with their publish state. @throws HttpError 404. */
+    async history(id: string) {
+      if (!(await executionExists(db, id))) throw notFound(`execution ${id}`);
+      const [transitions, events] = await Promise.all([transitionsOf(db, id), eventsOf(db, id)]);
+      return { transitions, events };
+    },
+  };
+}
+
+export type ExecutionService = ReturnType<typeof createExecutionService>;

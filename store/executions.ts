@@ -1,0 +1,40 @@
+import type { ExecutionStatus } from '../domain/execution-status';
+import type { Execution } from '../generated/prisma/client';
+import type { Db } from './db';
+import { afterPosition, newestFirst } from './pagination';
+import type { KeysetPosition } from './pagination';
+
+/** The `executions` table's reads; its writes are the guarded transitions (`store/transitions.ts`). */
+
+export const findExecution = (db: Db, id: string): Promise<Execution | null> => db.execution.findUnique({ where: { id } });
+
+export const getExecution = (db: Db, id: string): Promise<Execution> => db.execution.findUniqueOrThrow({ where: { id } });
+
+export async function executionExists(db: Db, id: string): Promise<boolean> {
+  return (await db.execution.findUnique({ where: { id }, select: { id: true } })) !== null;
+}
+
+export async function statusOf(db: Db, id: string): Promise<ExecutionStatus | null> {
+  return (await db.execution.findUnique({ where: { id }, select: { status: true } }))?.status ?? null;
+}
+
+export interface ExecutionFilter {
+  status?: ExecutionStatus;
+  language?: string;
+  ownerId?: string;
+}
+
+/** Newest first after a keyset position; reads `take` rows. */
+export function listExecutions(db: Db, filter: ExecutionFilter, after: KeysetPosition | null, take: number): Promise<Execution[]> {
+  return db.execution.findMany({
+    where: { status: filter.status, language: filter.language, ownerId: filter.ownerId, ...afterPosition(after) },
+    orderBy: newestFirst,
+    take,
+  });
+}
+
+/** Executions not yet ended, by status (`queued`, `running`), for the metrics' backlog gauges. */
+export async function countUnfinishedByStatus(db: Db): Promise<Record<string, number>> {
+  const rows = await db.execution.groupBy({ by: ['status'], where: { status: { in: ['queued', 'running'] } }, _count: true });
+  return Object.fromEntries(rows.map((r) => [r.status, r._count]));
+}
