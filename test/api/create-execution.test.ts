@@ -144,3 +144,16 @@ describe('Idempotency-Key', () => {
     expect(res.body.errors[0].field).toBe('header Idempotency-Key');
   });
 });
+
+test('GET of an execution whose saga no worker picks up answers at once with its stored status and live: null', async () => {
+  // No worker polls this file's task queue: a workflow query would wait for one for tens of seconds.
+  const created = await request(app).post('/api/v1/executions').send(valid);
+  expect(created.status).toBe(201);
+  const started = performance.now();
+  const res = await request(app).get(`/api/v1/executions/${created.body.id as string}`);
+  const elapsedMs = performance.now() - started;
+  expect(res.status).toBe(200);
+  expect(res.body.status).toBe('queued');
+  expect(res.body.live).toBeNull();
+  expect(elapsedMs).toBeLessThan(5_000);
+});
