@@ -164,6 +164,9 @@ export function createActivities(deps: ActivityDeps) {
         wallTimeMs: Math.round(r.wallTimeMs),
         cpuTimeMs: r.cpuTimeMs === null ? null : Math.round(r.cpuTimeMs),
         peakMemoryKb: r.peakMemoryKb,
+        // A result recorded before these fields existed (an old history) has neither: unknown.
+        oomKilled: r.oomKilled ?? null,
+        sandboxed: r.sandboxed ?? null,
         errorType,
         errorMessage,
         startedAt: new Date(r.startedAt),

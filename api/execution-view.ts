@@ -29,6 +29,8 @@ export const executionViewSchema = z.object({
       wallTimeMs: nullableInt,
       cpuTimeMs: nullableInt,
       peakMemoryKb: nullableInt,
+      oomKilled: z.boolean().nullable().describe('the kernel OOM-killed a process of the run'),
+      sandboxed: z.boolean().nullable().describe('false when the run was not sandboxed (RUNNER_SANDBOX=none)'),
       errorType: z.enum(ErrorType).nullable(),
       errorMessage: z.string().nullable(),
     })
@@ -62,6 +64,8 @@ export function executionView(e: Execution): ExecutionView {
       wallTimeMs: e.wallTimeMs,
       cpuTimeMs: e.cpuTimeMs,
       peakMemoryKb: e.peakMemoryKb,
+      oomKilled: e.oomKilled,
+      sandboxed: e.sandboxed,
       errorType: e.errorType as ErrorType | null,
       errorMessage: e.errorMessage,
     },

@@ -20,6 +20,8 @@ const terminalResult = {
   wall_time_ms: z.number().int().nullable(),
   cpu_time_ms: z.number().int().nullable(),
   peak_memory_kb: z.number().int().nullable(),
+  oom_killed: z.boolean().nullable(),
+  sandboxed: z.boolean().nullable(),
   stdout_truncated: z.boolean(),
   stderr_truncated: z.boolean(),
   finished_at: isoDate,

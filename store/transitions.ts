@@ -53,6 +53,8 @@ export interface ResultFields {
   wallTimeMs: number | null;
   cpuTimeMs: number | null;
   peakMemoryKb: number | null;
+  oomKilled: boolean | null;
+  sandboxed: boolean | null;
   errorType: ErrorType | null;
   errorMessage: string | null;
   startedAt: Date;
@@ -215,6 +217,8 @@ function payloadFor(type: EventType, e: Execution, req: TransitionRequest): Even
         wall_time_ms: e.wallTimeMs,
         cpu_time_ms: e.cpuTimeMs,
         peak_memory_kb: e.peakMemoryKb,
+        oom_killed: e.oomKilled,
+        sandboxed: e.sandboxed,
         stdout_truncated: e.stdoutTruncated,
         stderr_truncated: e.stderrTruncated,
         finished_at: (e.finishedAt ?? new Date()).toISOString(),

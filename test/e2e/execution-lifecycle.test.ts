@@ -20,7 +20,7 @@ afterAll(async () => {
 interface ExecutionBody {
   id: string;
   status: string;
-  result: { exitCode: number | null; stdout: string | null; stderr: string | null; wallTimeMs: number | null; errorType: string | null };
+  result: { exitCode: number | null; stdout: string | null; stderr: string | null; wallTimeMs: number | null; errorType: string | null; oomKilled: boolean | null; sandboxed: boolean | null };
   startedAt: string | null;
   finishedAt: string | null;
 }
@@ -90,6 +90,8 @@ test('a python script printing a line completes with exit 0 and its stdout', asy
   expect(done.status).toBe('completed');
   expect(done.result.exitCode).toBe(0);
   expect(done.result.stdout).toBe('hello from python\n');
+  expect(done.result.sandboxed).toBe(true);
+  expect(done.result.oomKilled).toBe(false);
   await expectEventsAndAudit(created.json.id, ['execution_requested', 'execution_started', 'execution_completed'], ['queued', 'running', 'completed']);
 
   // The request's trace continues on every event, each with a parent id of its own.
@@ -99,6 +101,18 @@ test('a python script printing a line completes with exit 0 and its stdout', asy
     return parent;
   });
   expect(new Set(parents).size).toBe(3);
+});
+
+test('a script allocating past its memory limit fails as resource_limit with the OOM kill recorded on the execution and its event', async () => {
+  const created = await submit({ language: 'python', script: 'x = bytearray(300 * 1024 * 1024)', limits: { memoryMb: 128 } });
+  const done = await waitForTerminal(created.json.id);
+  expect(done.status).toBe('failed');
+  expect(done.result.errorType).toBe('resource_limit');
+  expect(done.result.oomKilled).toBe(true);
+  expect(done.result.sandboxed).toBe(true);
+  const events = await eventsOnKafka(created.json.id, ['execution_requested', 'execution_started', 'execution_failed']);
+  const failed = events.find((e) => e.envelope.event_type === 'execution_failed');
+  expect(failed?.envelope.payload).toMatchObject({ oom_killed: true, sandboxed: true, error_type: 'resource_limit' });
 });
 
 test('a malformed traceparent is a 400 naming the header', async () => {
