@@ -96,6 +96,8 @@ const envSchema = z.object({
   SAGA_OUTAGE_PAUSE_MS: int(60_000),
   /** Time between reconciler passes (sagas closed without recording their end), ms. @default 60000 */
   RECONCILE_INTERVAL_MS: int(60_000),
+  /** Closed sagas one reconciler pass records at most; the rest wait for the next pass. @default 500 */
+  RECONCILE_BATCH_SIZE: int(500),
   /** Version reported in event envelopes. @default package.json version */
   SERVICE_VERSION: z.string().min(1).default(packageVersion),
 });
@@ -115,7 +117,7 @@ export interface Config {
   workerMetricsAddress: string | null;
   relay: { pollIntervalMs: number; batchSize: number; maxAttempts: number };
   saga: { runTimeoutMs: number; outagePauseMs: number };
-  reconciler: { intervalMs: number };
+  reconciler: { intervalMs: number; batchSize: number };
   /** Producer identity in event envelopes. */
   service: { service: string; version: string };
 }
@@ -155,7 +157,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     workerMetricsAddress: e.WORKER_METRICS_ADDRESS ?? null,
     relay: { pollIntervalMs: e.RELAY_POLL_INTERVAL_MS, batchSize: e.RELAY_BATCH_SIZE, maxAttempts: e.RELAY_MAX_ATTEMPTS },
     saga: { runTimeoutMs: e.SAGA_RUN_TIMEOUT_MS, outagePauseMs: e.SAGA_OUTAGE_PAUSE_MS },
-    reconciler: { intervalMs: e.RECONCILE_INTERVAL_MS },
+    reconciler: { intervalMs: e.RECONCILE_INTERVAL_MS, batchSize: e.RECONCILE_BATCH_SIZE },
     service: { service: 'execution-orchestrator', version: e.SERVICE_VERSION },
   });
 }

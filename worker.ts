@@ -66,6 +66,7 @@ export async function startWorker(config: ResolvedConfig, log: Logger, options: 
       limitMaxima: config.limitMaxima,
       notifyCapacityGranted,
       closedSagas: temporalClosedSagas(client, config.temporal.taskQueue),
+      reconcileBatchSize: config.reconciler.batchSize,
     }),
   });
   await ensureReconcilerSchedule(client, {

@@ -13,7 +13,7 @@ import type { Execution } from '../generated/prisma/client';
 import type { Db } from '../store/db';
 import type { Producer } from '../store/envelope';
 import { TransitionRefusedError } from '../store/errors';
-import { findExecution, getExecution, statusOf } from '../store/executions';
+import { findExecution, getExecution, needingReconciliation, statusOf } from '../store/executions';
 import { applyTransition, createExecution, newExecutionFrom } from '../store/transitions';
 import type { ResultFields } from '../store/transitions';
 import { release, reserve } from '../store/capacity';
@@ -21,7 +21,7 @@ import type { CapacityLimits, Reservation } from '../store/capacity';
 import { classifyRun } from './run-outcome';
 import { terminalRecordFor } from './reconcile';
 import type { TerminalRecord } from './reconcile';
-import type { ClosedSagaSource } from '../reconciler/closed-sagas';
+import type { ClosedSaga, ClosedSagaSource } from '../reconciler/closed-sagas';
 
 export interface ActivityDeps {
   db: Db;
@@ -34,10 +34,14 @@ export interface ActivityDeps {
   notifyCapacityGranted: (executionId: string) => Promise<void>;
   /** Sagas Temporal closed without recording their end, for the reconciler. */
   closedSagas: ClosedSagaSource;
+  /** Closed sagas one reconciler pass records at most (config RECONCILE_BATCH_SIZE). @default 500 */
+  reconcileBatchSize?: number;
 }
 
-/** Closed sagas one reconciler pass handles at most; the rest wait for the next pass. */
+/** Closed sagas one reconciler pass handles at most by default; the rest wait for the next pass. */
 const RECONCILE_BATCH = 500;
+/** Candidates checked against the database at once. */
+const RECONCILE_PAGE = 200;
 
 export interface ExecutionRef {
   executionId: string;
@@ -189,7 +193,26 @@ export function createActivities(deps: ActivityDeps) {
      * past its run timeout) and frees its capacity. Idempotent; a saga already recorded only has its capacity re-released.
      */
     async reconcileClosedSagas(): Promise<ReconcileSummary> {
-      const closed = await deps.closedSagas.list(RECONCILE_BATCH);
+      // Every candidate, page by page: a saga recorded by an earlier pass still matches the visibility query
+      // (its search attribute can no longer change), so only the database tells which ones still need us.
+      const batchSize = deps.reconcileBatchSize ?? RECONCILE_BATCH;
+      const closed: ClosedSaga[] = [];
+      let examined = 0;
+      let page: ClosedSaga[] = [];
+      const takeUnfinished = async () => {
+        examined += page.length;
+        const open = await needingReconciliation(db, page.map((s) => s.executionId));
+        closed.push(...page.filter((s) => open.has(s.executionId)).slice(0, batchSize - closed.length));
+        page = [];
+      };
+      for await (const saga of deps.closedSagas.all()) {
+        page.push(saga);
+        if (page.length < RECONCILE_PAGE) continue;
+        Context.current().heartbeat(`scanning: ${examined} examined`);
+        await takeUnfinished();
+        if (closed.length >= batchSize) break;
+      }
+      if (page.length > 0 && closed.length < batchSize) await takeUnfinished();
       const recorded: ReconcileSummary['recorded'] = [];
       const failed: string[] = [];
       for (const saga of closed) {
@@ -212,7 +235,7 @@ export function createActivities(deps: ActivityDeps) {
         }
       }
       if (failed.length > 0) throw new Error(`reconciler could not record ${failed.length} closed saga(s): ${failed.join(', ')}`);
-      return { examined: closed.length, recorded };
+      return { examined, recorded };
     },
   };
 }

@@ -18,8 +18,8 @@ export interface Termination {
 
 /** Where the reconciler learns which sagas closed without recording their end. */
 export interface ClosedSagaSource {
-  /** Newest first, at most `max`. */
-  list(max: number): Promise<ClosedSaga[]>;
+  /** Every candidate, newest first, fetched page by page as it is iterated. */
+  all(): AsyncIterable<ClosedSaga>;
   terminationOf(saga: ClosedSaga): Promise<Termination>;
 }
 
@@ -40,13 +40,10 @@ export function closedSagaQuery(taskQueue: string): string {
 /** Reads closed sagas of one task queue from Temporal visibility. */
 export function temporalClosedSagas(client: Client, taskQueue: string): ClosedSagaSource {
   return {
-    async list(max) {
-      const found: ClosedSaga[] = [];
-      for await (const info of client.workflow.list({ query: closedSagaQuery(taskQueue), pageSize: max })) {
-        found.push({ executionId: info.workflowId, runId: info.runId, workflowStatus: info.status.name });
-        if (found.length >= max) break;
+    async *all() {
+      for await (const info of client.workflow.list({ query: closedSagaQuery(taskQueue), pageSize: 500 })) {
+        yield { executionId: info.workflowId, runId: info.runId, workflowStatus: info.status.name };
       }
-      return found;
     },
     async terminationOf(saga) {
       const history = await client.workflow.getHandle(saga.executionId, saga.runId).fetchHistory();

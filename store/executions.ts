@@ -1,3 +1,4 @@
+import { TERMINAL_STATUSES } from '../domain/execution-status';
 import type { ExecutionStatus } from '../domain/execution-status';
 import type { Execution } from '../generated/prisma/client';
 import type { Db } from './db';
@@ -12,6 +13,19 @@ export const getExecution = (db: Db, id: string): Promise<Execution> => db.execu
 
 export async function executionExists(db: Db, id: string): Promise<boolean> {
   return (await db.execution.findUnique({ where: { id }, select: { id: true } })) !== null;
+}
+
+/**
+ * Of these executions, the ones the reconciler still has work on: not yet in a terminal state, or still
+ * holding a capacity reservation (a pass that recorded the end but failed before releasing).
+ */
+export async function needingReconciliation(db: Db, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await db.execution.findMany({
+    where: { id: { in: [...ids] }, OR: [{ status: { notIn: [...TERMINAL_STATUSES] } }, { reservation: { isNot: null } }] },
+    select: { id: true },
+  });
+  return new Set(rows.map((r) => r.id));
 }
 
 export async function statusOf(db: Db, id: string): Promise<ExecutionStatus | null> {
