@@ -16,7 +16,7 @@ beforeAll(async () => {
 afterAll(() => testApp?.close());
 
 /** Routers mounted under /api/v1 in app.ts; the others declare full paths. */
-const MOUNTED_UNDER_API = new Set(['executions.ts', 'execution-stream.ts', 'dead-letters.ts', 'schemas.ts']);
+const MOUNTED_UNDER_API = new Set(['executions.ts', 'execution-stream.ts', 'dead-letters.ts', 'api-keys.ts', 'runtimes.ts', 'schemas.ts']);
 
 /** `METHOD /path/{param}` of every route the API's source declares, the docs UI aside. */
 function declaredRoutes(): string[] {
@@ -50,7 +50,7 @@ test('every described GET without parameters is served', async () => {
   const plain = Object.entries(document.paths).filter(([p, ops]) => 'get' in ops && !p.includes('{'));
   expect(plain.length).toBeGreaterThan(5);
   for (const [p] of plain) {
-    const res = await request(testApp.app).get(p);
+    const res = await testApp.api().get(p);
     expect([p, res.status]).toEqual([p, 200]);
   }
 });
