@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { startApiServer } from './api/server';
 import { loadConfig } from './config';
 import type { Config, ResolvedConfig } from './config';
@@ -7,7 +8,10 @@ import { runUntilSignal } from './process-lifecycle';
 import { startRelay } from './relay/main';
 import { createProgress, downPart, stackEndpoints, upPart } from './stack';
 import type { Progress, StackPart, UpResult } from './stack';
-import { lockFile, PART_VARIABLES } from './stack/paths';
+import { createApiKeyService } from './auth/api-keys';
+import { ensureLocalAdminKey } from './auth/local-admin-key';
+import { lockFile, PART_VARIABLES, stateDir } from './stack/paths';
+import { createDb } from './store/db';
 import { readyBanner, type BannerPart } from './start/ready-banner';
 import { claimStart, StartRefused } from './start/single-instance';
 import { runMigrations } from './store/migrate';
@@ -64,6 +68,7 @@ async function startAll(config: Readonly<Config>, log: Logger, progress: Progres
     };
 
     await runMigrations(resolved.databaseUrl);
+    const adminKey = await localAdminKey(resolved.databaseUrl, log);
     const worker = await startWorker(resolved, log.child({ process: 'worker' }));
     const relay = await startRelay(resolved, log.child({ process: 'relay' }));
     const api = await startApiServer(resolved, log.child({ process: 'api' }), { relayStatus: relay.relay.status });
@@ -77,7 +82,7 @@ async function startAll(config: Readonly<Config>, log: Logger, progress: Progres
     });
     log.info({ api: `${api.url}/api/v1`, docs: `${api.url}/docs`, temporal_ui: temporalUiUrl, started_in_ms: Date.now() - startedAt }, 'ready');
     // For the person at the terminal; on stderr, so a JSON log stream on stdout stays JSON.
-    process.stderr.write(`${readyBanner({ apiUrl: api.url, temporalUiUrl, parts: bannerParts, startedInMs: Date.now() - startedAt })}\n`);
+    process.stderr.write(`${readyBanner({ apiUrl: api.url, temporalUiUrl, parts: bannerParts, adminKey, startedInMs: Date.now() - startedAt })}\n`);
 
     return {
       async stop() {
@@ -90,6 +95,19 @@ async function startAll(config: Readonly<Config>, log: Logger, progress: Progres
   } catch (err) {
     await stopStarted();
     throw err;
+  }
+}
+
+/** This machine's admin key (created on the first start with no key), for the banner and the README's requests. */
+async function localAdminKey(databaseUrl: string, log: Logger) {
+  const db = createDb(databaseUrl, { maxConnections: 1 });
+  try {
+    const key = await ensureLocalAdminKey(createApiKeyService(db), path.join(stateDir(), 'admin-key'));
+    if (key.created) log.info({ file: key.file }, 'no API key yet: created an admin key for this machine (mode 0600)');
+    else if (!key.token) log.warn({ file: key.file }, 'API keys exist but this file holds no valid admin key: create one with npm run keys -- create --role admin --owner <you>');
+    return key;
+  } finally {
+    await db.$disconnect();
   }
 }
 

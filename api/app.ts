@@ -11,7 +11,13 @@ import { requestLog, requestLogger } from './request-parts';
 import { createDeadLetterService } from './services/dead-letters';
 import { createExecutionService } from './services/executions';
 import type { ExecutionServiceDeps } from './services/executions';
+import { createApiKeyService } from '../auth/api-keys';
+import { authenticate, requireAdmin } from './authentication';
+import { hostCheck } from './host-check';
+import { rejectUnstorableInput } from './hostile-input';
+import { apiKeyRoutes } from './routes/api-keys';
 import { healthRoutes } from './routes/health';
+import { runtimeRoutes } from './routes/runtimes';
 import { docsRoutes } from './routes/docs';
 import { schemaRoutes } from './routes/schemas';
 import type { HealthDeps } from './routes/health';
@@ -20,6 +26,8 @@ export interface AppDeps extends ExecutionServiceDeps {
   /** Change notifications for the event streams. */
   feed: ExecutionFeed;
   log: Logger;
+  /** The address the API listens on: on loopback, requests must name a loopback host (DNS rebinding). */
+  listenHost: string;
   limitMaxima: RunLimits;
   relayStatus?: HealthDeps['relayStatus'];
   installedRuntimes?: HealthDeps['installedRuntimes'];
@@ -30,7 +38,10 @@ const BODY_LIMIT = '256kb';
 /** A batch carries up to 100 of those. */
 const BATCH_BODY_LIMIT = '16mb';
 
-/** The REST API; never runs workflow code, only starts and reads executions. */
+/**
+ * The REST API; never runs workflow code, only starts and reads executions. Public: `/healthz`, `/readyz`,
+ * `/docs`, `/api/v1/openapi.json`. Everything else needs an API key; `/metrics`, `/dlq` and `/keys` an admin key.
+ */
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -38,16 +49,32 @@ export function createApp(deps: AppDeps): express.Express {
   const metrics = createApiMetrics(deps.db, deps.log);
   const executions = createExecutionService(deps);
   const deadLetters = createDeadLetterService(deps);
+  const keys = createApiKeyService(deps.db);
+  const authenticated = authenticate(keys);
+  app.use(hostCheck(deps.listenHost));
   app.use(metrics.timeRequests);
   app.use(requestLogger(deps.log));
-  app.get('/metrics', async (_req, res) => {
+  app.get('/metrics', authenticated, requireAdmin, async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
   app.use(healthRoutes(deps));
   app.use(docsRoutes(deps));
+  // Before any body is read: a request without a valid key costs one indexed lookup.
+  app.use('/api/v1', authenticated);
+  app.use(['/api/v1/dlq', '/api/v1/keys'], requireAdmin);
   // The batch route's own, larger limit; the general parser below then finds the body already read.
   app.use('/api/v1/executions/batch', express.json({ limit: BATCH_BODY_LIMIT }));
-  app.use('/api/v1', express.json({ limit: BODY_LIMIT }), executionRoutes({ executions, limitMaxima: deps.limitMaxima }), executionStreamRoutes(deps), deadLetterRoutes({ deadLetters }), schemaRoutes());
+  app.use(
+    '/api/v1',
+    express.json({ limit: BODY_LIMIT }),
+    rejectUnstorableInput,
+    executionRoutes({ executions, limitMaxima: deps.limitMaxima }),
+    executionStreamRoutes(deps),
+    deadLetterRoutes({ deadLetters }),
+    apiKeyRoutes({ keys }),
+    runtimeRoutes(deps),
+    schemaRoutes(),
+  );
   app.use(notFoundRoute);
   app.use(problemMiddleware((req) => requestLog(req, deps.log)));
   return app;

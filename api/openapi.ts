@@ -4,6 +4,7 @@ import { ExecutionStatus } from '../domain/execution-status';
 import { LANGUAGES } from '../domain/runtimes';
 import type { RunLimits } from '../domain/runtimes';
 import { executionViewSchema } from './execution-view';
+import { createKeyBodySchema } from './routes/api-keys';
 import { eventJsonSchemas } from './routes/schemas';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -23,6 +24,41 @@ const executionSchema = () => {
   return { ...view, properties: { ...view.properties, live } };
 };
 
+/** Operations anyone may call; every other one needs an API key. */
+const PUBLIC_PATHS = new Set(['/api/v1/openapi.json', '/healthz', '/readyz']);
+/** Operations only an admin key may call. */
+const isAdminPath = (p: string) => p === '/metrics' || p.startsWith('/api/v1/dlq') || p.startsWith('/api/v1/keys');
+
+/** Adds to each operation who may call it: `security`, and the 401 / 403 / 503 its key check can answer. */
+function withAccess<T extends Record<string, Record<string, object>>>(paths: T): T {
+  for (const [p, operations] of Object.entries(paths)) {
+    for (const operation of Object.values(operations) as Array<{ responses: Record<string, unknown>; security?: unknown[] }>) {
+      if (PUBLIC_PATHS.has(p)) {
+        operation.security = [];
+        continue;
+      }
+      operation.responses[401] = { ...problem('no API key, or one unknown, malformed or revoked'), headers: { 'WWW-Authenticate': { schema: { type: 'string' } } } };
+      if (isAdminPath(p)) operation.responses[403] = problem('a user key: this operation needs an admin key');
+      operation.responses[503] = { ...problem('the API key cannot be checked now (the database does not answer)'), headers: { 'Retry-After': { schema: { type: 'integer' } } } };
+    }
+  }
+  return paths;
+}
+
+const apiKeySchema = {
+  type: 'object',
+  required: ['prefix', 'ownerId', 'role', 'name', 'createdAt', 'lastUsedAt', 'revokedAt'],
+  properties: {
+    prefix: { type: 'string', description: 'public part of the key; audit rows name the key as key:<prefix>' },
+    ownerId: { type: 'string' },
+    role: { enum: ['user', 'admin'] },
+    name: { type: ['string', 'null'] },
+    createdAt: { type: 'string', format: 'date-time' },
+    lastUsedAt: { type: ['string', 'null'], format: 'date-time', description: 'updated at most once a minute' },
+    revokedAt: { type: ['string', 'null'], format: 'date-time' },
+  },
+};
+
 /**
  * The OpenAPI 3.1 description of the REST API (served at `/api/v1/openapi.json`, browsable at `/docs`).
  * Request bodies come from the same zod schemas the routes validate with; a test checks that every route
@@ -30,24 +66,27 @@ const executionSchema = () => {
  */
 export function buildOpenApiDocument(limitMaxima: RunLimits, version: string) {
   const executionRequest = z.toJSONSchema(createExecutionRequestSchema(limitMaxima), { io: 'input', unrepresentable: 'any' });
+  const createKeyRequest = z.toJSONSchema(createKeyBodySchema, { io: 'input' });
   return {
     openapi: '3.1.0',
     info: {
       title: 'execution-orchestrator',
       version,
-      description: 'Runs scripts under limits as Temporal sagas. Errors are RFC 9457 problem+json. Owner: `X-Owner-Id` until API keys land.',
+      description:
+        'Runs scripts under limits as Temporal sagas. Errors are RFC 9457 problem+json. Every operation but the document, /healthz and /readyz needs `Authorization: Bearer <API key>`. A user key sees and acts on its own executions only (another owner\'s answers 404, as an unknown one); an admin key sees all, and alone may use /dlq, /keys and /metrics. Strings holding NUL or unpaired UTF-16 surrogates are refused with 400.',
     },
-    paths: {
+    security: [{ bearerAuth: [] }],
+    paths: withAccess({
       '/api/v1/executions': {
         post: {
           summary: 'Submit an execution',
-          parameters: [header('Idempotency-Key', 'same key + same body → the same execution (200); other body → 422'), header('X-Owner-Id', 'owner'), header('X-Correlation-Id', 'carried into every event'), header('traceparent', 'W3C trace context')],
+          parameters: [header('Idempotency-Key', 'same key + same body → the same execution (200); other body → 422'), header('X-Correlation-Id', 'carried into every event'), header('traceparent', 'W3C trace context')],
           requestBody: bodyOf(ref('ExecutionRequest')),
           responses: { 201: { description: 'created', headers: { Location: { schema: { type: 'string' } } }, content: json(ref('Execution')) }, 200: { description: 'idempotent replay', content: json(ref('Execution')) }, 400: problem('invalid request, naming the field'), 413: problem('body too large'), 415: problem('not JSON'), 422: problem('Idempotency-Key reused with another body') },
         },
         get: {
-          summary: 'List executions, newest first',
-          parameters: [query('status', { enum: Object.values(ExecutionStatus) }), query('language', { enum: [...LANGUAGES] }), query('owner', { type: 'string' }), query('cursor', { type: 'string' }, 'nextCursor of the previous page'), query('limit', { type: 'integer', minimum: 1, maximum: 100, default: 20 })],
+          summary: 'List executions, newest first: a user key lists its own owner\'s only',
+          parameters: [query('status', { enum: Object.values(ExecutionStatus) }), query('language', { enum: [...LANGUAGES] }), query('owner', { type: 'string' }, 'admin keys: that owner\'s; user keys: another owner finds none'), query('cursor', { type: 'string' }, 'nextCursor of the previous page'), query('limit', { type: 'integer', minimum: 1, maximum: 100, default: 20 })],
           responses: { 200: { description: 'a page', content: json({ type: 'object', properties: { items: { type: 'array', items: ref('Execution') }, nextCursor: { type: ['string', 'null'] } } }) }, 400: problem('bad query') },
         },
       },
@@ -60,23 +99,23 @@ export function buildOpenApiDocument(limitMaxima: RunLimits, version: string) {
         },
       },
       '/api/v1/executions/{id}': {
-        get: { summary: 'One execution, with its live state while it runs', parameters: [idParam('execution id')], responses: { 200: { description: 'the execution', content: json(ref('Execution')) }, 404: problem('unknown') } },
+        get: { summary: 'One execution, with its live state while it runs', parameters: [idParam('execution id')], responses: { 200: { description: 'the execution', content: json(ref('Execution')) }, 404: problem('unknown, or another owner\'s') } },
       },
       '/api/v1/executions/{id}/events': {
-        get: { summary: 'Audit trail and emitted events', parameters: [idParam('execution id')], responses: { 200: { description: 'transitions and events with publish state', content: json({ type: 'object' }) }, 404: problem('unknown') } },
+        get: { summary: 'Audit trail and emitted events', parameters: [idParam('execution id')], responses: { 200: { description: 'transitions and events with publish state', content: json({ type: 'object' }) }, 404: problem('unknown, or another owner\'s') } },
       },
       '/api/v1/executions/{id}/stream': {
         get: {
           summary: 'Server-Sent Events: each domain event, then `end` with the execution; closes on any terminal state',
           parameters: [idParam('execution id'), header('Last-Event-ID', 'resume after this sequence')],
-          responses: { 200: { description: 'event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, 400: problem('bad Last-Event-ID'), 404: problem('unknown') },
+          responses: { 200: { description: 'event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, 400: problem('bad Last-Event-ID'), 404: problem('unknown, or another owner\'s') },
         },
       },
       '/api/v1/executions/{id}/cancel': {
-        post: { summary: 'Cancel a queued or running execution', parameters: [idParam('execution id')], requestBody: bodyOf(reasonBody(false), false), responses: { 202: { description: 'accepted', content: json(ref('Execution')) }, 400: problem('bad body'), 404: problem('unknown'), 409: problem('already ended'), 415: problem('not JSON') } },
+        post: { summary: 'Cancel a queued or running execution', parameters: [idParam('execution id')], requestBody: bodyOf(reasonBody(false), false), responses: { 202: { description: 'accepted', content: json(ref('Execution')) }, 400: problem('bad body'), 404: problem('unknown, or another owner\'s'), 409: problem('already ended'), 415: problem('not JSON') } },
       },
       '/api/v1/executions/{id}/retry': {
-        post: { summary: 'Run a finished execution again as a new one', parameters: [idParam('execution id')], responses: { 201: { description: 'the new execution', content: json(ref('Execution')) }, 404: problem('unknown'), 409: problem('still running') } },
+        post: { summary: 'Run a finished execution again as a new one', parameters: [idParam('execution id')], responses: { 201: { description: 'the new execution', content: json(ref('Execution')) }, 404: problem('unknown, or another owner\'s'), 409: problem('still running') } },
       },
       '/api/v1/runtimes': { get: { summary: 'Languages, versions, default and maximum limits', responses: { 200: { description: 'runtimes', content: json({ type: 'object' }) } } } },
       '/api/v1/schemas/events': { get: { summary: 'JSON Schema of every event, with topics and .dlq topics', responses: { 200: { description: 'schemas', content: json({ type: 'object' }) } } } },
@@ -95,18 +134,39 @@ export function buildOpenApiDocument(limitMaxima: RunLimits, version: string) {
         },
       },
       '/api/v1/dlq/{id}/retry': {
-        post: { summary: 'Retry one dead letter', parameters: [idParam('event id')], requestBody: bodyOf(reasonBody(false), false), responses: { 200: { description: 'now pending', content: json({ type: 'object' }) }, 404: problem('unknown'), 409: problem('not dead') } },
+        post: { summary: 'Retry one dead letter', parameters: [idParam('event id')], requestBody: bodyOf(reasonBody(false), false), responses: { 200: { description: 'now pending', content: json({ type: 'object' }) }, 404: problem('unknown, or another owner\'s'), 409: problem('not dead') } },
       },
       '/api/v1/dlq/{id}/discard': {
-        post: { summary: 'Discard one dead letter (kept, audited)', parameters: [idParam('event id')], requestBody: bodyOf(reasonBody(true)), responses: { 200: { description: 'now discarded', content: json({ type: 'object' }) }, 400: problem('no reason'), 404: problem('unknown'), 409: problem('not dead') } },
+        post: { summary: 'Discard one dead letter (kept, audited)', parameters: [idParam('event id')], requestBody: bodyOf(reasonBody(true)), responses: { 200: { description: 'now discarded', content: json({ type: 'object' }) }, 400: problem('no reason'), 404: problem('unknown, or another owner\'s'), 409: problem('not dead') } },
+      },
+      '/api/v1/keys': {
+        get: { summary: 'Every API key, revoked ones included, newest first (never a secret)', responses: { 200: { description: 'the keys', content: json({ type: 'object', properties: { items: { type: 'array', items: ref('ApiKey') } } }) } } },
+        post: {
+          summary: 'Create an API key: the answer holds the key, shown this once',
+          requestBody: bodyOf(createKeyRequest),
+          responses: {
+            201: { description: 'created', headers: { Location: { schema: { type: 'string' } } }, content: json({ allOf: [ref('ApiKey'), { type: 'object', required: ['key'], properties: { key: { type: 'string', description: 'eo_<prefix>_<secret>: send as Authorization: Bearer <key>' } } }] }) },
+            400: problem('invalid request, naming the field'),
+            415: problem('not JSON'),
+          },
+        },
+      },
+      '/api/v1/keys/{prefix}/revoke': {
+        post: {
+          summary: 'Revoke an API key (kept, listed with revokedAt; idempotent)',
+          parameters: [{ name: 'prefix', in: 'path', required: true, description: 'the key prefix', schema: { type: 'string', pattern: '^[0-9a-f]{10}$' } }],
+          responses: { 200: { description: 'revoked', content: json(ref('ApiKey')) }, 400: problem('not a key prefix'), 404: problem('no such key') },
+        },
       },
       '/api/v1/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } } } },
       '/healthz': { get: { summary: 'Liveness', responses: { 200: { description: 'alive' } } } },
       '/readyz': { get: { summary: 'Readiness: Postgres, Temporal (Kafka reported)', responses: { 200: { description: 'ready' }, 503: { description: 'not ready, naming what' } } } },
-      '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'text exposition', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
-    },
+      '/metrics': { get: { summary: 'Prometheus metrics (admin key)', responses: { 200: { description: 'text exposition', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
+    }),
     components: {
+      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API key, eo_<prefix>_<secret> (npm run keys -- create, or POST /api/v1/keys)' } },
       schemas: {
+        ApiKey: apiKeySchema,
         ExecutionRequest: executionRequest,
         Execution: executionSchema(),
         Problem: {

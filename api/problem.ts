@@ -17,6 +17,8 @@ export class HttpError extends Error {
     readonly title: string,
     detail: string,
     readonly extras: Record<string, unknown> = {},
+    /** Response headers the problem carries (e.g. `WWW-Authenticate`). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(detail);
     this.name = 'HttpError';
@@ -50,7 +52,7 @@ export function problemMiddleware(logOf: (req: Request) => Logger): ErrorRequest
   return (rawErr, req, res, _next) => {
     const err = toHttpError(rawErr);
     if (err.status >= 500) logOf(req).error({ err: coerceError(rawErr), method: req.method, path: req.path }, 'request failed');
-    res.status(err.status).type('application/problem+json').json(problemBody(err, req.originalUrl));
+    res.status(err.status).set(err.headers).type('application/problem+json').json(problemBody(err, req.originalUrl));
   };
 }
 

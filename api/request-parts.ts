@@ -4,8 +4,6 @@ import { z } from 'zod';
 import { TRACEPARENT_PATTERN } from '../observability/trace-context';
 import { HttpError, fieldErrorsOf, validationError } from './problem';
 
-/** Interim owner identity until API keys land: the `X-Owner-Id` header, else `anonymous`. */
-export const ownerSchema = z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ : @ -');
 export const correlationSchema = z.string().min(1).max(128);
 export const traceparentSchema = z.string().regex(TRACEPARENT_PATTERN, 'must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)').nullable();
 export const idempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,255}$/, 'must be 1-255 visible ASCII characters');
@@ -26,9 +24,6 @@ export function headerValue<T>(req: Request, name: string, schema: z.ZodType<T>,
   if (!parsed.success) throw validationError(fieldErrorsOf(parsed.error, `header ${name}`));
   return parsed.data;
 }
-
-/** The owner a request acts for. */
-export const ownerOf = (req: Request) => headerValue(req, 'X-Owner-Id', ownerSchema, 'anonymous');
 
 const notJson = () => new HttpError(415, 'unsupported-media-type', 'Unsupported Media Type', 'request body must be application/json');
 

@@ -30,6 +30,7 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
     temporal,
     feed,
     log,
+    listenHost: config.api.host,
     taskQueue: config.temporal.taskQueue,
     limitMaxima: config.limitMaxima,
     retryPresets: config.retryPresets,

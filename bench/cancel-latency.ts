@@ -16,7 +16,7 @@ async function main(): Promise<void> {
   await globalSetup();
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'eo-bench-cancel-'));
   const service = await startService({ RUNNER_WORK_DIR: workDir });
-  const api = apiClient(service.api.url);
+  const api = apiClient(service.api.url, service.adminKey);
   const toGone: number[] = [];
   const toCancelled: number[] = [];
   try {

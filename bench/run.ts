@@ -21,6 +21,8 @@ import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import { deleteReconcilerSchedule } from '../reconciler/schedule';
 import { downPart, stackEndpoints, upPart, type StackPart } from '../stack';
+import { createApiKeyService } from '../auth/api-keys';
+import { createDb } from '../store/db';
 import { runMigrations } from '../store/migrate';
 import { readEventStream } from '../test/support/sse';
 import { atFixedRate, runLanes, summarize, type Summary } from './stats';
@@ -147,6 +149,7 @@ async function main(): Promise<void> {
   const connection = await Connection.connect({ address: temporalAddress });
   const temporal = new Client({ connection });
   const db = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+  const auth = await benchKeyHeader(databaseUrl);
   const submitted: string[] = [];
 
   const result: Record<string, unknown> = {
@@ -167,13 +170,13 @@ async function main(): Promise<void> {
       const t = performance.now();
       const res = await fetch(`${apiUrl}/api/v1/executions`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...auth },
         body: JSON.stringify({ language, script, limits }),
       });
       const body = (await res.json()) as { id?: string; detail?: string };
       if (res.status !== 201 || !body.id) throw new Error(`POST answered ${res.status}: ${JSON.stringify(body)}`);
       submitted.push(body.id);
-      const stream = await readEventStream(`${apiUrl}/api/v1/executions/${body.id}/stream`, {}, 120_000);
+      const stream = await readEventStream(`${apiUrl}/api/v1/executions/${body.id}/stream`, auth, 120_000);
       const end = stream.events.find((e) => e.event === 'end');
       const status = end ? ((JSON.parse(end.data) as { status?: string }).status ?? 'unknown') : 'no end event';
       return { ms: performance.now() - t, status };
@@ -218,7 +221,7 @@ async function main(): Promise<void> {
     }
     result.memory = memory;
 
-    const apiAndRelay = await measureApiAndRelay(apiUrl, env.KAFKA_BROKERS!.split(','), processes, submitted, temporal);
+    const apiAndRelay = await measureApiAndRelay(apiUrl, env.KAFKA_BROKERS!.split(','), processes, submitted, temporal, auth);
     result.api = apiAndRelay.api;
     result.relay = apiAndRelay.relay;
   } finally {
@@ -273,18 +276,19 @@ async function measureApiAndRelay(
   processes: Record<string, ChildProcess | undefined>,
   submitted: string[],
   temporal: Client,
+  auth: Record<string, string>,
 ) {
   const post = async (): Promise<string> => {
     const res = await fetch(`${apiUrl}/api/v1/executions`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...auth },
       body: JSON.stringify({ language: 'bash', script: 'sleep 60', limits: { wallTimeMs: 70_000 } }),
     });
     const { id } = (await res.json()) as { id: string };
     submitted.push(id);
     return id;
   };
-  const get = async (id: string): Promise<string> => ((await (await fetch(`${apiUrl}/api/v1/executions/${id}`)).json()) as { status: string }).status;
+  const get = async (id: string): Promise<string> => ((await (await fetch(`${apiUrl}/api/v1/executions/${id}`, { headers: auth })).json()) as { status: string }).status;
 
   say(`API: GET of a running execution at ${apiRate}/s for ${apiSeconds} s`);
   const running = await post();
@@ -378,3 +382,14 @@ main().then(
     process.exit(1);
   },
 );
+
+/** An admin key for the bench's requests, made in its database as `npm run keys` makes one. */
+async function benchKeyHeader(databaseUrl: string): Promise<Record<string, string>> {
+  const keyDb = createDb(databaseUrl, { maxConnections: 1 });
+  try {
+    const { token } = await createApiKeyService(keyDb).create({ ownerId: 'bench', role: 'admin', name: 'bench/run.ts' });
+    return { authorization: `Bearer ${token}` };
+  } finally {
+    await keyDb.$disconnect();
+  }
+}

@@ -16,6 +16,8 @@ export interface BannerInput {
   apiUrl: string;
   temporalUiUrl: string | undefined;
   parts: BannerPart[];
+  /** This machine's admin key and its file (`npm start` creates it when there is no key at all). */
+  adminKey?: { token: string | null; created: boolean; file: string };
   startedInMs: number;
 }
 
@@ -41,6 +43,7 @@ export function readyBanner(input: BannerInput): string {
     row('Temporal UI', input.temporalUiUrl ?? '(Temporal configured by TEMPORAL_ADDRESS: its own UI)'),
     row('metrics', `${input.apiUrl}/metrics`),
     ...input.parts.map((p) => row(p.name, [p.endpoint, p.state, p.logFile ? `log ${shortPath(p.logFile)}` : ''].filter(Boolean).join(' · '))),
+    ...adminKeyRows(input.adminKey, row, shortPath),
     '',
     '  Try it:',
     indent(exampleSubmit(input.apiUrl)),
@@ -50,4 +53,10 @@ export function readyBanner(input: BannerInput): string {
     '  Ctrl-C stops the service and the stack parts this start began.',
     rule,
   ].join('\n');
+}
+
+function adminKeyRows(key: BannerInput['adminKey'], row: (label: string, value: string) => string, shortPath: (file: string) => string): string[] {
+  if (!key) return [];
+  if (!key.token) return [row('admin key', `none in ${shortPath(key.file)}: npm run -s keys -- create --role admin --owner <you> > ${shortPath(key.file)}`)];
+  return [row('admin key', `${key.token}${key.created ? ' (new)' : ''} · in ${shortPath(key.file)} (0600) · npm run keys -- create|list|revoke`)];
 }

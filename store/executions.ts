@@ -7,12 +7,14 @@ import type { KeysetPosition } from './pagination';
 
 /** The `executions` table's reads; its writes are the guarded transitions (`store/transitions.ts`). */
 
-export const findExecution = (db: Db, id: string): Promise<Execution | null> => db.execution.findUnique({ where: { id } });
+/** The execution with this id; with `ownerId`, only if that owner's (another's reads as absent). */
+export const findExecution = (db: Db, id: string, ownerId: string | null = null): Promise<Execution | null> => db.execution.findUnique({ where: { id, ownerId: ownerId ?? undefined } });
 
 export const getExecution = (db: Db, id: string): Promise<Execution> => db.execution.findUniqueOrThrow({ where: { id } });
 
-export async function executionExists(db: Db, id: string): Promise<boolean> {
-  return (await db.execution.findUnique({ where: { id }, select: { id: true } })) !== null;
+/** Whether the execution exists; with `ownerId`, whether it exists and is that owner's. */
+export async function executionExists(db: Db, id: string, ownerId: string | null = null): Promise<boolean> {
+  return (await db.execution.findUnique({ where: { id, ownerId: ownerId ?? undefined }, select: { id: true } })) !== null;
 }
 
 /**

@@ -5,7 +5,8 @@ import type { OutboxEvent } from '../../generated/prisma/client';
 import type { DeadLetterAction } from '../../store/dead-letters';
 import { decodeCursor, encodeCursor } from '../cursor';
 import { fieldErrorsOf, validationError } from '../problem';
-import { idSchema, optionalJsonBody, ownerOf } from '../request-parts';
+import { actorOf, principalOf } from '../principal';
+import { idSchema, optionalJsonBody } from '../request-parts';
 import type { DeadLetterService } from '../services/dead-letters';
 
 export interface DeadLetterRoutesDeps {
@@ -41,11 +42,10 @@ function deadLetterView(e: OutboxEvent) {
   };
 }
 
-/** `/dlq`: parse the request, call the dead-letter service, render the answer. */
+/** `/dlq` (admin only, gated where the app mounts it): parse the request, call the dead-letter service, render the answer. */
 export function deadLetterRoutes(deps: DeadLetterRoutesDeps): Router {
   const router = Router();
   const { deadLetters } = deps;
-  const actorOf = (req: Request) => `api:${ownerOf(req)}`;
 
   router.get('/dlq', async (req, res) => {
     const { eventType, executionId, cursor, limit } = parse(listQuerySchema, req.query, 'query.');
@@ -55,7 +55,7 @@ export function deadLetterRoutes(deps: DeadLetterRoutesDeps): Router {
 
   router.post('/dlq/retry', async (req, res) => {
     const body = parse(bulkRetryBodySchema, optionalJsonBody(req));
-    const { retried, more } = await deadLetters.retryMatching({ eventType: body.eventType, executionId: body.executionId }, { actor: actorOf(req), reason: body.reason ?? null });
+    const { retried, more } = await deadLetters.retryMatching({ eventType: body.eventType, executionId: body.executionId }, { actor: actorOf(principalOf(res)), reason: body.reason ?? null });
     res.json({ retried: retried.length, ids: retried, more });
   });
 
@@ -63,7 +63,7 @@ export function deadLetterRoutes(deps: DeadLetterRoutesDeps): Router {
     const parsedId = idSchema.safeParse(req.params.id);
     if (!parsedId.success) throw validationError([{ field: 'id', message: 'must be a UUID' }]);
     const body = parse(bodySchema, optionalJsonBody(req));
-    res.json(deadLetterView(await deadLetters.actOn(parsedId.data, action, { actor: actorOf(req), reason: body.reason ?? null })));
+    res.json(deadLetterView(await deadLetters.actOn(parsedId.data, action, { actor: actorOf(principalOf(res)), reason: body.reason ?? null })));
   };
   router.post('/dlq/:id/retry', single('retry', retryBodySchema));
   router.post('/dlq/:id/discard', single('discard', discardBodySchema));

@@ -10,6 +10,7 @@ import { eventsOf } from '../../store/outbox';
 import type { ExecutionFeed } from '../execution-feed';
 import { executionView } from '../execution-view';
 import { notFound } from '../problem';
+import { ownerScopeOf, principalOf } from '../principal';
 import { executionIdOf, headerValue, requestLog, withExecutionIdInLog } from '../request-parts';
 
 export interface ExecutionStreamDeps {
@@ -38,7 +39,7 @@ export function executionStreamRoutes(deps: ExecutionStreamDeps): Router {
   router.get('/executions/:id/stream', async (req, res) => {
     const id = executionIdOf(req);
     let sent = headerValue(req, 'Last-Event-ID', lastEventIdSchema, 0);
-    if (!(await executionExists(deps.db, id))) throw notFound(`execution ${id}`);
+    if (!(await executionExists(deps.db, id, ownerScopeOf(principalOf(res))))) throw notFound(`execution ${id}`);
     const log = requestLog(req, deps.log);
 
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });

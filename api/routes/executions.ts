@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { createExecutionRequestSchema, normalizeExecutionRequest } from '../../domain/execution-request';
 import { ExecutionStatus } from '../../domain/execution-status';
@@ -8,7 +8,9 @@ import type { RunLimits } from '../../domain/runtimes';
 import { decodeCursor, encodeCursor } from '../cursor';
 import { executionView } from '../execution-view';
 import { fieldErrorsOf, problemBody, validationError } from '../problem';
-import { correlationSchema, executionIdOf, headerValue, idempotencyKeySchema, optionalJsonBody, ownerOf, ownerSchema, requestLog, requiredJsonBody, traceparentSchema, withExecutionIdInLog } from '../request-parts';
+import { ownerIdSchema } from '../../auth/api-keys';
+import { actorOf, ownerScopeOf, principalOf } from '../principal';
+import { correlationSchema, executionIdOf, headerValue, idempotencyKeySchema, optionalJsonBody, requestLog, requiredJsonBody, traceparentSchema, withExecutionIdInLog } from '../request-parts';
 import type { BatchItem, ExecutionService, Submission } from '../services/executions';
 
 export interface ExecutionRoutesDeps {
@@ -24,7 +26,7 @@ const listQuerySchema = z
   .object({
     status: z.enum(ExecutionStatus).optional(),
     language: z.enum(LANGUAGES).optional(),
-    owner: ownerSchema.optional(),
+    owner: ownerIdSchema.optional(),
     cursor: z.string().max(200).optional(),
     limit: z.coerce.number().int().min(1).max(100).default(20),
   })
@@ -32,15 +34,18 @@ const listQuerySchema = z
 
 const locationOf = (id: string) => `/api/v1/executions/${id}`;
 
-const submissionOf = (req: Request): Submission => ({
-  ownerId: ownerOf(req),
+/** The owner is the key's: nothing the client sends can name another. */
+const submissionOf = (req: Request, res: Response): Submission => ({
+  ownerId: principalOf(res).ownerId,
+  actor: actorOf(principalOf(res)),
   idempotencyKey: headerValue<string | null>(req, 'Idempotency-Key', idempotencyKeySchema, null),
   correlationId: headerValue<string | null>(req, 'X-Correlation-Id', correlationSchema, null),
   traceparent: headerValue(req, 'traceparent', traceparentSchema, null),
 });
 
-/** The headers a retry carries into the new execution (owner and script come from the old one). */
-const tracingOf = (req: Request) => ({
+/** What a retry carries into the new execution (owner and script come from the old one). */
+const tracingOf = (req: Request, res: Response) => ({
+  actor: actorOf(principalOf(res)),
   correlationId: headerValue<string | null>(req, 'X-Correlation-Id', correlationSchema, null),
   traceparent: headerValue(req, 'traceparent', traceparentSchema, null),
 });
@@ -59,7 +64,7 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
 
   router.post('/executions', async (req, res) => {
     const body = requiredJsonBody(req);
-    const submission = submissionOf(req);
+    const submission = submissionOf(req, res);
     const { execution, replayed } = await executions.submit(parseRequest(body), submission, requestLog(req));
     res.location(locationOf(execution.id));
     if (replayed) res.status(200).set('Idempotent-Replayed', 'true');
@@ -81,7 +86,7 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
         return { invalid: err as ReturnType<typeof validationError> };
       }
     });
-    const outcomes = await executions.submitBatch(items, submissionOf(req), requestLog(req));
+    const outcomes = await executions.submitBatch(items, submissionOf(req, res), requestLog(req));
     const rendered = outcomes.map((o) =>
       'submitted' in o
         ? { index: o.index, status: o.submitted.replayed ? 200 : 201, location: locationOf(o.submitted.execution.id), execution: executionView(o.submitted.execution) }
@@ -91,7 +96,7 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
   });
 
   router.post('/executions/:id/retry', async (req, res) => {
-    const execution = await executions.retry(executionIdOf(req), tracingOf(req), requestLog(req));
+    const execution = await executions.retry(executionIdOf(req), ownerScopeOf(principalOf(res)), tracingOf(req, res), requestLog(req));
     res.status(201).location(locationOf(execution.id)).json(executionView(execution));
   });
 
@@ -99,12 +104,18 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
     const query = listQuerySchema.safeParse(req.query);
     if (!query.success) throw validationError(fieldErrorsOf(query.error, 'query.'));
     const { status, language, owner, cursor, limit } = query.data;
-    const page = await executions.list({ status, language, ownerId: owner }, cursor ? decodeCursor(cursor) : null, limit);
+    // A user key lists its own owner's executions only: asking for another owner's finds none.
+    const scope = ownerScopeOf(principalOf(res));
+    if (scope !== null && owner !== undefined && owner !== scope) {
+      res.json({ items: [], nextCursor: null });
+      return;
+    }
+    const page = await executions.list({ status, language, ownerId: scope ?? owner }, cursor ? decodeCursor(cursor) : null, limit);
     res.json({ items: page.items.map(executionView), nextCursor: page.more && page.last ? encodeCursor(page.last) : null });
   });
 
   router.get('/executions/:id/events', async (req, res) => {
-    const { transitions, events } = await executions.history(executionIdOf(req));
+    const { transitions, events } = await executions.history(executionIdOf(req), ownerScopeOf(principalOf(res)));
     res.json({
       transitions: transitions.map((t) => ({ from: t.fromStatus, to: t.toStatus, at: t.at.toISOString(), actor: t.actor, reason: t.reason, eventId: t.eventId })),
       events: events.map((e) => ({ sequence: e.sequence, state: e.state, attempts: e.attempts, publishedAt: e.publishedAt?.toISOString() ?? null, lastError: e.lastError, envelope: e.envelope })),
@@ -112,7 +123,7 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
   });
 
   router.get('/executions/:id', async (req, res) => {
-    const { execution, live } = await executions.get(executionIdOf(req), requestLog(req));
+    const { execution, live } = await executions.get(executionIdOf(req), ownerScopeOf(principalOf(res)), requestLog(req));
     res.json({ ...executionView(execution), live });
   });
 
@@ -120,7 +131,8 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
     const id = executionIdOf(req);
     const body = cancelBodySchema.safeParse(optionalJsonBody(req) ?? {});
     if (!body.success) throw validationError(fieldErrorsOf(body.error));
-    const execution = await executions.cancel(id, { actor: `api:${ownerOf(req)}`, reason: body.data.reason ?? null }, requestLog(req));
+    const principal = principalOf(res);
+    const execution = await executions.cancel(id, ownerScopeOf(principal), { actor: actorOf(principal), reason: body.data.reason ?? null }, requestLog(req));
     res.status(202).json(executionView(execution));
   });
 

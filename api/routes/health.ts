@@ -1,6 +1,5 @@
 import { Router } from 'express';
 import type { Client } from '@temporalio/client';
-import { DEFAULT_LIMITS, RUNTIMES } from '../../domain/runtimes';
 import type { Language, RunLimits } from '../../domain/runtimes';
 import type { RelayStatus } from '../../relay/outbox-relay';
 import type { Db } from '../../store/db';
@@ -33,7 +32,7 @@ async function check(probe: () => Promise<unknown>): Promise<{ ok: boolean; erro
   }
 }
 
-/** `/healthz` (liveness: the process serves HTTP), `/readyz` (Postgres and Temporal answer), `/api/v1/runtimes`. */
+/** `/healthz` (liveness: the process serves HTTP) and `/readyz` (Postgres and Temporal answer): public. */
 export function healthRoutes(deps: HealthDeps): Router {
   const router = Router();
   router.get('/healthz', (_req, res) => {
@@ -53,14 +52,6 @@ export function healthRoutes(deps: HealthDeps): Router {
     };
     const ready = postgres.ok && temporal.ok;
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks: { postgres, temporal, ...(kafka ? { kafka } : {}) } });
-  });
-
-  router.get('/api/v1/runtimes', (_req, res) => {
-    res.json({
-      runtimes: deps.installedRuntimes ?? Object.values(RUNTIMES).map((r) => ({ language: r.language, version: r.version })),
-      defaultLimits: DEFAULT_LIMITS,
-      maxLimits: deps.limitMaxima,
-    });
   });
   return router;
 }

@@ -41,6 +41,8 @@ export interface ExecutionServiceDeps {
 /** Who submits, and what travels with the submission (from the request's headers). */
 export interface Submission {
   ownerId: string;
+  /** Recorded in the audit trail as who asked: the API key (`key:<prefix>`). */
+  actor: string;
   idempotencyKey: string | null;
   correlationId: string | null;
   traceparent: string | null;
@@ -70,8 +72,9 @@ const CONCURRENT_ROW_RECHECK_MS = 250;
 export function createExecutionService(deps: ExecutionServiceDeps) {
   const { db } = deps;
 
-  const existing = async (id: string): Promise<Execution> => {
-    const execution = await findExecution(db, id);
+  /** `scope`: the only owner whose executions the caller may see (null: all); another's is "not found". */
+  const existing = async (id: string, scope: string | null): Promise<Execution> => {
+    const execution = await findExecution(db, id, scope);
     if (!execution) throw notFound(`execution ${id}`);
     return execution;
   };
@@ -80,7 +83,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
    * Starts the saga, then writes the row. Workflow first: once it is started the request is durable, and the
    * saga creates the row itself if this process stops in between. Execution ids are never reused.
    */
-  async function start(input: ExecutionSagaInput, log: Logger): Promise<Execution> {
+  async function start(input: ExecutionSagaInput, actor: string, log: Logger): Promise<Execution> {
     await deps.temporal.workflow.start<typeof executionSaga>(WORKFLOW_NAME, {
       workflowId: input.executionId,
       taskQueue: deps.taskQueue,
@@ -88,7 +91,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
       workflowRunTimeout: deps.saga.runTimeoutMs,
     });
-    await createExecution(db, newExecutionFrom(input), `api:${input.ownerId}`, deps.producer);
+    await createExecution(db, newExecutionFrom(input), actor, deps.producer);
     log.info({ execution_id: input.executionId, correlation_id: input.correlationId, retry_of: input.retryOfId }, 'execution started');
     return getExecution(db, input.executionId);
   }
@@ -138,7 +141,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     const traceparent = s.traceparent ?? newTraceparent();
     try {
       const input: ExecutionSagaInput = { executionId: id, ownerId, correlationId, retryOfId: null, idempotencyKey, requestHash: hash, traceparent, ...request, retryPresets: deps.retryPresets, outagePauseMs: deps.saga.outagePauseMs };
-      return { execution: await start(input, log), replayed: false };
+      return { execution: await start(input, s.actor, log), replayed: false };
     } catch (err) {
       // Only a request with the same Idempotency-Key can collide: answer as that one is answered.
       if (!(err instanceof WorkflowExecutionAlreadyStartedError) || !idempotencyKey) throw err;
@@ -175,10 +178,10 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
 
   /**
    * Runs a finished execution again as a new execution (same script, limits, owner) linked by `retryOf`.
-   * @throws HttpError 404 (unknown), 409 (not finished).
+   * @throws HttpError 404 (unknown, or not in `scope`), 409 (not finished).
    */
-  async function retry(id: string, s: Pick<Submission, 'correlationId' | 'traceparent'>, log: Logger): Promise<Execution> {
-    const previous = await existing(id);
+  async function retry(id: string, scope: string | null, s: Pick<Submission, 'actor' | 'correlationId' | 'traceparent'>, log: Logger): Promise<Execution> {
+    const previous = await existing(id, scope);
     if (!isTerminal(previous.status)) {
       throw new HttpError(409, 'execution-not-finished', 'Conflict', `execution ${id} is still ${previous.status}; only a finished execution can be retried`, { status_of_execution: previous.status });
     }
@@ -200,6 +203,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
         retryPresets: deps.retryPresets,
         outagePauseMs: deps.saga.outagePauseMs,
       },
+      s.actor,
       log,
     );
   }
@@ -207,10 +211,10 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
   /**
    * Asks the saga of a queued or running execution to cancel (actor and reason first, then Temporal's cancel):
    * it kills the run, releases capacity and records `cancelled`. Idempotent. Returns the execution as read.
-   * @throws HttpError 404 (unknown), 409 (already ended otherwise).
+   * @throws HttpError 404 (unknown, or not in `scope`), 409 (already ended otherwise).
    */
-  async function cancel(id: string, request: CancelRequest, log: Logger): Promise<Execution> {
-    const execution = await existing(id);
+  async function cancel(id: string, scope: string | null, request: CancelRequest, log: Logger): Promise<Execution> {
+    const execution = await existing(id, scope);
     if (execution.status === 'cancelled') return execution;
     const ended = (status: ExecutionStatus, detail: string) => new HttpError(409, 'execution-terminal', 'Conflict', detail, { status_of_execution: status });
     if (isTerminal(execution.status)) throw ended(execution.status, `execution ${id} is already ${execution.status}; only queued or running executions can be cancelled`);
@@ -234,9 +238,9 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     retry,
     cancel,
 
-    /** One execution, with what its saga is doing now while it has not ended. @throws HttpError 404. */
-    async get(id: string, log: Logger) {
-      const execution = await existing(id);
+    /** One execution, with what its saga is doing now while it has not ended. @throws HttpError 404 (unknown, or not in `scope`). */
+    async get(id: string, scope: string | null, log: Logger) {
+      const execution = await existing(id, scope);
       const live = isTerminal(execution.status) ? null : await liveState(deps.temporal, execution.workflowId, log);
       return { execution, live };
     },
@@ -246,9 +250,9 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       return pageOf(await listExecutions(db, filter, after, limit + 1), limit);
     },
 
-    /** The audit trail and the events it emitted, with their publish state. @throws HttpError 404. */
-    async history(id: string) {
-      if (!(await executionExists(db, id))) throw notFound(`execution ${id}`);
+    /** The audit trail and the events it emitted, with their publish state. @throws HttpError 404 (unknown, or not in `scope`). */
+    async history(id: string, scope: string | null) {
+      if (!(await executionExists(db, id, scope))) throw notFound(`execution ${id}`);
       const [transitions, events] = await Promise.all([transitionsOf(db, id), eventsOf(db, id)]);
       return { transitions, events };
     },

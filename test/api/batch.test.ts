@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { serviceForThisFile } from '../support/harness';
+import { bearer, serviceForThisFile } from '../support/harness';
 
 const ctx = serviceForThisFile();
 
@@ -12,7 +12,7 @@ interface BatchItem {
 }
 
 async function postBatch(body: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(`${ctx.service.api.url}/api/v1/executions/batch`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const res = await fetch(`${ctx.service.api.url}/api/v1/executions/batch`, { method: 'POST', headers: { 'content-type': 'application/json', ...bearer(ctx.service.adminKey), ...headers }, body: JSON.stringify(body) });
   return { status: res.status, json: (await res.json()) as { items: BatchItem[]; accepted: number; failed: number; errors?: Array<{ field: string }> } };
 }
 
@@ -47,6 +47,6 @@ test('an empty, oversized or non-JSON batch is refused whole', async () => {
   expect((await postBatch({ items: [] })).json.errors![0]!.field).toBe('items');
   expect((await postBatch({ items: Array.from({ length: 101 }, () => items[0]) })).json.errors![0]!.field).toBe('items');
   expect((await postBatch({ items, extra: 1 })).json.errors![0]!.field).toBe('extra');
-  const plain = await fetch(`${ctx.service.api.url}/api/v1/executions/batch`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' });
+  const plain = await fetch(`${ctx.service.api.url}/api/v1/executions/batch`, { method: 'POST', headers: { 'content-type': 'text/plain', ...bearer(ctx.service.adminKey) }, body: 'x' });
   expect(plain.status).toBe(415);
 });

@@ -1,16 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import request from 'supertest';
-import { resetDatabase, testConfig } from '../support/harness';
+import { createTestKey, resetDatabase, testConfig } from '../support/harness';
 import { createTestApp } from '../support/test-app';
 
 const config = testConfig();
 let testApp: Awaited<ReturnType<typeof createTestApp>>;
-let app: Awaited<ReturnType<typeof createTestApp>>['app'];
 let db: Awaited<ReturnType<typeof createTestApp>>['db'];
 
 beforeAll(async () => {
   testApp = await createTestApp(config);
-  ({ app, db } = testApp);
+  ({ db } = testApp);
   await resetDatabase(db);
 });
 
@@ -37,7 +35,7 @@ test.each([
   ['an unknown field', { ...valid, priority: 'high' }, 'priority'],
   ['a version the runtime does not provide', { ...valid, version: '2.7' }, 'version'],
 ])('%s is refused with 400 problem+json naming the field, and nothing is created', async (_case, body, field) => {
-  const res = await request(app).post('/api/v1/executions').send(body);
+  const res = await testApp.api().post('/api/v1/executions').send(body);
   expect(res.status).toBe(400);
   expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
   expect(res.body).toMatchObject({ status: 400, title: 'Invalid request', instance: '/api/v1/executions' });
@@ -48,7 +46,7 @@ test.each([
 });
 
 test('malformed JSON is refused with 400 problem+json', async () => {
-  const res = await request(app).post('/api/v1/executions').set('content-type', 'application/json').send('{"language": "python", ');
+  const res = await testApp.api().post('/api/v1/executions').set('content-type', 'application/json').send('{"language": "python", ');
   expect(res.status).toBe(400);
   expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
   expect(res.body.type).toMatch(/malformed-json$/);
@@ -57,7 +55,7 @@ test('malformed JSON is refused with 400 problem+json', async () => {
 });
 
 test('a body that is not JSON is refused with 415 problem+json', async () => {
-  const res = await request(app).post('/api/v1/executions').set('content-type', 'text/plain').send('print(1)');
+  const res = await testApp.api().post('/api/v1/executions').set('content-type', 'text/plain').send('print(1)');
   expect(res.status).toBe(415);
   expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
   expect(res.body.detail).toMatch(/application\/json/);
@@ -65,26 +63,26 @@ test('a body that is not JSON is refused with 415 problem+json', async () => {
 });
 
 test('a body above the size cap is refused with 413 problem+json', async () => {
-  const res = await request(app).post('/api/v1/executions').send({ ...valid, script: 'x'.repeat(300 * 1024) });
+  const res = await testApp.api().post('/api/v1/executions').send({ ...valid, script: 'x'.repeat(300 * 1024) });
   expect(res.status).toBe(413);
   expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
   await expectNothingCreated();
 });
 
 test('an id that is not a UUID is refused with 400 naming the id', async () => {
-  const res = await request(app).get('/api/v1/executions/not-a-uuid');
+  const res = await testApp.api().get('/api/v1/executions/not-a-uuid');
   expect(res.status).toBe(400);
   expect(res.body.errors).toEqual([{ field: 'id', message: 'must be a UUID' }]);
 });
 
 test('an execution that does not exist is a 404 problem', async () => {
-  const res = await request(app).get('/api/v1/executions/0191e8a0-0000-7000-8000-000000000000');
+  const res = await testApp.api().get('/api/v1/executions/0191e8a0-0000-7000-8000-000000000000');
   expect(res.status).toBe(404);
   expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
 });
 
 test('a valid request creates a queued execution with a Location', async () => {
-  const res = await request(app).post('/api/v1/executions').send(valid);
+  const res = await testApp.api().post('/api/v1/executions').send(valid);
   expect(res.status).toBe(201);
   expect(res.headers.location).toBe(`/api/v1/executions/${res.body.id}`);
   expect(res.body).toMatchObject({ status: 'queued', language: 'python', version: '3', limits: { wallTimeMs: 10_000 } });
@@ -97,7 +95,7 @@ test('a valid request creates a queued execution with a Location', async () => {
 describe('Idempotency-Key', () => {
   // Keys are unique per run: the workflow ids they name outlive the database reset in Temporal's history.
   const run = randomUUID().slice(0, 8);
-  const post = (key: string, body: object) => request(app).post('/api/v1/executions').set('Idempotency-Key', key.includes(' ') ? key : `${key}-${run}`).send(body);
+  const post = (key: string, body: object) => testApp.api().post('/api/v1/executions').set('Idempotency-Key', key.includes(' ') ? key : `${key}-${run}`).send(body);
   const terminate = (id: string) => testApp.temporal.workflow.getHandle(id).terminate('test cleanup').catch(() => undefined);
 
   test('the same key with the same body returns the same execution, created once', async () => {
@@ -131,8 +129,9 @@ describe('Idempotency-Key', () => {
   });
 
   test('a key is per owner', async () => {
-    const mine = await post('key-owner', valid).set('X-Owner-Id', 'alice');
-    const theirs = await post('key-owner', valid).set('X-Owner-Id', 'bob');
+    const [alice, bob] = [await createTestKey(db, 'user', 'alice'), await createTestKey(db, 'user', 'bob')];
+    const mine = await testApp.as(alice).post('/api/v1/executions').set('Idempotency-Key', `key-owner-${run}`).send(valid);
+    const theirs = await testApp.as(bob).post('/api/v1/executions').set('Idempotency-Key', `key-owner-${run}`).send(valid);
     expect([mine.status, theirs.status]).toEqual([201, 201]);
     expect(mine.body.id).not.toBe(theirs.body.id);
     await Promise.all([terminate(mine.body.id), terminate(theirs.body.id)]);
@@ -147,10 +146,10 @@ describe('Idempotency-Key', () => {
 
 test('GET of an execution whose saga no worker picks up answers at once with its stored status and live: null', async () => {
   // No worker polls this file's task queue: a workflow query would wait for one for tens of seconds.
-  const created = await request(app).post('/api/v1/executions').send(valid);
+  const created = await testApp.api().post('/api/v1/executions').send(valid);
   expect(created.status).toBe(201);
   const started = performance.now();
-  const res = await request(app).get(`/api/v1/executions/${created.body.id as string}`);
+  const res = await testApp.api().get(`/api/v1/executions/${created.body.id as string}`);
   const elapsedMs = performance.now() - started;
   expect(res.status).toBe(200);
   expect(res.body.status).toBe('queued');

@@ -1,10 +1,9 @@
-import request from 'supertest';
 import { v7 as uuidv7 } from 'uuid';
 import { DEFAULT_LIMITS } from '../../domain/runtimes';
 import { startRelay } from '../../relay/main';
 import { createExecution } from '../../store/transitions';
 import { collectKafka } from '../support/kafka-collector';
-import { resetDatabase, testConfig, testLog, waitFor } from '../support/harness';
+import { actorOfToken, resetDatabase, testConfig, testLog, waitFor } from '../support/harness';
 import { createTestApp } from '../support/test-app';
 
 const config = testConfig();
@@ -26,7 +25,7 @@ beforeAll(async () => {
 });
 afterAll(() => testApp?.close());
 
-const api = () => request(testApp.app);
+const api = () => testApp.api();
 const actionsOf = (eventId: string) => testApp.db.deadLetterAction.findMany({ where: { eventId } });
 
 test('dead letters are listed newest first, filtered and paged', async () => {
@@ -56,17 +55,17 @@ test('bad requests name what is wrong; an unknown event is a 404', async () => {
 });
 
 test('a retry (one, or in bulk by filter) or a discard changes the row once, with an audit row; retried events reach Kafka, a discarded one never does', async () => {
-  const retried = await api().post(`/api/v1/dlq/${dead[0]!.eventId}/retry`).set('X-Owner-Id', 'ops').send({ reason: 'broker limit raised' });
+  const retried = await api().post(`/api/v1/dlq/${dead[0]!.eventId}/retry`).send({ reason: 'broker limit raised' });
   expect(retried.status).toBe(200);
   expect(retried.body).toMatchObject({ id: dead[0]!.eventId, state: 'pending', attempts: 0 });
-  expect(await actionsOf(dead[0]!.eventId)).toMatchObject([{ action: 'retry', actor: 'api:ops', reason: 'broker limit raised' }]);
+  expect(await actionsOf(dead[0]!.eventId)).toMatchObject([{ action: 'retry', actor: actorOfToken(testApp.adminKey), reason: 'broker limit raised' }]);
   const again = await api().post(`/api/v1/dlq/${dead[0]!.eventId}/retry`).send({});
   expect(again.status).toBe(409);
   expect(again.body.detail).toContain('pending');
 
   const discarded = await api().post(`/api/v1/dlq/${dead[1]!.eventId}/discard`).send({ reason: 'consumer no longer exists' });
   expect(discarded.body).toMatchObject({ state: 'discarded' });
-  expect(await actionsOf(dead[1]!.eventId)).toMatchObject([{ action: 'discard', actor: 'api:anonymous', reason: 'consumer no longer exists' }]);
+  expect(await actionsOf(dead[1]!.eventId)).toMatchObject([{ action: 'discard', actor: actorOfToken(testApp.adminKey), reason: 'consumer no longer exists' }]);
 
   const bulk = await api().post('/api/v1/dlq/retry').send({ eventType: 'execution_requested' });
   expect(bulk.body).toEqual({ retried: 1, ids: [dead[2]!.eventId], more: false });

@@ -1,14 +1,15 @@
 import { startApiServer } from '../../api/server';
-import { serviceForThisFile, testLog } from '../support/harness';
+import { bearer, serviceForThisFile, testLog } from '../support/harness';
 import { readEventStream } from '../support/sse';
 
 const ctx = serviceForThisFile();
+const readAsAdmin = (url: string, headers: Record<string, string> = {}) => readEventStream(url, { ...bearer(ctx.service.adminKey), ...headers });
 
 const streamUrl = (id: string) => `${ctx.service.api.url}/api/v1/executions/${id}/stream`;
 
 test('the stream carries each event of an execution as it happens, then `end` with the result, and closes', async () => {
   const { json } = await ctx.api.submit({ language: 'python', script: 'print("streamed")' });
-  const stream = await readEventStream(streamUrl(json.id));
+  const stream = await readAsAdmin(streamUrl(json.id));
   expect(stream.status).toBe(200);
   expect(stream.contentType).toMatch(/^text\/event-stream/);
   expect(stream.events.map((e) => [e.id, e.event])).toEqual([
@@ -23,7 +24,7 @@ test('the stream carries each event of an execution as it happens, then `end` wi
 
 test('a cancel ends the stream too: execution_cancelled, then end', async () => {
   const { json } = await ctx.api.submit({ language: 'bash', script: 'sleep 60', limits: { wallTimeMs: 120_000 } });
-  const reading = readEventStream(streamUrl(json.id));
+  const reading = readAsAdmin(streamUrl(json.id));
   await ctx.api.waitForStatus(json.id, (s) => s === 'running');
   expect((await ctx.api.cancel(json.id, 'seen enough')).status).toBe(202);
   const stream = await reading;
@@ -35,7 +36,7 @@ test('a cancel ends the stream too: execution_cancelled, then end', async () => 
 test('Last-Event-ID resumes after that event; a finished execution’s stream ends at once', async () => {
   const { json } = await ctx.api.submit({ language: 'bash', script: 'exit 3' });
   await ctx.api.waitForStatus(json.id, (s) => s === 'failed');
-  const stream = await readEventStream(streamUrl(json.id), { 'Last-Event-ID': '2' });
+  const stream = await readAsAdmin(streamUrl(json.id), { 'Last-Event-ID': '2' });
   expect(stream.events.map((e) => [e.id, e.event])).toEqual([
     ['3', 'execution_failed'],
     [null, 'end'],
@@ -43,11 +44,11 @@ test('Last-Event-ID resumes after that event; a finished execution’s stream en
 });
 
 test('an unknown execution is a 404 and a malformed Last-Event-ID a 400 naming the header, as problem+json', async () => {
-  const unknown = await readEventStream(streamUrl('0191e8a0-0000-7000-8000-000000000000'));
+  const unknown = await readAsAdmin(streamUrl('0191e8a0-0000-7000-8000-000000000000'));
   expect(unknown.status).toBe(404);
   expect(unknown.contentType).toMatch(/^application\/problem\+json/);
   const { json } = await ctx.api.submit({ language: 'bash', script: 'true' });
-  const bad = await readEventStream(streamUrl(json.id), { 'Last-Event-ID': 'yesterday' });
+  const bad = await readAsAdmin(streamUrl(json.id), { 'Last-Event-ID': 'yesterday' });
   expect(bad.status).toBe(400);
   expect(JSON.parse(bad.body)).toMatchObject({ errors: [{ field: 'header Last-Event-ID' }] });
 });
@@ -55,7 +56,7 @@ test('an unknown execution is a 404 and a malformed Last-Event-ID a 400 naming t
 test('stopping the API ends its open streams instead of waiting for them', async () => {
   const other = await startApiServer(ctx.service.config, testLog);
   const { json } = await ctx.api.submit({ language: 'bash', script: 'sleep 60', limits: { wallTimeMs: 120_000 } });
-  const reading = readEventStream(`${other.url}/api/v1/executions/${json.id}/stream`);
+  const reading = readAsAdmin(`${other.url}/api/v1/executions/${json.id}/stream`);
   await ctx.api.waitForStatus(json.id, (s) => s === 'running');
   await other.stop();
   const stream = await reading;

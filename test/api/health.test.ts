@@ -9,19 +9,19 @@ const opened: Array<Awaited<ReturnType<typeof createTestApp>>> = [];
 async function appWith(databaseUrl: string) {
   const testApp = await createTestApp(config, databaseUrl);
   opened.push(testApp);
-  return testApp.app;
+  return testApp;
 }
 
 afterAll(() => Promise.all(opened.map((t) => t.close())));
 
 test('readyz is 200 when Postgres and Temporal answer', async () => {
-  const res = await request(await appWith(config.databaseUrl)).get('/readyz');
+  const res = await request((await appWith(config.databaseUrl)).app).get('/readyz');
   expect(res.status).toBe(200);
   expect(res.body).toMatchObject({ status: 'ready', checks: { postgres: { ok: true }, temporal: { ok: true } } });
 });
 
 test('readyz is 503 naming Postgres when the database does not answer', async () => {
-  const res = await request(await appWith('postgresql://postgres@127.0.0.1:1/nothing')).get('/readyz');
+  const res = await request((await appWith('postgresql://postgres@127.0.0.1:1/nothing')).app).get('/readyz');
   expect(res.status).toBe(503);
   expect(res.body.status).toBe('not ready');
   expect(res.body.checks.postgres.ok).toBe(false);
@@ -29,12 +29,12 @@ test('readyz is 503 naming Postgres when the database does not answer', async ()
 });
 
 test('healthz answers while the process serves HTTP', async () => {
-  const res = await request(await appWith(config.databaseUrl)).get('/healthz');
+  const res = await request((await appWith(config.databaseUrl)).app).get('/healthz');
   expect(res.status).toBe(200);
 });
 
 test('runtimes lists languages with default and maximum limits', async () => {
-  const res = await request(await appWith(config.databaseUrl)).get('/api/v1/runtimes');
+  const res = await (await appWith(config.databaseUrl)).api().get('/api/v1/runtimes');
   expect(res.status).toBe(200);
   expect(res.body.runtimes.map((r: { language: string }) => r.language).sort()).toEqual(['bash', 'node', 'python']);
   expect(res.body.maxLimits.wallTimeMs).toBe(config.limitMaxima.wallTimeMs);
@@ -44,13 +44,13 @@ test('runtimes lists the interpreters installed on this host with the versions t
   const installedRuntimes = detectRuntimes().map(({ language, version }) => ({ language, version }));
   const testApp = await createTestApp(config, config.databaseUrl, { installedRuntimes });
   opened.push(testApp);
-  const res = await request(testApp.app).get('/api/v1/runtimes');
+  const res = await testApp.api().get('/api/v1/runtimes');
   expect(res.body.runtimes).toContainEqual({ language: 'node', version: process.versions.node });
   expect(res.body.runtimes).toContainEqual({ language: 'python', version: expect.stringMatching(/^3\.\d+\.\d+$/) });
 });
 
 test('the event JSON Schemas are served, one per event type, with the envelope and payload fields required', async () => {
-  const res = await request(await appWith(config.databaseUrl)).get('/api/v1/schemas/events');
+  const res = await (await appWith(config.databaseUrl)).api().get('/api/v1/schemas/events');
   expect(res.status).toBe(200);
   expect(Object.keys(res.body.schemas).sort()).toEqual(['execution_cancelled', 'execution_completed', 'execution_failed', 'execution_requested', 'execution_started', 'execution_timeout']);
   const started = res.body.schemas.execution_started;

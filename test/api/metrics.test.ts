@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { apiClient } from '../support/api-client';
-import { resetDatabase, startService, testConfig, waitFor } from '../support/harness';
+import { bearer, resetDatabase, startService, testConfig, waitFor } from '../support/harness';
 import type { RunningService } from '../support/harness';
 import { createTestApp } from '../support/test-app';
 
@@ -18,12 +18,12 @@ describe('with the whole service (capacity 1)', () => {
   afterAll(() => service?.stop());
 
   test('metrics show executions running and queued, the capacity held and waited for, and requests by route template', async () => {
-    const api = apiClient(service.api.url);
+    const api = apiClient(service.api.url, service.adminKey);
     const { json: running } = await api.submit({ language: 'bash', script: 'sleep 60', limits: { wallTimeMs: 120_000 } });
     await api.waitForStatus(running.id, (s) => s === 'running');
     const { json: queued } = await api.submit({ language: 'bash', script: 'true' });
     const metrics = await waitFor('the queued execution in the metrics', async () => {
-      const res = await fetch(`${service.api.url}/metrics`);
+      const res = await fetch(`${service.api.url}/metrics`, { headers: bearer(service.adminKey) });
       const text = await res.text();
       return sample(text, 'eo_capacity_reservations{state="waiting"}') === 1 ? { res, text } : undefined;
     });
@@ -50,9 +50,9 @@ describe('without a relay or a database', () => {
     const testApp = await createTestApp(config);
     try {
       await resetDatabase(testApp.db);
-      const created = await request(testApp.app).post('/api/v1/executions').send({ language: 'bash', script: 'true' });
+      const created = await testApp.api().post('/api/v1/executions').send({ language: 'bash', script: 'true' });
       expect(created.status).toBe(201);
-      const text = (await request(testApp.app).get('/metrics')).text;
+      const text = (await testApp.api().get('/metrics')).text;
       expect(sample(text, 'eo_outbox_events{state="pending"}')).toBe(1);
       expect(sample(text, 'eo_outbox_events{state="dead"}')).toBe(0);
       expect(sample(text, 'eo_outbox_oldest_pending_age_seconds')).toBeGreaterThan(0);
@@ -62,13 +62,17 @@ describe('without a relay or a database', () => {
     }
   });
 
-  test('a scrape still answers when Postgres is down, saying so in eo_database_up', async () => {
-    const testApp = await createTestApp(config, 'postgresql://postgres@127.0.0.1:1/nothing');
+  test('with Postgres down a scrape answers 503 problem+json with Retry-After: the admin key cannot be checked', async () => {
+    const testApp = await createTestApp(config);
+    const down = await createTestApp(config, 'postgresql://postgres@127.0.0.1:1/nothing');
     try {
-      const res = await request(testApp.app).get('/metrics');
-      expect(res.status).toBe(200);
-      expect(sample(res.text, 'eo_database_up')).toBe(0);
+      const res = await request(down.app).get('/metrics').set(bearer(testApp.adminKey));
+      expect(res.status).toBe(503);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.headers['retry-after']).toBe('5');
+      expect(res.text).not.toContain('eo_');
     } finally {
+      await down.close();
       await testApp.close();
     }
   });

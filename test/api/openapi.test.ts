@@ -16,7 +16,7 @@ beforeAll(async () => {
 afterAll(() => testApp?.close());
 
 /** Routers mounted under /api/v1 in app.ts; the others declare full paths. */
-const MOUNTED_UNDER_API = new Set(['executions.ts', 'execution-stream.ts', 'dead-letters.ts', 'schemas.ts']);
+const MOUNTED_UNDER_API = new Set(['executions.ts', 'execution-stream.ts', 'dead-letters.ts', 'api-keys.ts', 'runtimes.ts', 'schemas.ts']);
 
 /** `METHOD /path/{param}` of every route the API's source declares, the docs UI aside. */
 function declaredRoutes(): string[] {
@@ -46,11 +46,27 @@ test('every route the API declares is described, and every described operation i
   expect([...new Set(declaredRoutes())].sort()).toEqual(described.sort());
 });
 
+test('every operation but the document and the probes needs a bearer key and documents 401; admin-only ones document 403', () => {
+  const doc = document as unknown as { security: unknown[]; components: { securitySchemes: Record<string, unknown> }; paths: Record<string, Record<string, { security?: unknown[]; responses: Record<string, unknown> }>> };
+  expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' });
+  expect(doc.security).toEqual([{ bearerAuth: [] }]);
+  for (const [p, operations] of Object.entries(doc.paths)) {
+    for (const [method, operation] of Object.entries(operations)) {
+      const at = `${method.toUpperCase()} ${p}`;
+      if (['/healthz', '/readyz', '/api/v1/openapi.json'].includes(p)) expect([at, operation.security]).toEqual([at, []]);
+      else expect([at, Object.keys(operation.responses)]).toEqual([at, expect.arrayContaining(['401'])]);
+      const adminOnly = p === '/metrics' || p.startsWith('/api/v1/dlq') || p.startsWith('/api/v1/keys');
+      expect([at, '403' in operation.responses]).toEqual([at, adminOnly]);
+    }
+  }
+  expect(JSON.stringify(document)).not.toContain('X-Owner-Id');
+});
+
 test('every described GET without parameters is served', async () => {
   const plain = Object.entries(document.paths).filter(([p, ops]) => 'get' in ops && !p.includes('{'));
   expect(plain.length).toBeGreaterThan(5);
   for (const [p] of plain) {
-    const res = await request(testApp.app).get(p);
+    const res = await testApp.api().get(p);
     expect([p, res.status]).toEqual([p, 200]);
   }
 });

@@ -1,6 +1,5 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import request from 'supertest';
 import { v7 as uuidv7 } from 'uuid';
 import { DEFAULT_LIMITS } from '../../domain/runtimes';
 import { createExecution } from '../../store/transitions';
@@ -22,7 +21,7 @@ test('a request logs through its own logger, carrying its correlation id and exe
   // A row without its saga: Temporal knows no such workflow, so the live state cannot be read.
   const id = uuidv7();
   await createExecution(testApp.db, { id, ownerId: 'o1', correlationId: id, language: 'bash', version: '5', script: 'true', stdin: null, limits: DEFAULT_LIMITS }, 'test', config.service);
-  const res = await request(testApp.app).get(`/api/v1/executions/${id}`).set('X-Correlation-Id', 'corr-request-log');
+  const res = await testApp.api().get(`/api/v1/executions/${id}`).set('X-Correlation-Id', 'corr-request-log');
   expect(res.status).toBe(200);
   expect(res.body).toMatchObject({ id, status: 'queued', live: null });
   const line = lines.find((l) => l.execution_id === id && typeof l.msg === 'string' && l.msg.startsWith('live state unavailable'));

@@ -1,7 +1,8 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { serviceForThisFile, waitFor } from '../support/harness';
+import { apiClient } from '../support/api-client';
+import { actorOfToken, bearer, serviceForThisFile, waitFor } from '../support/harness';
 import { pidsOfRun } from '../support/processes';
 
 const workDir = mkdtempSync(path.join(os.tmpdir(), 'eo-cancel-test-'));
@@ -11,7 +12,9 @@ const ctx = serviceForThisFile({ RUNNER_WORK_DIR: workDir, CAPACITY_GLOBAL: '1' 
 const runProcesses = (id: string) => pidsOfRun(id);
 
 test('cancelling a running script kills its process, releases capacity and records cancelled with actor and reason', async () => {
-  const { json: created } = await ctx.api.submit({ language: 'bash', script: 'sleep 60', limits: { wallTimeMs: 120_000 } }, 'alice');
+  const alice = await ctx.service.userKey('alice');
+  const asAlice = apiClient(ctx.service.api.url, alice);
+  const { json: created } = await asAlice.submit({ language: 'bash', script: 'sleep 60', limits: { wallTimeMs: 120_000 } });
   await ctx.api.waitForStatus(created.id, (s) => s === 'running');
   await waitFor('the script process', async () => (runProcesses(created.id).length > 0 ? true : undefined));
   // The live view shows the step, the activity's attempt and its heartbeats.
@@ -22,7 +25,7 @@ test('cancelling a running script kills its process, releases capacity and recor
   });
   expect(live).toMatchObject({ step: 'running', activity: 'runScript', attempt: 1 });
 
-  const cancel = await ctx.api.cancel(created.id, 'user pressed stop');
+  const cancel = await asAlice.cancel(created.id, 'user pressed stop');
   expect(cancel.status).toBe(202);
   const done = await ctx.api.waitForStatus(created.id, (s) => s !== 'running');
   expect(done.status).toBe('cancelled');
@@ -32,7 +35,7 @@ test('cancelling a running script kills its process, releases capacity and recor
   expect(await ctx.service.db.capacityReservation.count({ where: { executionId: created.id } })).toBe(0);
 
   const audit = await ctx.service.db.executionTransition.findMany({ where: { executionId: created.id }, orderBy: { at: 'asc' } });
-  expect(audit.at(-1)).toMatchObject({ fromStatus: 'running', toStatus: 'cancelled', actor: 'api:anonymous', reason: 'user pressed stop' });
+  expect(audit.at(-1)).toMatchObject({ fromStatus: 'running', toStatus: 'cancelled', actor: actorOfToken(alice), reason: 'user pressed stop' });
   const events = await ctx.service.db.outboxEvent.findMany({ where: { executionId: created.id }, orderBy: { sequence: 'asc' } });
   expect(events.map((e) => e.eventType)).toEqual(['execution_requested', 'execution_started', 'execution_cancelled']);
   expect((events[2]!.envelope as { payload: { reason: string } }).payload.reason).toBe('user pressed stop');
@@ -84,7 +87,7 @@ test('cancel answers 404 for an unknown execution, 400 for a bad body and 415 fo
   const bad = await ctx.api.call('POST', `/executions/${quick.id}/cancel`, { reason: 42 });
   expect(bad.status).toBe(400);
   expect((bad.json as unknown as { errors: Array<{ field: string }> }).errors[0]!.field).toBe('reason');
-  const plain = await fetch(`${ctx.service.api.url}/api/v1/executions/${quick.id}/cancel`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'stop' });
+  const plain = await fetch(`${ctx.service.api.url}/api/v1/executions/${quick.id}/cancel`, { method: 'POST', headers: { 'content-type': 'text/plain', ...bearer(ctx.service.adminKey) }, body: 'stop' });
   expect(plain.status).toBe(415);
   expect((await ctx.api.get(quick.id)).json.status).not.toBe('cancelled');
   await ctx.api.cancel(quick.id);

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { TERMINAL } from '../support/api-client';
+import { apiClient, TERMINAL } from '../support/api-client';
 import { serviceForThisFile, waitFor } from '../support/harness';
 import { pidsOfRun } from '../support/processes';
 
@@ -39,7 +39,8 @@ test('with capacity 2, ten submissions from two owners never run more than 2 at 
 
   const ids: string[] = [];
   for (const owner of ['alice', 'bob']) {
-    for (let i = 0; i < 5; i++) ids.push((await ctx.api.submit(script, owner)).json.id);
+    const asOwner = apiClient(ctx.service.api.url, await ctx.service.userKey(owner));
+    for (let i = 0; i < 5; i++) ids.push((await asOwner.submit(script)).json.id);
   }
   await waitFor('eight executions waiting for capacity', async () => ((await ctx.service.db.capacityReservation.count({ where: { state: 'waiting' } })) === 8 ? true : undefined));
   const lastBob = ids.at(-1)!;

@@ -1,7 +1,7 @@
 import { envelopeSchema, eventPayloadSchemas, EVENT_TYPES } from '../../domain/events';
 import type { EventType } from '../../domain/events';
 import { collectKafka } from '../support/kafka-collector';
-import { startService, waitFor } from '../support/harness';
+import { bearer, startService, waitFor } from '../support/harness';
 import type { RunningService } from '../support/harness';
 
 let service: RunningService;
@@ -26,13 +26,13 @@ interface ExecutionBody {
 }
 
 async function submit(body: object, headers: Record<string, string> = {}): Promise<{ status: number; location: string | null; json: ExecutionBody }> {
-  const res = await fetch(`${service.api.url}/api/v1/executions`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const res = await fetch(`${service.api.url}/api/v1/executions`, { method: 'POST', headers: { 'content-type': 'application/json', ...bearer(service.adminKey), ...headers }, body: JSON.stringify(body) });
   return { status: res.status, location: res.headers.get('location'), json: (await res.json()) as ExecutionBody };
 }
 
 async function waitForTerminal(id: string, deadlineMs = 30_000): Promise<ExecutionBody> {
   return waitFor(`execution ${id} to end`, async () => {
-    const res = await fetch(`${service.api.url}/api/v1/executions/${id}`);
+    const res = await fetch(`${service.api.url}/api/v1/executions/${id}`, { headers: bearer(service.adminKey) });
     const body = (await res.json()) as ExecutionBody;
     return ['completed', 'failed', 'timed_out', 'cancelled', 'error'].includes(body.status) ? body : undefined;
   }, { deadlineMs });
@@ -149,7 +149,7 @@ test('retrying a finished execution runs it again as a new execution linked to t
   const failed = await waitForTerminal(first.json.id);
   expect(failed.status).toBe('failed');
 
-  const res = await fetch(`${service.api.url}/api/v1/executions/${first.json.id}/retry`, { method: 'POST' });
+  const res = await fetch(`${service.api.url}/api/v1/executions/${first.json.id}/retry`, { method: 'POST', headers: bearer(service.adminKey) });
   expect(res.status).toBe(201);
   const retried = (await res.json()) as ExecutionBody & { retryOf: string };
   expect(res.headers.get('location')).toBe(`/api/v1/executions/${retried.id}`);
@@ -162,9 +162,9 @@ test('retrying a finished execution runs it again as a new execution linked to t
   expect(requested.envelope.payload.retry_of).toBe(first.json.id);
 
   const running = await submit({ language: 'bash', script: 'sleep 5' });
-  const conflict = await fetch(`${service.api.url}/api/v1/executions/${running.json.id}/retry`, { method: 'POST' });
+  const conflict = await fetch(`${service.api.url}/api/v1/executions/${running.json.id}/retry`, { method: 'POST', headers: bearer(service.adminKey) });
   expect(conflict.status).toBe(409);
   expect(conflict.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  await fetch(`${service.api.url}/api/v1/executions/${running.json.id}/cancel`, { method: 'POST' });
-  expect((await fetch(`${service.api.url}/api/v1/executions/${'0191e8a0-0000-7000-8000-000000000000'}/retry`, { method: 'POST' })).status).toBe(404);
+  await fetch(`${service.api.url}/api/v1/executions/${running.json.id}/cancel`, { method: 'POST', headers: bearer(service.adminKey) });
+  expect((await fetch(`${service.api.url}/api/v1/executions/${'0191e8a0-0000-7000-8000-000000000000'}/retry`, { method: 'POST', headers: bearer(service.adminKey) })).status).toBe(404);
 });

@@ -32,7 +32,7 @@ beforeAll(async () => {
 afterAll(() => service?.stop());
 
 test('a run that hangs without heartbeats (fault-injected) is detected by its heartbeat timeout and retried to completion', async () => {
-  const api = apiClient(service.api.url);
+  const api = apiClient(service.api.url, service.adminKey);
   const { json } = await api.submit({ language: 'python', script: 'print("second attempt")' });
   const done = await api.waitForStatus(json.id, (s) => s !== 'queued' && s !== 'running', 60_000);
   expect(runner.hung).toBe(1);

@@ -7,6 +7,7 @@ import { RECONCILE_WORKFLOW_NAME, RECONCILER_ACTOR, WORKFLOW_NAME } from '../../
 import type { ExecutionSagaInput, ReconcileSummary } from '../../domain/saga';
 import { closedSagaQuery } from '../../reconciler/closed-sagas';
 import { reconcilerScheduleId } from '../../reconciler/schedule';
+import { apiClient } from '../support/api-client';
 import { serviceForThisFile, waitFor } from '../support/harness';
 import { pidsOfRun } from '../support/processes';
 
@@ -41,7 +42,7 @@ test('sagas Temporal closed without recording their end are recorded once: a run
   expect((await ctx.api.waitForStatus(finished.id, (s) => s === 'completed')).status).toBe('completed');
 
   // `holder` takes the only slot; `waiter` queues behind it under a run timeout far shorter than its wait.
-  const { json: holder } = await ctx.api.submit({ language: 'bash', script: 'sleep 60', limits: { wallTimeMs: 120_000 } }, 'alice');
+  const { json: holder } = await apiClient(ctx.service.api.url, await ctx.service.userKey('alice')).submit({ language: 'bash', script: 'sleep 60', limits: { wallTimeMs: 120_000 } });
   await ctx.api.waitForStatus(holder.id, (s) => s === 'running');
   await waitFor('the holder script process', async () => (runProcesses(holder.id).length > 0 ? true : undefined));
 

@@ -14,7 +14,7 @@ import type { Db } from '../../store/db';
 import { EVENT_FOR_STATUS } from '../../domain/events';
 import { detectCgroupLayout } from '../../runners/local/cgroup';
 import { apiClient, TERMINAL } from '../support/api-client';
-import { removeReconcilerSchedule, resetDatabase, testConfig, testLog, waitFor } from '../support/harness';
+import { createTestKey, removeReconcilerSchedule, resetDatabase, testConfig, testLog, waitFor } from '../support/harness';
 import { watchRuns } from '../support/processes';
 
 /** Every point of the saga where the worker dies: before a step, while the script runs, after a step's side effect. */
@@ -41,12 +41,14 @@ const config = testConfig({ RUNNER_WORK_DIR: workDir });
 const workerEnv = { ...process.env, DATABASE_URL: config.databaseUrl, TEMPORAL_ADDRESS: config.temporal.address, TEMPORAL_TASK_QUEUE: config.temporal.taskQueue, RUNNER_WORK_DIR: workDir };
 let db: Db;
 let api: ApiHandle;
+let adminKey: string;
 let relay: RelayHandle;
 let bundlePath: string;
 
 beforeAll(async () => {
   db = createDb(config.databaseUrl);
   await resetDatabase(db);
+  adminKey = await createTestKey(db, 'admin');
   api = await startApiServer(config, testLog);
   relay = await startRelay(config, testLog);
   bundlePath = path.join(markers, 'workflow-bundle.js');
@@ -73,7 +75,7 @@ function sleepingScript(token: string): string {
 }
 
 test(`SIGKILLing the worker at every saga step (${CRASH_POINTS.length * ROUNDS} kills): each execution ends in exactly one terminal state, nothing runs twice at once, nothing is written twice, capacity is free`, async () => {
-  const client = apiClient(api.url);
+  const client = apiClient(api.url, adminKey);
   const submitted: Array<{ id: string; token: string }> = [];
   let kills = 0;
   // Which worker processes ran each execution, and whether two ever ran it at once.

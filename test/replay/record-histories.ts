@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   await globalSetup();
   // `aggressive` gives up after 2 attempts, so the compensated scenario ends quickly.
   const service = await startService({ CAPACITY_GLOBAL: '4', RETRY_PRESETS_JSON: '{"aggressive":{"maximumAttempts":2}}' });
-  const api = apiClient(service.api.url);
+  const api = apiClient(service.api.url, service.adminKey);
   const ended = (id: string) => api.waitForStatus(id, (s) => TERMINAL.includes(s), 60_000);
   try {
     const scenarios: Record<string, () => Promise<string>> = {

@@ -30,6 +30,17 @@ describe('the front door', () => {
     expect(banner).toContain(`${base}/docs`);
   });
 
+  it("shows this machine's admin key and its file in the ready banner, or how to make one", () => {
+    const base = { apiUrl: 'http://127.0.0.1:3000', temporalUiUrl: undefined, parts: [], startedInMs: 1 };
+    const file = path.join(process.cwd(), '.stack', 'admin-key');
+    const shown = readyBanner({ ...base, adminKey: { token: 'eo_0123456789_secret', created: true, file } });
+    expect(shown).toMatch(/admin key\s+eo_0123456789_secret \(new\) · in \.stack\/admin-key \(0600\)/);
+    const none = readyBanner({ ...base, adminKey: { token: null, created: false, file } });
+    expect(none).toMatch(/admin key\s+none in \.stack\/admin-key: npm run -s keys -- create --role admin --owner <you> > \.stack\/admin-key/);
+    // The README's requests read the key from that file.
+    expect(readmeBlock('submit')).toContain('$(cat .stack/admin-key)');
+  });
+
   it('says where each stack part is and where its log is in the ready banner', () => {
     const banner = readyBanner({
       apiUrl: 'http://127.0.0.1:3000',

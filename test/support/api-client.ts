@@ -12,12 +12,13 @@ export interface ExecutionBody {
 
 export const TERMINAL = ['completed', 'failed', 'timed_out', 'cancelled', 'error'];
 
-/** A small REST client for the tests, speaking to a running API. */
-export function apiClient(baseUrl: string) {
+/** A small REST client for the tests, speaking to a running API with an API key. */
+export function apiClient(baseUrl: string, token: string) {
   const call = async (method: string, path: string, body?: object, headers: Record<string, string> = {}) => {
+    const auth = { authorization: `Bearer ${token}` };
     const res = await fetch(`${baseUrl}/api/v1${path}`, {
       method,
-      headers: body ? { 'content-type': 'application/json', ...headers } : headers,
+      headers: body ? { 'content-type': 'application/json', ...auth, ...headers } : { ...auth, ...headers },
       body: body ? JSON.stringify(body) : undefined,
     });
     return { status: res.status, location: res.headers.get('location'), json: (await res.json()) as ExecutionBody & Record<string, unknown> };
@@ -26,7 +27,7 @@ export function apiClient(baseUrl: string) {
   return {
     call,
     get,
-    submit: (body: object, ownerId?: string) => call('POST', '/executions', body, ownerId ? { 'x-owner-id': ownerId } : {}),
+    submit: (body: object) => call('POST', '/executions', body),
     cancel: (id: string, reason?: string) => call('POST', `/executions/${id}/cancel`, reason === undefined ? {} : { reason }),
     /** Waits until the execution's status satisfies `accept`. */
     waitForStatus: (id: string, accept: (status: string) => boolean, deadlineMs = 30_000) =>

@@ -7,6 +7,8 @@ import type { ResolvedConfig } from '../../config';
 import { createLogger } from '../../observability/logger';
 import { startRelay } from '../../relay/main';
 import type { RelayHandle } from '../../relay/main';
+import { createApiKeyService } from '../../auth/api-keys';
+import type { ApiKeyRole } from '../../store/api-keys';
 import { createDb } from '../../store/db';
 import type { Db } from '../../store/db';
 import { startWorker } from '../../worker';
@@ -22,7 +24,21 @@ export function testConfig(env: Record<string, string> = {}): ResolvedConfig {
 
 export const testLog = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', name: 'test' });
 
-/** Empties every table: each test file starts from a clean database. */
+/**
+ * A new API key, made through the store as `npm run keys` makes one; returns its token. Keys are not
+ * emptied by {@link resetDatabase}: each test file makes its own.
+ */
+export async function createTestKey(db: Db, role: ApiKeyRole = 'user', ownerId = `test-${role}`): Promise<string> {
+  return (await createApiKeyService(db).create({ ownerId, role, name: 'test' })).token;
+}
+
+/** The Authorization header of a key. */
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/** The `key:<prefix>` actor audit rows record for a token. */
+export const actorOfToken = (token: string) => `key:${token.split('_')[1]}`;
+
+/** Empties every table but the API keys: each test file starts from a clean database. */
 export async function resetDatabase(db: Db): Promise<void> {
   await db.$executeRawUnsafe('TRUNCATE executions, execution_transitions, outbox_events, dead_letter_actions, capacity_reservations, capacity_owners CASCADE');
 }
@@ -34,6 +50,10 @@ export interface RunningService {
   api: ApiHandle;
   worker: WorkerHandle;
   relay: RelayHandle;
+  /** An admin key (owner `test-admin`). */
+  adminKey: string;
+  /** A user key of this owner (one per owner, made on first use). */
+  userKey(ownerId: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -42,6 +62,8 @@ export async function startService(env: Record<string, string> = {}, workerOptio
   const config = testConfig(env);
   const db = createDb(config.databaseUrl);
   await resetDatabase(db);
+  const adminKey = await createTestKey(db, 'admin');
+  const userKeys = new Map<string, Promise<string>>();
   const connection = await Connection.connect({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
   const worker = await startWorker(config, testLog, workerOptions);
@@ -54,6 +76,11 @@ export async function startService(env: Record<string, string> = {}, workerOptio
     api,
     worker,
     relay,
+    adminKey,
+    userKey(ownerId) {
+      if (!userKeys.has(ownerId)) userKeys.set(ownerId, createTestKey(db, 'user', ownerId));
+      return userKeys.get(ownerId)!;
+    },
     async stop() {
       await api.stop();
       await worker.stop();
@@ -73,7 +100,7 @@ export function serviceForThisFile(env: Record<string, string> = {}, workerOptio
   const context = {} as { service: RunningService; api: ReturnType<typeof apiClient> };
   beforeAll(async () => {
     context.service = await startService(env, workerOptions);
-    context.api = apiClient(context.service.api.url);
+    context.api = apiClient(context.service.api.url, context.service.adminKey);
   }, 120_000);
   afterAll(() => context.service?.stop());
   return context;

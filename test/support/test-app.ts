@@ -5,7 +5,8 @@ import type { ResolvedConfig } from '../../config';
 import type { Logger } from '../../observability/logger';
 import { createDb } from '../../store/db';
 import type { Db } from '../../store/db';
-import { testLog } from './harness';
+import request from 'supertest';
+import { createTestKey, testLog } from './harness';
 
 /** The Express app on the real database and Temporal, without worker or relay (for supertest). */
 export async function createTestApp(config: ResolvedConfig, databaseUrl = config.databaseUrl, extras: Pick<AppDeps, 'installedRuntimes'> & { log?: Logger } = {}) {
@@ -14,11 +15,23 @@ export async function createTestApp(config: ResolvedConfig, databaseUrl = config
   const connection = await Connection.connect({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
   const feed = startExecutionFeed(databaseUrl, log);
-  const app = createApp({ db, temporal, feed, log, taskQueue: config.temporal.taskQueue, limitMaxima: config.limitMaxima, retryPresets: config.retryPresets, producer: config.service, saga: config.saga, installedRuntimes: extras.installedRuntimes });
+  const app = createApp({ db, temporal, feed, log, listenHost: config.api.host, taskQueue: config.temporal.taskQueue, limitMaxima: config.limitMaxima, retryPresets: config.retryPresets, producer: config.service, saga: config.saga, installedRuntimes: extras.installedRuntimes });
+  // An app on a database that does not answer (outage tests) gets no key: none could be made or checked.
+  const adminKey = databaseUrl === config.databaseUrl ? await createTestKey(db, 'admin') : 'eo_0000000000_no-key-for-a-database-that-does-not-answer';
+  /** supertest on the app, every request sent with `token` (default: an admin key). */
+  const as = (token: string) => {
+    const agent = request.agent(app);
+    agent.set('authorization', `Bearer ${token}`);
+    return agent;
+  };
   return {
     app,
     db,
     temporal,
+    adminKey,
+    as,
+    /** supertest with the admin key. */
+    api: () => as(adminKey),
     async close() {
       await feed.close();
       await connection.close();

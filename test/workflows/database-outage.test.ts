@@ -8,7 +8,7 @@ let api: ReturnType<typeof apiClient>;
 beforeAll(async () => {
   // Two attempts per finishing step, then a one-second pause: the outage outlasts the preset within seconds.
   service = await startService({ RETRY_PRESETS_JSON: '{"immediate":{"maximumAttempts":2}}', SAGA_OUTAGE_PAUSE_MS: '1000' });
-  api = apiClient(service.api.url);
+  api = apiClient(service.api.url, service.adminKey);
 }, 120_000);
 afterAll(async () => {
   await service?.db.$executeRawUnsafe('ALTER TABLE executions DROP CONSTRAINT IF EXISTS test_refuse_completed');

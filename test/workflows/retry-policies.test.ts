@@ -12,7 +12,7 @@ let api: ReturnType<typeof apiClient>;
 
 beforeAll(async () => {
   service = await startService();
-  api = apiClient(service.api.url);
+  api = apiClient(service.api.url, service.adminKey);
 }, 120_000);
 afterAll(async () => {
   await service?.db.$executeRawUnsafe('ALTER TABLE executions DROP CONSTRAINT IF EXISTS test_refuse_running');

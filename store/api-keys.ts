@@ -1,0 +1,35 @@
+import type { ApiKey, ApiKeyRole } from '../generated/prisma/client';
+import type { Db } from './db';
+
+/** The `api_keys` table: bearer credentials, kept as a hash of their secret. */
+
+export type { ApiKey, ApiKeyRole };
+
+export interface NewApiKey {
+  id: string;
+  prefix: string;
+  secretHash: string;
+  ownerId: string;
+  role: ApiKeyRole;
+  name: string | null;
+}
+
+export const insertApiKey = (db: Db, key: NewApiKey): Promise<ApiKey> => db.apiKey.create({ data: key });
+
+export const findApiKeyByPrefix = (db: Db, prefix: string): Promise<ApiKey | null> => db.apiKey.findUnique({ where: { prefix } });
+
+/** Every key, revoked ones included, newest first. */
+export const listApiKeys = (db: Db): Promise<ApiKey[]> => db.apiKey.findMany({ orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] });
+
+export const countApiKeys = (db: Db): Promise<number> => db.apiKey.count();
+
+/** Marks a key revoked (once: a second revoke keeps the first time). Null when no key has the prefix. */
+export async function revokeApiKey(db: Db, prefix: string, at = new Date()): Promise<ApiKey | null> {
+  await db.apiKey.updateMany({ where: { prefix, revokedAt: null }, data: { revokedAt: at } });
+  return findApiKeyByPrefix(db, prefix);
+}
+
+/** Records a use; skipped (no write) when the key was already marked used after `notBefore`. */
+export async function touchApiKey(db: Db, id: string, now: Date, notBefore: Date): Promise<void> {
+  await db.apiKey.updateMany({ where: { id, OR: [{ lastUsedAt: null }, { lastUsedAt: { lt: notBefore } }] }, data: { lastUsedAt: now } });
+}
