@@ -12,6 +12,7 @@ import { createDeadLetterService } from './services/dead-letters';
 import { createExecutionService } from './services/executions';
 import type { ExecutionServiceDeps } from './services/executions';
 import { healthRoutes } from './routes/health';
+import type { RateLimits } from './rate-limits';
 import { docsRoutes } from './routes/docs';
 import { schemaRoutes } from './routes/schemas';
 import type { HealthDeps } from './routes/health';
@@ -23,6 +24,8 @@ export interface AppDeps extends ExecutionServiceDeps {
   limitMaxima: RunLimits;
   relayStatus?: HealthDeps['relayStatus'];
   installedRuntimes?: HealthDeps['installedRuntimes'];
+  /** Shared rate limits and the owner quota (api/rate-limits.ts). */
+  rateLimits: RateLimits;
 }
 
 /** Request bodies above this are refused with 413 (a script is at most 64 KiB, stdin the same). */
@@ -45,9 +48,11 @@ export function createApp(deps: AppDeps): express.Express {
   });
   app.use(healthRoutes(deps));
   app.use(docsRoutes(deps));
+  // Counted before a body is read: a refused request costs no parsing.
+  app.use('/api/v1', deps.rateLimits.requests);
   // The batch route's own, larger limit; the general parser below then finds the body already read.
   app.use('/api/v1/executions/batch', express.json({ limit: BATCH_BODY_LIMIT }));
-  app.use('/api/v1', express.json({ limit: BODY_LIMIT }), executionRoutes({ executions, limitMaxima: deps.limitMaxima }), executionStreamRoutes(deps), deadLetterRoutes({ deadLetters }), schemaRoutes());
+  app.use('/api/v1', express.json({ limit: BODY_LIMIT }), executionRoutes({ executions, limitMaxima: deps.limitMaxima, rateLimits: deps.rateLimits }), executionStreamRoutes(deps), deadLetterRoutes({ deadLetters }), schemaRoutes());
   app.use(notFoundRoute);
   app.use(problemMiddleware((req) => requestLog(req, deps.log)));
   return app;

@@ -9,11 +9,13 @@ import { decodeCursor, encodeCursor } from '../cursor';
 import { executionView } from '../execution-view';
 import { fieldErrorsOf, problemBody, validationError } from '../problem';
 import { correlationSchema, executionIdOf, headerValue, idempotencyKeySchema, optionalJsonBody, ownerOf, ownerSchema, requestLog, requiredJsonBody, traceparentSchema, withExecutionIdInLog } from '../request-parts';
+import type { RateLimits } from '../rate-limits';
 import type { BatchItem, ExecutionService, Submission } from '../services/executions';
 
 export interface ExecutionRoutesDeps {
   executions: ExecutionService;
   limitMaxima: RunLimits;
+  rateLimits: Pick<RateLimits, 'admitExecutions'>;
 }
 
 /** Most submissions one batch may carry. */
@@ -48,7 +50,7 @@ const tracingOf = (req: Request) => ({
 /** `/executions`: parse the request, call the executions service, render the answer. */
 export function executionRoutes(deps: ExecutionRoutesDeps): Router {
   const router = Router();
-  const { executions } = deps;
+  const { executions, rateLimits } = deps;
   router.param('id', withExecutionIdInLog);
   const requestSchema = createExecutionRequestSchema(deps.limitMaxima);
   const parseRequest = (body: unknown) => {
@@ -60,7 +62,9 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
   router.post('/executions', async (req, res) => {
     const body = requiredJsonBody(req);
     const submission = submissionOf(req);
-    const { execution, replayed } = await executions.submit(parseRequest(body), submission, requestLog(req));
+    const request = parseRequest(body);
+    await rateLimits.admitExecutions(req, res, { ownerId: submission.ownerId, count: 1 });
+    const { execution, replayed } = await executions.submit(request, submission, requestLog(req));
     res.location(locationOf(execution.id));
     if (replayed) res.status(200).set('Idempotent-Replayed', 'true');
     else res.status(201);
@@ -81,7 +85,10 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
         return { invalid: err as ReturnType<typeof validationError> };
       }
     });
-    const outcomes = await executions.submitBatch(items, submissionOf(req), requestLog(req));
+    const submission = submissionOf(req);
+    // Each item that would start counts; a batch past a limit starts nothing.
+    await rateLimits.admitExecutions(req, res, { ownerId: submission.ownerId, count: items.filter((i) => 'request' in i).length });
+    const outcomes = await executions.submitBatch(items, submission, requestLog(req));
     const rendered = outcomes.map((o) =>
       'submitted' in o
         ? { index: o.index, status: o.submitted.replayed ? 200 : 201, location: locationOf(o.submitted.execution.id), execution: executionView(o.submitted.execution) }
@@ -91,7 +98,9 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
   });
 
   router.post('/executions/:id/retry', async (req, res) => {
-    const execution = await executions.retry(executionIdOf(req), tracingOf(req), requestLog(req));
+    const id = executionIdOf(req);
+    await rateLimits.admitExecutions(req, res, { ownerId: ownerOf(req), count: 1 });
+    const execution = await executions.retry(id, tracingOf(req), requestLog(req));
     res.status(201).location(locationOf(execution.id)).json(executionView(execution));
   });
 

@@ -1,5 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import { createApp, type AppDeps } from '../../api/app';
+import { connectRedis, createRateLimits } from '../../api/rate-limits';
 import { startExecutionFeed } from '../../api/execution-feed';
 import type { ResolvedConfig } from '../../config';
 import type { Logger } from '../../observability/logger';
@@ -14,14 +15,19 @@ export async function createTestApp(config: ResolvedConfig, databaseUrl = config
   const connection = await Connection.connect({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
   const feed = startExecutionFeed(databaseUrl, log);
-  const app = createApp({ db, temporal, feed, log, taskQueue: config.temporal.taskQueue, limitMaxima: config.limitMaxima, retryPresets: config.retryPresets, producer: config.service, saga: config.saga, installedRuntimes: extras.installedRuntimes });
+  if (!config.redisUrl) throw new Error('REDIS_URL is not set (the test global setup sets it)');
+  const redis = await connectRedis(config.redisUrl, log);
+  const rateLimits = createRateLimits({ redis, db, limits: config.rateLimits, log });
+  const app = createApp({ db, temporal, feed, log, taskQueue: config.temporal.taskQueue, limitMaxima: config.limitMaxima, retryPresets: config.retryPresets, producer: config.service, saga: config.saga, installedRuntimes: extras.installedRuntimes, rateLimits });
   return {
     app,
     db,
     temporal,
+    redis,
     async close() {
       await feed.close();
       await connection.close();
+      redis.disconnect();
       await db.$disconnect();
     },
   };
