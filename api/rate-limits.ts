@@ -73,6 +73,8 @@ export async function connectRedis(url: string, log: Logger): Promise<Redis> {
     commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
     lazyConnect: true,
+    // A socket that never connected emits no second close: without this, stop() leaves a 2 s timer behind.
+    disconnectTimeout: 200,
   });
   // Every failed reconnect emits one; the limits log the outage once (see redisFailed), this only traces it.
   redis.on('error', (err) => log.debug({ err: coerceError(err) }, 'redis connection error'));
