@@ -6,6 +6,7 @@ import type { Logger } from '../observability/logger';
 import { coerceError } from '../observability/logger';
 import type { Db } from '../store/db';
 import { countUnfinishedOfOwner } from '../store/executions';
+import type { OwnerLocks } from '../store/owner-locks';
 import { limitKeyOf } from './limit-key';
 import { HttpError } from './problem';
 
@@ -28,6 +29,8 @@ export type LimitPolicy = 'requests' | 'executions' | 'active-executions';
 export interface RateLimitsDeps {
   redis: Redis;
   db: Db;
+  /** Serialises an owner's admissions across replicas, so racing submissions cannot all pass the quota. */
+  ownerLocks: OwnerLocks;
   limits: RateLimitConfig;
   log: Logger;
 }
@@ -45,11 +48,12 @@ export interface RateLimits {
   /** Middleware: counts one request against the principal's requests per second; 429 past it. */
   requests: RequestHandler;
   /**
-   * Admits `count` executions about to start for the request's principal and `ownerId`: the owner's
-   * quota of unfinished executions, then the principal's executions per minute (all or none).
+   * Runs `start`, which starts up to `count` executions for the request's principal and `ownerId`, if they
+   * fit: the owner's quota of unfinished executions, then the principal's executions per minute (all or
+   * none). Holds the owner's lock from the count until `start` has written its rows.
    * @throws HttpError 429 (a limit), 503 (Redis down and limits fail closed).
    */
-  admitExecutions(req: Request, res: Response, admission: { ownerId: string; count: number }): Promise<void>;
+  admitExecutions<T>(req: Request, res: Response, admission: { ownerId: string; count: number }, start: () => Promise<T>): Promise<T>;
   readiness(): Promise<RateLimitsReadiness>;
 }
 
@@ -155,15 +159,20 @@ export function createRateLimits(deps: RateLimitsDeps): RateLimits {
       next();
     },
 
-    async admitExecutions(req, res, { ownerId, count }) {
-      if (count <= 0) return;
-      const quota = limits.activeExecutionsPerOwner;
-      const active = await countUnfinishedOfOwner(deps.db, ownerId);
-      if (active + count > quota) {
-        res.set('Retry-After', String(QUOTA_RETRY_AFTER_S));
-        throw tooMany('active-executions', quota, QUOTA_RETRY_AFTER_S, `owner ${ownerId} has ${active} executions queued or running; at most ${quota} at once${count > 1 ? ` (this request adds ${count})` : ''}`, { active });
-      }
-      await spend(res, 'executions', limitKeyOf(req, res), count, true);
+    async admitExecutions(req, res, { ownerId, count }, start) {
+      if (count <= 0) return start();
+      // The API starts a workflow and then writes its row: without the lock, racing submissions of one owner
+      // would all count the rows written before any of them, and all pass.
+      return deps.ownerLocks.withOwnerLock(ownerId, async () => {
+        const quota = limits.activeExecutionsPerOwner;
+        const active = await countUnfinishedOfOwner(deps.db, ownerId);
+        if (active + count > quota) {
+          res.set('Retry-After', String(QUOTA_RETRY_AFTER_S));
+          throw tooMany('active-executions', quota, QUOTA_RETRY_AFTER_S, `owner ${ownerId} has ${active} executions queued or running; at most ${quota} at once${count > 1 ? ` (this request adds ${count})` : ''}`, { active });
+        }
+        await spend(res, 'executions', limitKeyOf(req, res), count, true);
+        return start();
+      });
     },
 
     async readiness() {

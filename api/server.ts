@@ -8,6 +8,7 @@ import { createLogger } from '../observability/logger';
 import { requireEndpoints, runUntilSignal } from '../process-lifecycle';
 import { detectRuntimes } from '../runners/local/runtime-registry';
 import { createDb } from '../store/db';
+import { createOwnerLocks } from '../store/owner-locks';
 import { createApp } from './app';
 import { startExecutionFeed } from './execution-feed';
 import type { AppDeps } from './app';
@@ -25,6 +26,7 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
   if (!config.redisUrl) throw new ConfigError('REDIS_URL must be set for the API (npm start fills it from the local stack; a process run alone does not)');
   const db = createDb(config.databaseUrl);
   const redis = await connectRedis(config.redisUrl, log);
+  const ownerLocks = createOwnerLocks(config.databaseUrl);
   const connection = await Connection.connect({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
   const feed = startExecutionFeed(config.databaseUrl, log);
@@ -40,7 +42,7 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
     saga: config.saga,
     // Detected here too: the API answers GET /runtimes for the worker image it ships in.
     installedRuntimes: detectRuntimes().map(({ language, version }) => ({ language, version })),
-    rateLimits: createRateLimits({ redis, db, limits: config.rateLimits, log }),
+    rateLimits: createRateLimits({ redis, db, ownerLocks, limits: config.rateLimits, log }),
     ...extras,
   });
   const server = app.listen(config.api.port, config.api.host);
@@ -59,6 +61,7 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
       await closed;
       await connection.close();
       redis.disconnect();
+      await ownerLocks.close();
       await db.$disconnect();
     },
   };

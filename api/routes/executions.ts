@@ -63,8 +63,7 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
     const body = requiredJsonBody(req);
     const submission = submissionOf(req);
     const request = parseRequest(body);
-    await rateLimits.admitExecutions(req, res, { ownerId: submission.ownerId, count: 1 });
-    const { execution, replayed } = await executions.submit(request, submission, requestLog(req));
+    const { execution, replayed } = await rateLimits.admitExecutions(req, res, { ownerId: submission.ownerId, count: 1 }, () => executions.submit(request, submission, requestLog(req)));
     res.location(locationOf(execution.id));
     if (replayed) res.status(200).set('Idempotent-Replayed', 'true');
     else res.status(201);
@@ -87,8 +86,8 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
     });
     const submission = submissionOf(req);
     // Each item that would start counts; a batch past a limit starts nothing.
-    await rateLimits.admitExecutions(req, res, { ownerId: submission.ownerId, count: items.filter((i) => 'request' in i).length });
-    const outcomes = await executions.submitBatch(items, submission, requestLog(req));
+    const count = items.filter((i) => 'request' in i).length;
+    const outcomes = await rateLimits.admitExecutions(req, res, { ownerId: submission.ownerId, count }, () => executions.submitBatch(items, submission, requestLog(req)));
     const rendered = outcomes.map((o) =>
       'submitted' in o
         ? { index: o.index, status: o.submitted.replayed ? 200 : 201, location: locationOf(o.submitted.execution.id), execution: executionView(o.submitted.execution) }
@@ -99,8 +98,7 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
 
   router.post('/executions/:id/retry', async (req, res) => {
     const id = executionIdOf(req);
-    await rateLimits.admitExecutions(req, res, { ownerId: ownerOf(req), count: 1 });
-    const execution = await executions.retry(id, tracingOf(req), requestLog(req));
+    const execution = await rateLimits.admitExecutions(req, res, { ownerId: ownerOf(req), count: 1 }, () => executions.retry(id, tracingOf(req), requestLog(req)));
     res.status(201).location(locationOf(execution.id)).json(executionView(execution));
   });
 

@@ -146,6 +146,13 @@ describe('executions queued or running per owner', () => {
     expect((await call(a, 'POST', '/api/v1/executions', newOwner(), script)).status).toBe(201);
   });
 
+  test('submissions of one owner racing on two servers cannot pass the quota together: of 6 at once, 2 start', async () => {
+    const owner = newOwner();
+    const answers = await Promise.all([a, b, a, b, a, b].map((s) => call(s, 'POST', '/api/v1/executions', owner, script)));
+    expect(answers.map((r) => r.status).sort()).toEqual([201, 201, 429, 429, 429, 429]);
+    expect((await call(a, 'GET', `/api/v1/executions?owner=${owner}`, owner)).body.items).toHaveLength(2);
+  });
+
   test('a batch that would take an owner past the quota starts nothing', async () => {
     const owner = newOwner();
     expect((await call(a, 'POST', '/api/v1/executions', owner, script)).status).toBe(201);

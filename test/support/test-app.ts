@@ -5,6 +5,7 @@ import { startExecutionFeed } from '../../api/execution-feed';
 import type { ResolvedConfig } from '../../config';
 import type { Logger } from '../../observability/logger';
 import { createDb } from '../../store/db';
+import { createOwnerLocks } from '../../store/owner-locks';
 import type { Db } from '../../store/db';
 import { testLog } from './harness';
 
@@ -17,7 +18,8 @@ export async function createTestApp(config: ResolvedConfig, databaseUrl = config
   const feed = startExecutionFeed(databaseUrl, log);
   if (!config.redisUrl) throw new Error('REDIS_URL is not set (the test global setup sets it)');
   const redis = await connectRedis(config.redisUrl, log);
-  const rateLimits = createRateLimits({ redis, db, limits: config.rateLimits, log });
+  const ownerLocks = createOwnerLocks(databaseUrl);
+  const rateLimits = createRateLimits({ redis, db, ownerLocks, limits: config.rateLimits, log });
   const app = createApp({ db, temporal, feed, log, taskQueue: config.temporal.taskQueue, limitMaxima: config.limitMaxima, retryPresets: config.retryPresets, producer: config.service, saga: config.saga, installedRuntimes: extras.installedRuntimes, rateLimits });
   return {
     app,
@@ -28,6 +30,7 @@ export async function createTestApp(config: ResolvedConfig, databaseUrl = config
       await feed.close();
       await connection.close();
       redis.disconnect();
+      await ownerLocks.close();
       await db.$disconnect();
     },
   };
