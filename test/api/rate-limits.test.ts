@@ -79,6 +79,13 @@ describe('requests per second', () => {
     expect(res.headers.get('ratelimit')).toBe('"requests";r=3;t=1');
   });
 
+  test('the OpenAPI document declares the 429 with its headers on limited operations, and none where no limit applies', async () => {
+    const doc = (await call(b, 'GET', '/api/v1/openapi.json', newOwner())).body as { paths: Record<string, Record<string, { responses: Record<string, { headers?: object }> }>> };
+    expect(Object.keys(doc.paths['/api/v1/executions/batch']!.post!.responses['429']!.headers ?? {})).toEqual(['Retry-After', 'RateLimit-Policy', 'RateLimit']);
+    expect(doc.paths['/api/v1/executions/{id}']!.get!.responses['429']).toBeDefined();
+    expect(doc.paths['/readyz']!.get!.responses['429']).toBeUndefined();
+  });
+
   test('principals have limits of their own: one owner past its limit does not limit another', async () => {
     const busy = newOwner();
     await Promise.all(Array.from({ length: 6 }, () => call(a, 'GET', '/api/v1/nothing-here', busy)));
