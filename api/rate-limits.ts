@@ -131,6 +131,11 @@ export function createRateLimits(deps: RateLimitsDeps): RateLimits {
   /** Spends `points` of `name` for `key`; false when Redis failed and limits fail open. @throws HttpError 429/503. */
   const spend = async (res: Response, name: keyof typeof policies, key: string, points: number, refundRefused: boolean): Promise<boolean> => {
     const { limiter, quota, windowS } = policies[name];
+    if (points > quota) {
+      // No wait would make it fit: say so rather than advise a retry that fails again.
+      res.set('Retry-After', String(windowS));
+      throw tooMany(name, quota, windowS, `this request asks for ${points} at once, more than the ${quota} allowed per ${windowS} s in all; send at most ${quota}`);
+    }
     let state: RateLimiterRes;
     try {
       state = await limiter.consume(key, points);

@@ -114,17 +114,25 @@ describe('executions started per minute', () => {
     expect(retryAfter).toBeLessThanOrEqual(60);
   });
 
-  test('a batch counts each item: 4 items past a limit of 3 start nothing, then 3 items pass, then one more is refused', async () => {
+  test('a batch counts each item: with 2 of 3 left a batch of 3 starts nothing and spends nothing, a batch of 2 passes, then one more is refused', async () => {
     const owner = newOwner();
-    const tooBig = await call(a, 'POST', '/api/v1/executions/batch', owner, { items: [script, script, script, script] });
+    expect((await call(a, 'POST', '/api/v1/executions', owner, script)).status).toBe(201);
+    const tooBig = await call(a, 'POST', '/api/v1/executions/batch', owner, { items: [script, script, script] });
     expect(tooBig.status).toBe(429);
     expect(tooBig.body).toMatchObject({ policy: 'executions', limit: 3 });
-    expect((await call(a, 'GET', `/api/v1/executions?owner=${owner}`, owner)).body.items).toEqual([]);
-    // The refused batch spent nothing.
-    const fits = await call(b, 'POST', '/api/v1/executions/batch', owner, { items: [script, script, script] });
+    expect((await call(a, 'GET', `/api/v1/executions?owner=${owner}`, owner)).body.items).toHaveLength(1);
+    // The refused batch spent nothing: 2 are still left.
+    const fits = await call(b, 'POST', '/api/v1/executions/batch', owner, { items: [script, script] });
     expect(fits.status).toBe(200);
-    expect(fits.body).toMatchObject({ accepted: 3, failed: 0 });
+    expect(fits.body).toMatchObject({ accepted: 2, failed: 0 });
     expect((await call(a, 'POST', '/api/v1/executions', owner, script)).status).toBe(429);
+  });
+
+  test('a batch larger than the whole per-minute limit is refused saying it can never fit', async () => {
+    const res = await call(b, 'POST', '/api/v1/executions/batch', newOwner(), { items: [script, script, script, script, script] });
+    expect(res.status).toBe(429);
+    expect(res.body).toMatchObject({ policy: 'executions', limit: 3, detail: expect.stringContaining('send at most 3') });
+    expect(res.headers.get('retry-after')).toBe('60');
   });
 
   test('invalid batch items do not count', async () => {
