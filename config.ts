@@ -51,6 +51,20 @@ const envSchema = z.object({
     .string()
     .regex(/^[^,\s:]+:\d+(,[^,\s:]+:\d+)*$/, 'must be a comma-separated list of host:port')
     .optional(),
+  /** Redis URL (`redis://host:port`) holding the API's shared rate-limit counters; when unset, `npm start` starts the local stack's Redis. */
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  /** API requests per second per principal (API key; the owner until keys land), across all API replicas. @default 50 */
+  RATE_LIMIT_REQUESTS_PER_SECOND: int(50),
+  /** Executions started per minute per principal, across all API replicas; each item of a batch and each retry counts. @default 120 */
+  RATE_LIMIT_EXECUTIONS_PER_MINUTE: int(120),
+  /** Executions queued or running at once per owner (counted in Postgres); a submission past it is refused with 429. @default 200 */
+  QUOTA_ACTIVE_EXECUTIONS_PER_OWNER: int(200),
+  /**
+   * What the API does when Redis does not answer: `open` serves requests without the per-second and per-minute
+   * limits (the Postgres quota still holds); `closed` refuses them with 503. Either way it is logged and shown in
+   * `/readyz` (`closed` also makes the API not ready). @default open
+   */
+  RATE_LIMIT_REDIS_DOWN: z.enum(['open', 'closed']).default('open'),
   /** @default execution-orchestrator */
   KAFKA_CLIENT_ID: z.string().min(1).default('execution-orchestrator'),
   /** Runs at once, in all. @default 8 */
@@ -109,6 +123,9 @@ export interface Config {
   databaseUrl: string | undefined;
   temporal: { address: string | undefined; namespace: string; taskQueue: string };
   kafka: { brokers: string[] | undefined; clientId: string };
+  /** Where the rate-limit counters live; unset: the local stack's Redis (`npm start`). */
+  redisUrl: string | undefined;
+  rateLimits: RateLimitConfig;
   capacity: { global: number; perOwner: number; perLanguage: number };
   limitMaxima: RunLimits;
   retryPresets: RetryPresets;
@@ -120,6 +137,14 @@ export interface Config {
   reconciler: { intervalMs: number; batchSize: number };
   /** Producer identity in event envelopes. */
   service: { service: string; version: string };
+}
+
+/** The API's limits per principal and per owner (config RATE_LIMIT_*, QUOTA_ACTIVE_EXECUTIONS_PER_OWNER). */
+export interface RateLimitConfig {
+  requestsPerSecond: number;
+  executionsPerMinute: number;
+  activeExecutionsPerOwner: number;
+  redisDown: 'open' | 'closed';
 }
 
 export class ConfigError extends Error {}
@@ -149,6 +174,13 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     databaseUrl: e.DATABASE_URL,
     temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
     kafka: { brokers: e.KAFKA_BROKERS?.split(','), clientId: e.KAFKA_CLIENT_ID },
+    redisUrl: e.REDIS_URL,
+    rateLimits: {
+      requestsPerSecond: e.RATE_LIMIT_REQUESTS_PER_SECOND,
+      executionsPerMinute: e.RATE_LIMIT_EXECUTIONS_PER_MINUTE,
+      activeExecutionsPerOwner: e.QUOTA_ACTIVE_EXECUTIONS_PER_OWNER,
+      redisDown: e.RATE_LIMIT_REDIS_DOWN,
+    },
     capacity: { global: e.CAPACITY_GLOBAL, perOwner: e.CAPACITY_PER_OWNER, perLanguage: e.CAPACITY_PER_LANGUAGE },
     limitMaxima,
     retryPresets,

@@ -18,8 +18,8 @@ import { runMigrations } from './store/migrate';
 import { startWorker } from './worker';
 
 /**
- * `npm start`: API + worker + relay in one process. Whatever of DATABASE_URL, TEMPORAL_ADDRESS and
- * KAFKA_BROKERS is not set is started from the local stack (stack/), the parts in parallel, each
+ * `npm start`: API + worker + relay in one process. Whatever of DATABASE_URL, TEMPORAL_ADDRESS,
+ * KAFKA_BROKERS and REDIS_URL is not set is started from the local stack (stack/), the parts in parallel, each
  * fallback logged once; without Kafka events wait in the outbox. Ends with the ready banner.
  */
 async function startAll(config: Readonly<Config>, log: Logger, progress: Progress, startedAt: number) {
@@ -28,6 +28,7 @@ async function startAll(config: Readonly<Config>, log: Logger, progress: Progres
   if (!config.databaseUrl) wanted.push('postgres');
   if (!config.temporal.address) wanted.push('temporal');
   if (!config.kafka.brokers) wanted.push('kafka');
+  if (!config.redisUrl) wanted.push('redis');
 
   const outcomes = await Promise.allSettled(
     wanted.map((part) => upPart(part, { log: (line) => log.debug({ part }, line), progress })),
@@ -48,7 +49,7 @@ async function startAll(config: Readonly<Config>, log: Logger, progress: Progres
   };
 
   try {
-    for (const part of ['postgres', 'temporal'] as const) {
+    for (const part of ['postgres', 'temporal', 'redis'] as const) {
       const err = failed.get(part);
       if (err) throw new StartRefused(`${PART_VARIABLES[part].endpoint} is not set and the local ${part} could not start:\n${err.message}`);
     }
@@ -65,6 +66,7 @@ async function startAll(config: Readonly<Config>, log: Logger, progress: Progres
       databaseUrl: config.databaseUrl ?? local.databaseUrl,
       temporal: { ...config.temporal, address: config.temporal.address ?? local.temporalAddress },
       kafka: { ...config.kafka, brokers: config.kafka.brokers ?? (up.has('kafka') ? local.kafkaBrokers.split(',') : undefined) },
+      redisUrl: config.redisUrl ?? local.redisUrl,
     };
 
     await runMigrations(resolved.databaseUrl);
@@ -74,7 +76,7 @@ async function startAll(config: Readonly<Config>, log: Logger, progress: Progres
     const api = await startApiServer(resolved, log.child({ process: 'api' }), { relayStatus: relay.relay.status });
 
     const temporalUiUrl = config.temporal.address ? undefined : local.temporalUiUrl;
-    const bannerParts: BannerPart[] = (['postgres', 'temporal', 'kafka'] as const).map((part) => {
+    const bannerParts: BannerPart[] = (['postgres', 'temporal', 'kafka', 'redis'] as const).map((part) => {
       const result = up.get(part);
       if (result) return { name: part, endpoint: result.endpoint, state: result.alreadyRunning ? 'already running' : 'started', logFile: result.logFile };
       if (failed.has(part)) return { name: part, endpoint: '-', state: 'could not start: events wait in the outbox (see the warning above)' };

@@ -18,6 +18,7 @@ import { rejectUnstorableInput } from './hostile-input';
 import { apiKeyRoutes } from './routes/api-keys';
 import { healthRoutes } from './routes/health';
 import { runtimeRoutes } from './routes/runtimes';
+import type { RateLimits } from './rate-limits';
 import { docsRoutes } from './routes/docs';
 import { schemaRoutes } from './routes/schemas';
 import type { HealthDeps } from './routes/health';
@@ -31,6 +32,8 @@ export interface AppDeps extends ExecutionServiceDeps {
   limitMaxima: RunLimits;
   relayStatus?: HealthDeps['relayStatus'];
   installedRuntimes?: HealthDeps['installedRuntimes'];
+  /** Shared rate limits and the owner quota (api/rate-limits.ts). */
+  rateLimits: RateLimits;
 }
 
 /** Request bodies above this are refused with 413 (a script is at most 64 KiB, stdin the same). */
@@ -62,13 +65,15 @@ export function createApp(deps: AppDeps): express.Express {
   // Before any body is read: a request without a valid key costs one indexed lookup.
   app.use('/api/v1', authenticated);
   app.use(['/api/v1/dlq', '/api/v1/keys'], requireAdmin);
+  // Counted per key before a body is read: a refused request costs no parsing.
+  app.use('/api/v1', deps.rateLimits.requests);
   // The batch route's own, larger limit; the general parser below then finds the body already read.
   app.use('/api/v1/executions/batch', express.json({ limit: BATCH_BODY_LIMIT }));
   app.use(
     '/api/v1',
     express.json({ limit: BODY_LIMIT }),
     rejectUnstorableInput,
-    executionRoutes({ executions, limitMaxima: deps.limitMaxima }),
+    executionRoutes({ executions, limitMaxima: deps.limitMaxima, rateLimits: deps.rateLimits }),
     executionStreamRoutes(deps),
     deadLetterRoutes({ deadLetters }),
     apiKeyRoutes({ keys }),

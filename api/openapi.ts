@@ -16,6 +16,26 @@ const header = (name: string, description: string) => ({ name, in: 'header', req
 const bodyOf = (schema: object, required = true) => ({ required, content: json(schema) });
 const reasonBody = (required: boolean) => ({ type: 'object', additionalProperties: false, properties: { reason: { type: 'string', maxLength: 1000 } }, ...(required ? { required: ['reason'] } : {}) });
 
+/** Served before the per-principal limits (api/app.ts), so never 429 from them. */
+const UNLIMITED_PATHS = new Set(['/api/v1/openapi.json', '/healthz', '/readyz', '/metrics']);
+
+/** Adds the answers of the rate limits (api/rate-limits.ts) to every limited operation. */
+function withLimitResponses<T extends Record<string, Record<string, { responses: Record<string, unknown> }>>>(paths: T): T {
+  const headers = {
+    'Retry-After': { description: 'seconds to wait', schema: { type: 'integer' } },
+    'RateLimit-Policy': { description: 'draft-ietf-httpapi-ratelimit-headers-10, e.g. `"requests";q=50;w=1`', schema: { type: 'string' } },
+    RateLimit: { description: 'draft-ietf-httpapi-ratelimit-headers-10, e.g. `"requests";r=0;t=1`', schema: { type: 'string' } },
+  };
+  for (const [path, operations] of Object.entries(paths)) {
+    if (UNLIMITED_PATHS.has(path)) continue;
+    for (const operation of Object.values(operations)) {
+      operation.responses[429] = { ...problem('past a rate limit or the owner quota (`policy` names which)'), headers };
+      operation.responses[503] = { ...problem('rate limits cannot be checked (Redis down) and fail closed'), headers: { 'Retry-After': headers['Retry-After'] } };
+    }
+  }
+  return paths;
+}
+
 /** An execution as the API renders it ({@link executionViewSchema}), with the live state GET of one adds. */
 const executionSchema = () => {
   const view = z.toJSONSchema(executionViewSchema, { io: 'output' }) as { $schema?: string; properties: Record<string, unknown> };
@@ -76,7 +96,7 @@ export function buildOpenApiDocument(limitMaxima: RunLimits, version: string) {
         'Runs scripts under limits as Temporal sagas. Errors are RFC 9457 problem+json. Every operation but the document, /healthz and /readyz needs `Authorization: Bearer <API key>`. A user key sees and acts on its own executions only (another owner\'s answers 404, as an unknown one); an admin key sees all, and alone may use /dlq, /keys and /metrics. Strings holding NUL or unpaired UTF-16 surrogates are refused with 400.',
     },
     security: [{ bearerAuth: [] }],
-    paths: withAccess({
+    paths: withAccess(withLimitResponses({
       '/api/v1/executions': {
         post: {
           summary: 'Submit an execution',
@@ -160,9 +180,9 @@ export function buildOpenApiDocument(limitMaxima: RunLimits, version: string) {
       },
       '/api/v1/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } } } },
       '/healthz': { get: { summary: 'Liveness', responses: { 200: { description: 'alive' } } } },
-      '/readyz': { get: { summary: 'Readiness: Postgres, Temporal (Kafka reported)', responses: { 200: { description: 'ready' }, 503: { description: 'not ready, naming what' } } } },
+      '/readyz': { get: { summary: 'Readiness: Postgres, Temporal (Kafka reported; Redis reported, and unready when limits fail closed)', responses: { 200: { description: 'ready' }, 503: { description: 'not ready, naming what' } } } },
       '/metrics': { get: { summary: 'Prometheus metrics (admin key)', responses: { 200: { description: 'text exposition', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
-    }),
+    })),
     components: {
       securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API key, eo_<prefix>_<secret> (npm run keys -- create, or POST /api/v1/keys)' } },
       schemas: {

@@ -1,16 +1,18 @@
 import type { Server } from 'node:http';
 import { once } from 'node:events';
 import { Client, Connection } from '@temporalio/client';
-import { loadConfig } from '../config';
+import { ConfigError, loadConfig } from '../config';
 import type { ResolvedConfig } from '../config';
 import type { Logger } from '../observability/logger';
 import { createLogger } from '../observability/logger';
 import { requireEndpoints, runUntilSignal } from '../process-lifecycle';
 import { detectRuntimes } from '../runners/local/runtime-registry';
 import { createDb } from '../store/db';
+import { createOwnerLocks } from '../store/owner-locks';
 import { createApp } from './app';
 import { startExecutionFeed } from './execution-feed';
 import type { AppDeps } from './app';
+import { connectRedis, createRateLimits } from './rate-limits';
 
 export interface ApiHandle {
   server: Server;
@@ -19,9 +21,12 @@ export interface ApiHandle {
   stop(): Promise<void>;
 }
 
-/** Serves the REST API; starts workflows by name, never runs workflow code. */
+/** Serves the REST API; starts workflows by name, never runs workflow code. Needs `redisUrl` (REDIS_URL, or the local stack's). */
 export async function startApiServer(config: ResolvedConfig, log: Logger, extras: Pick<AppDeps, 'relayStatus'> = {}): Promise<ApiHandle> {
+  if (!config.redisUrl) throw new ConfigError('REDIS_URL must be set for the API (npm start fills it from the local stack; a process run alone does not)');
   const db = createDb(config.databaseUrl);
+  const redis = await connectRedis(config.redisUrl, log);
+  const ownerLocks = createOwnerLocks(config.databaseUrl);
   const connection = await Connection.connect({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
   const feed = startExecutionFeed(config.databaseUrl, log);
@@ -38,6 +43,7 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
     saga: config.saga,
     // Detected here too: the API answers GET /runtimes for the worker image it ships in.
     installedRuntimes: detectRuntimes().map(({ language, version }) => ({ language, version })),
+    rateLimits: createRateLimits({ redis, db, ownerLocks, limits: config.rateLimits, log }),
     ...extras,
   });
   const server = app.listen(config.api.port, config.api.host);
@@ -55,6 +61,8 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
       server.closeIdleConnections(); // their sockets, idle now, instead of waiting out the keep-alive timeout
       await closed;
       await connection.close();
+      redis.disconnect();
+      await ownerLocks.close();
       await db.$disconnect();
     },
   };

@@ -25,6 +25,7 @@ const STACK_PORTS = [
   ['EO_TEMPORAL_UI_PORT', 8233],
   ['EO_KAFKA_PORT', 19092],
   ['EO_KAFKA_CONTROLLER_PORT', 19093],
+  ['EO_REDIS_PORT', 16379],
 ].map(([name, port]) => Number(process.env[name] || port));
 
 const started = Date.now();

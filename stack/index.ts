@@ -2,9 +2,10 @@ import { kafka } from './kafka';
 import { down, statusOf, up, type PartDefinition, type PartStatus, type UpOptions, type UpResult } from './part';
 import type { StackPart } from './paths';
 import { postgres } from './postgres';
+import { redis } from './redis';
 import { temporal } from './temporal';
 
-// The local stack: real Postgres, Temporal dev server and Kafka on loopback, each started
+// The local stack: real Postgres, Temporal dev server, Kafka and Redis on loopback, each started
 // detached (they outlive the caller), idempotently, and checked before being reported up.
 
 export { STACK_PARTS, stackEndpoints } from './paths';
@@ -13,7 +14,7 @@ export type { PartStatus, UpResult } from './part';
 export { createProgress } from './progress';
 export type { Progress } from './progress';
 
-const PARTS: Record<StackPart, PartDefinition> = { postgres, temporal, kafka };
+const PARTS: Record<StackPart, PartDefinition> = { postgres, temporal, kafka, redis };
 
 function definition(part: StackPart): PartDefinition {
   const def = PARTS[part];

@@ -5,9 +5,9 @@ import { projectRoot } from '../project-root';
 // Where the local stack keeps things, and on which loopback ports it listens.
 // This module is a developer script, so it reads process.env directly.
 
-export type StackPart = 'postgres' | 'temporal' | 'kafka';
+export type StackPart = 'postgres' | 'temporal' | 'kafka' | 'redis';
 
-export const STACK_PARTS: readonly StackPart[] = ['postgres', 'temporal', 'kafka'];
+export const STACK_PARTS: readonly StackPart[] = ['postgres', 'temporal', 'kafka', 'redis'];
 
 export const HOST = '127.0.0.1';
 
@@ -55,6 +55,7 @@ export interface StackPorts {
   temporalUi: number;
   kafka: number;
   kafkaController: number;
+  redis: number;
 }
 
 const PORT_VARIABLES: Record<keyof StackPorts, [string, number]> = {
@@ -63,6 +64,7 @@ const PORT_VARIABLES: Record<keyof StackPorts, [string, number]> = {
   temporalUi: ['EO_TEMPORAL_UI_PORT', 8233],
   kafka: ['EO_KAFKA_PORT', 19092],
   kafkaController: ['EO_KAFKA_CONTROLLER_PORT', 19093],
+  redis: ['EO_REDIS_PORT', 16379],
 };
 
 /** The variables that move a part to other ports, and the one that replaces it with a server of your own. */
@@ -70,6 +72,7 @@ export const PART_VARIABLES: Record<StackPart, { ports: string[]; endpoint: stri
   postgres: { ports: ['EO_PG_PORT'], endpoint: 'DATABASE_URL' },
   temporal: { ports: ['EO_TEMPORAL_PORT', 'EO_TEMPORAL_UI_PORT'], endpoint: 'TEMPORAL_ADDRESS' },
   kafka: { ports: ['EO_KAFKA_PORT', 'EO_KAFKA_CONTROLLER_PORT'], endpoint: 'KAFKA_BROKERS' },
+  redis: { ports: ['EO_REDIS_PORT'], endpoint: 'REDIS_URL' },
 };
 
 export function stackPorts(): StackPorts {
@@ -92,6 +95,7 @@ export function stackEndpoints(): {
   temporalAddress: string;
   temporalUiUrl: string;
   kafkaBrokers: string;
+  redisUrl: string;
 } {
   const ports = stackPorts();
   return {
@@ -99,5 +103,6 @@ export function stackEndpoints(): {
     temporalAddress: `${HOST}:${ports.temporal}`,
     temporalUiUrl: `http://${HOST}:${ports.temporalUi}`,
     kafkaBrokers: `${HOST}:${ports.kafka}`,
+    redisUrl: `redis://${HOST}:${ports.redis}`,
   };
 }

@@ -49,6 +49,11 @@ export function listExecutions(db: Db, filter: ExecutionFilter, after: KeysetPos
   });
 }
 
+/** An owner's executions not yet ended (queued or running): what the per-owner quota counts. */
+export function countUnfinishedOfOwner(db: Db, ownerId: string): Promise<number> {
+  return db.execution.count({ where: { ownerId, status: { notIn: [...TERMINAL_STATUSES] } } });
+}
+
 /** Executions not yet ended, by status (`queued`, `running`), for the metrics' backlog gauges. */
 export async function countUnfinishedByStatus(db: Db): Promise<Record<string, number>> {
   const rows = await db.execution.groupBy({ by: ['status'], where: { status: { in: ['queued', 'running'] } }, _count: true });

@@ -9,6 +9,11 @@ test('defaults apply when nothing is set', () => {
   expect(Object.isFrozen(config.capacity)).toBe(true);
 });
 
+test('rate limits default to 50 requests/s, 120 executions/min, 200 unfinished per owner, failing open', () => {
+  expect(loadConfig({}).rateLimits).toEqual({ requestsPerSecond: 50, executionsPerMinute: 120, activeExecutionsPerOwner: 200, redisDown: 'open' });
+  expect(loadConfig({ RATE_LIMIT_REDIS_DOWN: 'closed', REDIS_URL: 'redis://r:6379' })).toMatchObject({ redisUrl: 'redis://r:6379', rateLimits: { redisDown: 'closed' } });
+});
+
 test('retry presets and limit maxima are overridable in part', () => {
   const config = loadConfig({ RETRY_PRESETS_JSON: '{"cautious":{"maximumAttempts":2}}', MAX_LIMITS_JSON: '{"wallTimeMs":60000}' });
   expect(config.retryPresets.cautious).toEqual({ ...DEFAULT_RETRY_PRESETS.cautious, maximumAttempts: 2 });
@@ -27,6 +32,10 @@ test.each([
   ['MAX_LIMITS_JSON', { MAX_LIMITS_JSON: '{"wallTimeMs":-1}' }],
   ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
   ['RECONCILE_INTERVAL_MS', { RECONCILE_INTERVAL_MS: '-5' }],
+  ['REDIS_URL', { REDIS_URL: 'http://127.0.0.1:6379' }],
+  ['RATE_LIMIT_REQUESTS_PER_SECOND', { RATE_LIMIT_REQUESTS_PER_SECOND: '0' }],
+  ['QUOTA_ACTIVE_EXECUTIONS_PER_OWNER', { QUOTA_ACTIVE_EXECUTIONS_PER_OWNER: 'many' }],
+  ['RATE_LIMIT_REDIS_DOWN', { RATE_LIMIT_REDIS_DOWN: 'ajar' }],
 ])('a bad %s stops start-up with a message naming it', (variable, env) => {
   expect(() => loadConfig(env)).toThrow(ConfigError);
   expect(() => loadConfig(env)).toThrow(new RegExp(variable));

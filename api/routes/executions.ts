@@ -11,11 +11,13 @@ import { fieldErrorsOf, problemBody, validationError } from '../problem';
 import { ownerIdSchema } from '../../auth/api-keys';
 import { actorOf, ownerScopeOf, principalOf } from '../principal';
 import { correlationSchema, executionIdOf, headerValue, idempotencyKeySchema, optionalJsonBody, requestLog, requiredJsonBody, traceparentSchema, withExecutionIdInLog } from '../request-parts';
+import type { RateLimits } from '../rate-limits';
 import type { BatchItem, ExecutionService, Submission } from '../services/executions';
 
 export interface ExecutionRoutesDeps {
   executions: ExecutionService;
   limitMaxima: RunLimits;
+  rateLimits: Pick<RateLimits, 'admitExecutions'>;
 }
 
 /** Most submissions one batch may carry. */
@@ -53,7 +55,7 @@ const tracingOf = (req: Request, res: Response) => ({
 /** `/executions`: parse the request, call the executions service, render the answer. */
 export function executionRoutes(deps: ExecutionRoutesDeps): Router {
   const router = Router();
-  const { executions } = deps;
+  const { executions, rateLimits } = deps;
   router.param('id', withExecutionIdInLog);
   const requestSchema = createExecutionRequestSchema(deps.limitMaxima);
   const parseRequest = (body: unknown) => {
@@ -65,7 +67,8 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
   router.post('/executions', async (req, res) => {
     const body = requiredJsonBody(req);
     const submission = submissionOf(req, res);
-    const { execution, replayed } = await executions.submit(parseRequest(body), submission, requestLog(req));
+    const request = parseRequest(body);
+    const { execution, replayed } = await rateLimits.admitExecutions(req, res, { ownerId: submission.ownerId, count: 1 }, () => executions.submit(request, submission, requestLog(req)));
     res.location(locationOf(execution.id));
     if (replayed) res.status(200).set('Idempotent-Replayed', 'true');
     else res.status(201);
@@ -86,7 +89,10 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
         return { invalid: err as ReturnType<typeof validationError> };
       }
     });
-    const outcomes = await executions.submitBatch(items, submissionOf(req, res), requestLog(req));
+    const submission = submissionOf(req, res);
+    // Each item that would start counts; a batch past a limit starts nothing.
+    const count = items.filter((i) => 'request' in i).length;
+    const outcomes = await rateLimits.admitExecutions(req, res, { ownerId: submission.ownerId, count }, () => executions.submitBatch(items, submission, requestLog(req)));
     const rendered = outcomes.map((o) =>
       'submitted' in o
         ? { index: o.index, status: o.submitted.replayed ? 200 : 201, location: locationOf(o.submitted.execution.id), execution: executionView(o.submitted.execution) }
@@ -96,7 +102,9 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
   });
 
   router.post('/executions/:id/retry', async (req, res) => {
-    const execution = await executions.retry(executionIdOf(req), ownerScopeOf(principalOf(res)), tracingOf(req, res), requestLog(req));
+    const id = executionIdOf(req);
+    const principal = principalOf(res);
+    const execution = await rateLimits.admitExecutions(req, res, { ownerId: principal.ownerId, count: 1 }, () => executions.retry(id, ownerScopeOf(principal), tracingOf(req, res), requestLog(req)));
     res.status(201).location(locationOf(execution.id)).json(executionView(execution));
   });
 

@@ -3,6 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { Language, RunLimits } from '../../domain/runtimes';
 import type { RelayStatus } from '../../relay/outbox-relay';
 import type { Db } from '../../store/db';
+import type { RateLimits } from '../rate-limits';
 import { pingDatabase } from '../../store/db';
 
 export interface HealthDeps {
@@ -16,6 +17,8 @@ export interface HealthDeps {
    * runners/local/runtime-registry.ts). Without it, every language with the domain's version label.
    */
   installedRuntimes?: ReadonlyArray<{ language: Language; version: string }>;
+  /** Redis behind the rate limits: down makes the API unready only when limits fail closed. */
+  rateLimits: Pick<RateLimits, 'readiness'>;
 }
 
 const CHECK_TIMEOUT_MS = 2_000;
@@ -32,7 +35,7 @@ async function check(probe: () => Promise<unknown>): Promise<{ ok: boolean; erro
   }
 }
 
-/** `/healthz` (liveness: the process serves HTTP) and `/readyz` (Postgres and Temporal answer): public. */
+/** `/healthz` (liveness: the process serves HTTP) and `/readyz` (Postgres and Temporal answer; Redis too when limits fail closed): public. */
 export function healthRoutes(deps: HealthDeps): Router {
   const router = Router();
   router.get('/healthz', (_req, res) => {
@@ -40,18 +43,20 @@ export function healthRoutes(deps: HealthDeps): Router {
   });
 
   router.get('/readyz', async (_req, res) => {
-    const [postgres, temporal] = await Promise.all([
+    const [postgres, temporal, limits] = await Promise.all([
       check(() => pingDatabase(deps.db)),
       check(() => deps.temporal.workflowService.getSystemInfo({})),
+      deps.rateLimits.readiness(),
     ]);
+    const { blocksReadiness, ...redis } = limits;
     const relay = deps.relayStatus?.();
     const kafka = relay && {
       ok: relay.brokerConfigured && relay.circuit === 'closed',
       ...(relay.brokerConfigured ? {} : { note: 'no broker configured: events wait in the outbox' }),
       ...(relay.circuit === 'open' ? { note: `broker unreachable, relay paused: ${relay.lastError}` } : {}),
     };
-    const ready = postgres.ok && temporal.ok;
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks: { postgres, temporal, ...(kafka ? { kafka } : {}) } });
+    const ready = postgres.ok && temporal.ok && !blocksReadiness;
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks: { postgres, temporal, redis, ...(kafka ? { kafka } : {}) } });
   });
   return router;
 }

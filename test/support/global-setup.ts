@@ -10,7 +10,7 @@ const TEST_DATABASE = 'eo_test';
 
 /**
  * Brings up the real stack for the tests — each part not given by DATABASE_URL / TEMPORAL_ADDRESS /
- * KAFKA_BROKERS — and creates a freshly migrated test database. Parts it started are stopped by the teardown.
+ * KAFKA_BROKERS / REDIS_URL — and creates a freshly migrated test database. Parts it started are stopped by the teardown.
  */
 export default async function globalSetup(): Promise<void> {
   const local = stackEndpoints();
@@ -24,6 +24,7 @@ export default async function globalSetup(): Promise<void> {
     ['postgres', 'DATABASE_URL'],
     ['temporal', 'TEMPORAL_ADDRESS'],
     ['kafka', 'KAFKA_BROKERS'],
+    ['redis', 'REDIS_URL'],
   ];
   await Promise.all(parts.filter(([, variable]) => !process.env[variable]).map(([part]) => bring(part)));
   mkdirSync(path.dirname(STARTED_FILE), { recursive: true });
@@ -43,5 +44,6 @@ export default async function globalSetup(): Promise<void> {
   process.env.DATABASE_URL = testUrl.toString();
   process.env.TEMPORAL_ADDRESS ??= local.temporalAddress;
   process.env.KAFKA_BROKERS ??= local.kafkaBrokers;
+  process.env.REDIS_URL ??= local.redisUrl;
   process.env.LOG_LEVEL ??= 'warn';
 }

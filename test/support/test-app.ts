@@ -1,9 +1,11 @@
 import { Client, Connection } from '@temporalio/client';
 import { createApp, type AppDeps } from '../../api/app';
+import { connectRedis, createRateLimits } from '../../api/rate-limits';
 import { startExecutionFeed } from '../../api/execution-feed';
 import type { ResolvedConfig } from '../../config';
 import type { Logger } from '../../observability/logger';
 import { createDb } from '../../store/db';
+import { createOwnerLocks } from '../../store/owner-locks';
 import type { Db } from '../../store/db';
 import request from 'supertest';
 import { createTestKey, testLog } from './harness';
@@ -15,7 +17,11 @@ export async function createTestApp(config: ResolvedConfig, databaseUrl = config
   const connection = await Connection.connect({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
   const feed = startExecutionFeed(databaseUrl, log);
-  const app = createApp({ db, temporal, feed, log, listenHost: config.api.host, taskQueue: config.temporal.taskQueue, limitMaxima: config.limitMaxima, retryPresets: config.retryPresets, producer: config.service, saga: config.saga, installedRuntimes: extras.installedRuntimes });
+  if (!config.redisUrl) throw new Error('REDIS_URL is not set (the test global setup sets it)');
+  const redis = await connectRedis(config.redisUrl, log);
+  const ownerLocks = createOwnerLocks(databaseUrl);
+  const rateLimits = createRateLimits({ redis, db, ownerLocks, limits: config.rateLimits, log });
+  const app = createApp({ db, temporal, feed, log, listenHost: config.api.host, taskQueue: config.temporal.taskQueue, limitMaxima: config.limitMaxima, retryPresets: config.retryPresets, producer: config.service, saga: config.saga, installedRuntimes: extras.installedRuntimes, rateLimits });
   // An app on a database that does not answer (outage tests) gets no key: none could be made or checked.
   const adminKey = databaseUrl === config.databaseUrl ? await createTestKey(db, 'admin') : 'eo_0000000000_no-key-for-a-database-that-does-not-answer';
   /** supertest on the app, every request sent with `token` (default: an admin key). */
@@ -32,9 +38,12 @@ export async function createTestApp(config: ResolvedConfig, databaseUrl = config
     as,
     /** supertest with the admin key. */
     api: () => as(adminKey),
+    redis,
     async close() {
       await feed.close();
       await connection.close();
+      redis.disconnect();
+      await ownerLocks.close();
       await db.$disconnect();
     },
   };

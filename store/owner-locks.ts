@@ -1,0 +1,44 @@
+import pg from 'pg';
+
+/** Connections for owner locks, per API process: lock holders beyond it wait for one (never for Prisma's pool). */
+const LOCK_POOL_SIZE = 8;
+/** Longest wait for another submission of the same owner to finish, ms; past it the lock query fails. */
+const LOCK_WAIT_MS = 15_000;
+
+export interface OwnerLocks {
+  /**
+   * Runs `fn` holding a lock on `ownerId` shared by every process on this database (a session advisory lock
+   * on a connection of its own pool, so `fn` may use the Prisma pool freely without starving it).
+   */
+  withOwnerLock<T>(ownerId: string, fn: () => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** Per-owner mutual exclusion in Postgres: what makes the quota's count-then-start one step across API replicas. */
+export function createOwnerLocks(databaseUrl: string): OwnerLocks {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: LOCK_POOL_SIZE, options: `-c lock_timeout=${LOCK_WAIT_MS}` });
+  // An idle pooled connection that drops emits here; the pool replaces it, and the next lock query reports any lasting fault.
+  pool.on('error', () => undefined);
+  return {
+    async withOwnerLock(ownerId, fn) {
+      const client = await pool.connect();
+      const key = `eo:owner:${ownerId}`;
+      try {
+        await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [key]);
+      } catch (err) {
+        client.release(err as Error);
+        throw err;
+      }
+      try {
+        return await fn();
+      } finally {
+        // A failed unlock destroys the connection, which releases its session locks all the same.
+        await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]).then(
+          () => client.release(),
+          (err: Error) => client.release(err),
+        );
+      }
+    },
+    close: () => pool.end(),
+  };
+}
