@@ -15,6 +15,8 @@ import { healthRoutes } from './routes/health';
 import { docsRoutes } from './routes/docs';
 import { schemaRoutes } from './routes/schemas';
 import type { HealthDeps } from './routes/health';
+import { createCodecRouter } from './routes/codec';
+import type { CodecRouterOptions } from './routes/codec';
 
 export interface AppDeps extends ExecutionServiceDeps {
   /** Change notifications for the event streams. */
@@ -23,6 +25,8 @@ export interface AppDeps extends ExecutionServiceDeps {
   limitMaxima: RunLimits;
   relayStatus?: HealthDeps['relayStatus'];
   installedRuntimes?: HealthDeps['installedRuntimes'];
+  /** The codec endpoint for the Temporal Web UI and CLI: the codec, who may call it, the UI origins. */
+  codec: CodecRouterOptions;
 }
 
 /** Request bodies above this are refused with 413 (a script is at most 64 KiB, stdin the same). */
@@ -45,6 +49,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
   app.use(healthRoutes(deps));
   app.use(docsRoutes(deps));
+  app.use(createCodecRouter(deps.codec));
   // The batch route's own, larger limit; the general parser below then finds the body already read.
   app.use('/api/v1/executions/batch', express.json({ limit: BATCH_BODY_LIMIT }));
   app.use('/api/v1', express.json({ limit: BODY_LIMIT }), executionRoutes({ executions, limitMaxima: deps.limitMaxima }), executionStreamRoutes(deps), deadLetterRoutes({ deadLetters }), schemaRoutes());

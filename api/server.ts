@@ -1,15 +1,17 @@
 import type { Server } from 'node:http';
 import { once } from 'node:events';
 import { Client, Connection } from '@temporalio/client';
-import { loadConfig } from '../config';
+import { codecKeyring, loadConfig } from '../config';
 import type { ResolvedConfig } from '../config';
 import type { Logger } from '../observability/logger';
 import { createLogger } from '../observability/logger';
 import { requireEndpoints, runUntilSignal } from '../process-lifecycle';
 import { detectRuntimes } from '../runners/local/runtime-registry';
 import { createDb } from '../store/db';
+import { createDataConverter, EncryptionCodec } from '../payload-codec/encryption-codec';
 import { createApp } from './app';
 import { startExecutionFeed } from './execution-feed';
+import { codecAccessPlaceholder } from './routes/codec';
 import type { AppDeps } from './app';
 
 export interface ApiHandle {
@@ -21,9 +23,10 @@ export interface ApiHandle {
 
 /** Serves the REST API; starts workflows by name, never runs workflow code. */
 export async function startApiServer(config: ResolvedConfig, log: Logger, extras: Pick<AppDeps, 'relayStatus'> = {}): Promise<ApiHandle> {
+  const keyring = codecKeyring(config);
   const db = createDb(config.databaseUrl);
   const connection = await Connection.connect({ address: config.temporal.address });
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: createDataConverter(keyring) });
   const feed = startExecutionFeed(config.databaseUrl, log);
   const app = createApp({
     db,
@@ -37,6 +40,12 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
     saga: config.saga,
     // Detected here too: the API answers GET /runtimes for the worker image it ships in.
     installedRuntimes: detectRuntimes().map(({ language, version }) => ({ language, version })),
+    codec: {
+      codec: new EncryptionCodec(keyring),
+      // Replaced by the admin-key check once API keys land; until then closed unless configured for this host.
+      authorize: codecAccessPlaceholder(config.payloadCodec.endpointAccess ?? 'closed'),
+      corsOrigins: config.payloadCodec.corsOrigins ?? [],
+    },
     ...extras,
   });
   const server = app.listen(config.api.port, config.api.host);
