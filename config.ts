@@ -5,6 +5,8 @@ import { ACTIVITY_RETRY_PRESET, DEFAULT_RETRY_PRESETS, RETRY_PRESET_NAMES } from
 import { runDeadlineMs } from './domain/saga';
 import type { RetryPresets } from './domain/retry-policies';
 import { version as packageVersion } from './package.json';
+import { parseKeyring } from './payload-codec/keyring';
+import type { Keyring } from './payload-codec/keyring';
 
 const int = (def: number) => z.coerce.number().int().positive().default(def);
 const jsonObject = z
@@ -17,6 +19,20 @@ const jsonObject = z
       return z.NEVER;
     }
   });
+
+const keyring = z.string().transform((raw, ctx) => {
+  try {
+    return parseKeyring(raw);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+const origins = z
+  .string()
+  .transform((raw) => raw.split(',').map((o) => o.trim()).filter(Boolean))
+  .pipe(z.array(z.url({ protocol: /^https?$/ }).refine((o) => new URL(o).origin === o, 'each must be an origin: scheme://host[:port], no path')));
 
 const presetOverride = z
   .object({
@@ -112,6 +128,20 @@ const envSchema = z.object({
   RECONCILE_INTERVAL_MS: int(60_000),
   /** Closed sagas one reconciler pass records at most; the rest wait for the next pass. @default 500 */
   RECONCILE_BATCH_SIZE: int(500),
+  /**
+   * Keys of the payload codec that encrypts Temporal payloads (scripts, stdin, output), as
+   * `id:base64key,…` — 32-byte AES-256 keys, newest first: the first encrypts, all decrypt. Required by
+   * the worker and the API run alone; `npm start` without it uses a key generated once for this machine
+   * (`.stack/secrets/payload-codec-keys`, mode 0600).
+   */
+  PAYLOAD_CODEC_KEYS: z.preprocess((v) => (v === '' ? undefined : v), keyring.optional()),
+  /**
+   * Who may call the codec endpoint (`POST /codec/encode|decode`) until admin keys guard it: `closed`
+   * (nobody: 403) or `loopback` (requests from this host, to a loopback Host name). @default closed; `npm start`: loopback
+   */
+  CODEC_ENDPOINT_ACCESS: z.enum(['closed', 'loopback']).optional(),
+  /** Comma-separated origins of Temporal Web UIs allowed to call the codec endpoint from a browser (CORS). @default none; `npm start`: the local UI */
+  CODEC_CORS_ORIGINS: origins.optional(),
   /** Version reported in event envelopes. @default package.json version */
   SERVICE_VERSION: z.string().min(1).default(packageVersion),
 });
@@ -137,6 +167,8 @@ export interface Config {
   reconciler: { intervalMs: number; batchSize: number };
   /** Producer identity in event envelopes. */
   service: { service: string; version: string };
+  /** Temporal payload encryption; unset parts are filled by `npm start` (local key, loopback access, local UI origin). */
+  payloadCodec: { keys: Keyring | undefined; endpointAccess: 'closed' | 'loopback' | undefined; corsOrigins: string[] | undefined };
 }
 
 /** The API's limits per principal and per owner (config RATE_LIMIT_*, QUOTA_ACTIVE_EXECUTIONS_PER_OWNER). */
@@ -191,13 +223,25 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     saga: { runTimeoutMs: e.SAGA_RUN_TIMEOUT_MS, outagePauseMs: e.SAGA_OUTAGE_PAUSE_MS },
     reconciler: { intervalMs: e.RECONCILE_INTERVAL_MS, batchSize: e.RECONCILE_BATCH_SIZE },
     service: { service: 'execution-orchestrator', version: e.SERVICE_VERSION },
+    payloadCodec: { keys: e.PAYLOAD_CODEC_KEYS, endpointAccess: e.CODEC_ENDPOINT_ACCESS, corsOrigins: e.CODEC_CORS_ORIGINS },
   });
+}
+
+/** The codec keys of a process that reads or writes Temporal payloads; without them it must not start. */
+export function codecKeyring(config: Readonly<Config>): Keyring {
+  const keys = config.payloadCodec.keys;
+  if (!keys) {
+    throw new ConfigError('PAYLOAD_CODEC_KEYS must be set (id:base64key,… — 32-byte keys, newest first): Temporal payloads (scripts, stdin, output) are encrypted with it, and the api, the worker and whoever reads history need the same keys. npm start makes a local key; a process run alone does not');
+  }
+  return keys;
 }
 
 /** A config whose required endpoints are known (after the local stack filled the gaps); Kafka may stay unset. */
 export type ResolvedConfig = Readonly<Config & { databaseUrl: string; temporal: Config['temporal'] & { address: string } }>;
 
 function deepFreeze<T>(value: T): Readonly<T> {
+  // A Buffer (a key) cannot be frozen; it stays inside frozen objects.
+  if (ArrayBuffer.isView(value)) return value;
   if (value && typeof value === 'object') {
     for (const v of Object.values(value)) deepFreeze(v);
     Object.freeze(value);

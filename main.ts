@@ -10,8 +10,9 @@ import { createProgress, downPart, stackEndpoints, upPart } from './stack';
 import type { Progress, StackPart, UpResult } from './stack';
 import { createApiKeyService } from './auth/api-keys';
 import { ensureLocalAdminKey } from './auth/local-admin-key';
-import { lockFile, PART_VARIABLES, stateDir } from './stack/paths';
+import { lockFile, PART_VARIABLES, secretFile, stateDir } from './stack/paths';
 import { createDb } from './store/db';
+import { localKeyring } from './payload-codec/keyring';
 import { readyBanner, type BannerPart } from './start/ready-banner';
 import { claimStart, StartRefused } from './start/single-instance';
 import { runMigrations } from './store/migrate';
@@ -63,6 +64,7 @@ async function startAll(config: Readonly<Config>, log: Logger, progress: Progres
     }
     const resolved: ResolvedConfig = {
       ...config,
+      payloadCodec: localCodecDefaults(config, log),
       databaseUrl: config.databaseUrl ?? local.databaseUrl,
       temporal: { ...config.temporal, address: config.temporal.address ?? local.temporalAddress },
       kafka: { ...config.kafka, brokers: config.kafka.brokers ?? (up.has('kafka') ? local.kafkaBrokers.split(',') : undefined) },
@@ -111,6 +113,28 @@ async function localAdminKey(databaseUrl: string, log: Logger) {
   } finally {
     await db.$disconnect();
   }
+}
+
+/**
+ * `npm start` on a developer's machine: without PAYLOAD_CODEC_KEYS, a key made once for this checkout and kept
+ * 0600 under the state dir (logged by id and file, never its value); the codec endpoint open to this host;
+ * the local Web UI allowed to call it.
+ */
+function localCodecDefaults(config: Readonly<Config>, log: Logger): Config['payloadCodec'] {
+  let keys = config.payloadCodec.keys;
+  if (!keys) {
+    const file = secretFile('payload-codec-keys');
+    const local = localKeyring(file);
+    keys = local.keyring;
+    log.info({ file, key_id: keys[0]?.id, created: local.created }, 'PAYLOAD_CODEC_KEYS not set: Temporal payloads are encrypted with the local key of this checkout');
+  }
+  const ui = new URL(stackEndpoints().temporalUiUrl);
+  const localUi = config.temporal.address ? [] : [ui.origin, `${ui.protocol}//localhost:${ui.port}`];
+  return {
+    keys,
+    endpointAccess: config.payloadCodec.endpointAccess ?? 'loopback',
+    corsOrigins: config.payloadCodec.corsOrigins ?? localUi,
+  };
 }
 
 const startedAt = Date.now();

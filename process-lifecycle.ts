@@ -1,10 +1,11 @@
-import { ConfigError } from './config';
+import { codecKeyring, ConfigError } from './config';
 import type { Config, ResolvedConfig } from './config';
 import type { Logger } from './observability/logger';
 import { coerceError } from './observability/logger';
 
-/** For processes run alone: every endpoint must be configured. */
-export function requireEndpoints(config: Readonly<Config>): ResolvedConfig {
+/** For processes run alone: every endpoint must be configured, and the codec keys where Temporal payloads are read or written. */
+export function requireEndpoints(config: Readonly<Config>, needs: { codecKeys: boolean } = { codecKeys: true }): ResolvedConfig {
+  if (needs.codecKeys) codecKeyring(config);
   const missing = [
     config.databaseUrl ? null : 'DATABASE_URL',
     config.temporal.address ? null : 'TEMPORAL_ADDRESS',

@@ -3,7 +3,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import type { WorkerInterceptors } from '@temporalio/worker';
 import { CAPACITY_GRANTED_SIGNAL } from './domain/saga';
 import { createActivities } from './activities';
-import { loadConfig } from './config';
+import { codecKeyring, loadConfig } from './config';
 import type { ResolvedConfig } from './config';
 import type { Logger } from './observability/logger';
 import { createLogger } from './observability/logger';
@@ -14,6 +14,7 @@ import { createDb } from './store/db';
 import { temporalClosedSagas } from './reconciler/closed-sagas';
 import { ensureReconcilerSchedule } from './reconciler/schedule';
 import { requireEndpoints, runUntilSignal } from './process-lifecycle';
+import { createDataConverter } from './payload-codec/encryption-codec';
 
 /** Runner heartbeat period, ms: bounds how long a cancel takes to reach the running script. */
 const RUNNER_HEARTBEAT_MS = 500;
@@ -35,6 +36,7 @@ export interface WorkerOptions {
 
 /** Runs the Temporal worker: the saga workflow bundle and its activities, with the local runner. */
 export async function startWorker(config: ResolvedConfig, log: Logger, options: WorkerOptions = {}): Promise<WorkerHandle> {
+  const dataConverter = createDataConverter(codecKeyring(config));
   installTemporalRuntime(log, config.workerMetricsAddress);
   const db = createDb(config.databaseUrl);
   const localRunner = createLocalRunner({
@@ -46,12 +48,13 @@ export async function startWorker(config: ResolvedConfig, log: Logger, options: 
   const runner = options.wrapRunner ? options.wrapRunner(localRunner) : localRunner;
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const clientConnection = await Connection.connect({ address: config.temporal.address });
-  const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
+  const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace, dataConverter });
   const notifyCapacityGranted = (executionId: string) => client.workflow.getHandle(executionId).signal(CAPACITY_GRANTED_SIGNAL);
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
+    dataConverter,
     ...(options.workflowBundlePath ? { workflowBundle: { codePath: options.workflowBundlePath } } : { workflowsPath: require.resolve('./workflows') }),
     interceptors: options.interceptors,
     // A cancel reaches a running activity only through a heartbeat response: keep them frequent.

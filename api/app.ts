@@ -1,4 +1,5 @@
 import express from 'express';
+import type { RequestHandler } from 'express';
 import type { RunLimits } from '../domain/runtimes';
 import type { Logger } from '../observability/logger';
 import { createApiMetrics } from './metrics';
@@ -22,6 +23,8 @@ import type { RateLimits } from './rate-limits';
 import { docsRoutes } from './routes/docs';
 import { schemaRoutes } from './routes/schemas';
 import type { HealthDeps } from './routes/health';
+import { createCodecRouter } from './routes/codec';
+import type { CodecRouterOptions } from './routes/codec';
 
 export interface AppDeps extends ExecutionServiceDeps {
   /** Change notifications for the event streams. */
@@ -34,6 +37,8 @@ export interface AppDeps extends ExecutionServiceDeps {
   installedRuntimes?: HealthDeps['installedRuntimes'];
   /** Shared rate limits and the owner quota (api/rate-limits.ts). */
   rateLimits: RateLimits;
+  /** The codec endpoint for the Temporal Web UI and CLI: the codec, who may call it, the UI origins. */
+  codec: CodecRouterOptions;
 }
 
 /** Request bodies above this are refused with 413 (a script is at most 64 KiB, stdin the same). */
@@ -45,6 +50,18 @@ const BATCH_BODY_LIMIT = '16mb';
  * The REST API; never runs workflow code, only starts and reads executions. Public: `/healthz`, `/readyz`,
  * `/docs`, `/api/v1/openapi.json`. Everything else needs an API key; `/metrics`, `/dlq` and `/keys` an admin key.
  */
+/**
+ * Who may use the codec endpoint: an admin key (the CLI's `--codec-auth 'Bearer <key>'`); a request without
+ * one (the Web UI in a browser holds no key) gets the deployment's fallback — under `npm start`, callers on
+ * this host only; elsewhere nobody.
+ */
+function codecAccess(withoutKey: RequestHandler, authenticated: RequestHandler): RequestHandler {
+  return (req, res, next) => {
+    if (req.get('Authorization') === undefined) return withoutKey(req, res, next);
+    Promise.resolve(authenticated(req, res, (err?: unknown) => (err ? next(err) : requireAdmin(req, res, next)))).catch(next);
+  };
+}
+
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -62,6 +79,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
   app.use(healthRoutes(deps));
   app.use(docsRoutes(deps));
+  app.use(createCodecRouter({ ...deps.codec, authorize: codecAccess(deps.codec.authorize, authenticated) }));
   // Before any body is read: a request without a valid key costs one indexed lookup.
   app.use('/api/v1', authenticated);
   app.use(['/api/v1/dlq', '/api/v1/keys'], requireAdmin);

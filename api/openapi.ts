@@ -10,6 +10,13 @@ import { eventJsonSchemas } from './routes/schemas';
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: object) => ({ 'application/json': { schema } });
 const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: ref('Problem') } } });
+const codecPayloads = { type: 'object', required: ['payloads'], properties: { payloads: { type: 'array', items: { type: 'object', properties: { metadata: { type: 'object', additionalProperties: { type: 'string', contentEncoding: 'base64' } }, data: { type: 'string', contentEncoding: 'base64' } } } } } };
+const codecOperation = (summary: string) => ({
+  summary,
+  parameters: [{ name: 'X-Namespace', in: 'header', required: false, schema: { type: 'string' }, description: 'sent by the Web UI' }],
+  requestBody: { required: true, content: { 'application/json': { schema: codecPayloads } } },
+  responses: { 200: { description: 'the payloads, encoded or decoded', content: { 'application/json': { schema: codecPayloads } } }, 400: problem('not a payload list'), 403: problem('not allowed to use the codec'), 422: problem('a payload this keyring cannot decrypt (unknown key id, wrong key, altered)') },
+});
 const idParam = (description: string) => ({ name: 'id', in: 'path', required: true, description, schema: { type: 'string', format: 'uuid' } });
 const query = (name: string, schema: object, description?: string) => ({ name, in: 'query', required: false, schema, ...(description ? { description } : {}) });
 const header = (name: string, description: string) => ({ name, in: 'header', required: false, description, schema: { type: 'string' } });
@@ -181,6 +188,8 @@ export function buildOpenApiDocument(limitMaxima: RunLimits, version: string) {
       '/api/v1/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } } } },
       '/healthz': { get: { summary: 'Liveness', responses: { 200: { description: 'alive' } } } },
       '/readyz': { get: { summary: 'Readiness: Postgres, Temporal (Kafka reported; Redis reported, and unready when limits fail closed)', responses: { 200: { description: 'ready' }, 503: { description: 'not ready, naming what' } } } },
+      '/codec/encode': { post: codecOperation('Encrypt payloads (Temporal codec-server protocol)') },
+      '/codec/decode': { post: codecOperation('Decrypt payloads for the Temporal Web UI and CLI (Temporal codec-server protocol); unencrypted payloads come back as they are') },
       '/metrics': { get: { summary: 'Prometheus metrics (admin key)', responses: { 200: { description: 'text exposition', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
     })),
     components: {

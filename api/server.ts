@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { once } from 'node:events';
 import { Client, Connection } from '@temporalio/client';
-import { ConfigError, loadConfig } from '../config';
+import { codecKeyring, ConfigError, loadConfig } from '../config';
 import type { ResolvedConfig } from '../config';
 import type { Logger } from '../observability/logger';
 import { createLogger } from '../observability/logger';
@@ -9,8 +9,10 @@ import { requireEndpoints, runUntilSignal } from '../process-lifecycle';
 import { detectRuntimes } from '../runners/local/runtime-registry';
 import { createDb } from '../store/db';
 import { createOwnerLocks } from '../store/owner-locks';
+import { createDataConverter, EncryptionCodec } from '../payload-codec/encryption-codec';
 import { createApp } from './app';
 import { startExecutionFeed } from './execution-feed';
+import { codecAccessPlaceholder } from './routes/codec';
 import type { AppDeps } from './app';
 import { connectRedis, createRateLimits } from './rate-limits';
 
@@ -24,11 +26,12 @@ export interface ApiHandle {
 /** Serves the REST API; starts workflows by name, never runs workflow code. Needs `redisUrl` (REDIS_URL, or the local stack's). */
 export async function startApiServer(config: ResolvedConfig, log: Logger, extras: Pick<AppDeps, 'relayStatus'> = {}): Promise<ApiHandle> {
   if (!config.redisUrl) throw new ConfigError('REDIS_URL must be set for the API (npm start fills it from the local stack; a process run alone does not)');
+  const keyring = codecKeyring(config);
   const db = createDb(config.databaseUrl);
   const redis = await connectRedis(config.redisUrl, log);
   const ownerLocks = createOwnerLocks(config.databaseUrl);
   const connection = await Connection.connect({ address: config.temporal.address });
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: createDataConverter(keyring) });
   const feed = startExecutionFeed(config.databaseUrl, log);
   const app = createApp({
     db,
@@ -44,6 +47,12 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
     // Detected here too: the API answers GET /runtimes for the worker image it ships in.
     installedRuntimes: detectRuntimes().map(({ language, version }) => ({ language, version })),
     rateLimits: createRateLimits({ redis, db, ownerLocks, limits: config.rateLimits, log }),
+    codec: {
+      codec: new EncryptionCodec(keyring),
+      // For a request without an admin key (a browser's Web UI): closed, unless configured for this host.
+      authorize: codecAccessPlaceholder(config.payloadCodec.endpointAccess ?? 'closed'),
+      corsOrigins: config.payloadCodec.corsOrigins ?? [],
+    },
     ...extras,
   });
   const server = app.listen(config.api.port, config.api.host);

@@ -18,6 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Consumer, stringDeserializers, type MessagesStream } from '@platformatic/kafka';
 import { Client, Connection } from '@temporalio/client';
+import { generateKeyEntry } from '../payload-codec/keyring';
 import pg from 'pg';
 import { deleteReconcilerSchedule } from '../reconciler/schedule';
 import { downPart, stackEndpoints, upPart, type StackPart } from '../stack';
@@ -135,6 +136,8 @@ async function main(): Promise<void> {
     PORT: String(port),
     LOG_LEVEL: 'warn',
     LOG_FORMAT: 'json',
+    // api and worker run alone here: they refuse to start without codec keys.
+    PAYLOAD_CODEC_KEYS: process.env.PAYLOAD_CODEC_KEYS || generateKeyEntry(),
     // Capacity must not be what binds: the bench measures orchestration.
     CAPACITY_GLOBAL: '64',
     CAPACITY_PER_OWNER: '64',

@@ -38,7 +38,7 @@ export async function startRelay(config: ResolvedConfig, log: Logger): Promise<R
 }
 
 if (require.main === module) {
-  const config = requireEndpoints(loadConfig(process.env));
+  const config = requireEndpoints(loadConfig(process.env), { codecKeys: false }); // the relay reads no Temporal payloads
   const log = createLogger({ level: config.logLevel, format: config.logFormat, name: 'relay' });
   void runUntilSignal(log, () => startRelay(config, log));
 }

@@ -35,6 +35,19 @@ export function lockFile(name: string): string {
   return path.join(stateDir(), 'run', `${name}.lock`);
 }
 
+/** A secret of this checkout (mode 0600, in a 0700 directory). */
+export function secretFile(name: string): string {
+  return path.join(stateDir(), 'secrets', name);
+}
+
+/**
+ * Where the local Web UI sends payloads to be decoded: the API's codec endpoint, as the browser reaches it
+ * (`EO_UI_CODEC_ENDPOINT`, else the API's PORT on loopback).
+ */
+export function uiCodecEndpoint(): string {
+  return process.env.EO_UI_CODEC_ENDPOINT || `http://${HOST}:${process.env.PORT || 3000}/codec`;
+}
+
 export function partDataDir(part: StackPart): string {
   return path.join(stateDir(), part);
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { SEARCH_ATTRIBUTE_NAMES } from '../domain/search-attributes';
-import { HOST, partDataDir, stackEndpoints, stackPorts } from './paths';
+import { HOST, partDataDir, stackEndpoints, stackPorts, uiCodecEndpoint } from './paths';
 import type { PartDefinition, ReadyContext } from './part';
 import { isPortOpen } from './port';
 import { runChecked } from './process';
@@ -79,6 +79,8 @@ export const temporal: PartDefinition = {
       '--db-filename', databaseFile(),
       '--namespace', NAMESPACE,
       '--log-level', 'warn',
+      // Payloads are encrypted (payload-codec/): the UI decodes them through the API's codec endpoint.
+      '--ui-codec-endpoint', uiCodecEndpoint(),
     ];
     // Registered at start (idempotent across restarts on the same database).
     for (const name of TEMPORAL_SEARCH_ATTRIBUTES) args.push('--search-attribute', `${name}=Keyword`);

@@ -42,6 +42,7 @@ export function readyBanner(input: BannerInput): string {
     row('API docs', `${input.apiUrl}/docs`),
     row('Temporal UI', input.temporalUiUrl ?? '(Temporal configured by TEMPORAL_ADDRESS: its own UI)'),
     row('metrics', `${input.apiUrl}/metrics`),
+    row('codec', `${input.apiUrl}/codec (Temporal payloads are encrypted: the UI decodes through it; CLI: --codec-endpoint)`),
     ...input.parts.map((p) => row(p.name, [p.endpoint, p.state, p.logFile ? `log ${shortPath(p.logFile)}` : ''].filter(Boolean).join(' · '))),
     ...adminKeyRows(input.adminKey, row, shortPath),
     '',

@@ -11,6 +11,9 @@ import { apiClient, TERMINAL } from '../support/api-client';
 import { startService, waitFor } from '../support/harness';
 import { RECONCILE_WORKFLOW_NAME } from '../../domain/saga';
 import { closedSagaQuery } from '../../reconciler/closed-sagas';
+import { codecKeyring } from '../../config';
+import { EncryptionCodec } from '../../payload-codec/encryption-codec';
+import { mapHistoryPayloads } from '../support/history-payloads';
 
 async function main(): Promise<void> {
   const version = process.argv[2];
@@ -20,6 +23,7 @@ async function main(): Promise<void> {
   // `aggressive` gives up after 2 attempts, so the compensated scenario ends quickly.
   const service = await startService({ CAPACITY_GLOBAL: '4', RETRY_PRESETS_JSON: '{"aggressive":{"maximumAttempts":2}}' });
   const api = apiClient(service.api.url, service.adminKey);
+  const codec = new EncryptionCodec(codecKeyring(service.config));
   const ended = (id: string) => api.waitForStatus(id, (s) => TERMINAL.includes(s), 60_000);
   try {
     const scenarios: Record<string, () => Promise<string>> = {
@@ -61,7 +65,10 @@ async function main(): Promise<void> {
       const handle = service.temporal.workflow.getHandle(id);
       await waitFor(`workflow ${id} to close`, async () => ((await handle.describe()).status.name !== 'RUNNING' ? true : undefined));
       const file = path.join(__dirname, 'histories', `${version}-${name}.json`);
-      writeFileSync(file, historyToJSON(await handle.fetchHistory()));
+      // Stored decrypted: a fixture must replay without this run's key (the replay test encrypts a copy itself).
+      const history = JSON.parse(historyToJSON(await handle.fetchHistory())) as unknown;
+      await mapHistoryPayloads(history, (payloads) => codec.decode(payloads));
+      writeFileSync(file, JSON.stringify(history, null, 2));
       // Saga workflow ids are execution ids; the reconciler's are not.
       const row = validateUuid(id) ? await service.db.execution.findUnique({ where: { id } }) : null;
       console.log(`${name}: ${id} ended ${row?.status ?? (await handle.describe()).status.name} → ${path.relative(process.cwd(), file)}`);

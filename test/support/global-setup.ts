@@ -4,6 +4,7 @@ import pg from 'pg';
 import { stackEndpoints, upPart } from '../../stack';
 import type { StackPart } from '../../stack';
 import { runMigrations } from '../../store/migrate';
+import { generateKeyEntry } from '../../payload-codec/keyring';
 
 export const STARTED_FILE = path.join(__dirname, '..', '..', '.stack', 'test-started.json');
 const TEST_DATABASE = 'eo_test';
@@ -46,4 +47,6 @@ export default async function globalSetup(): Promise<void> {
   process.env.KAFKA_BROKERS ??= local.kafkaBrokers;
   process.env.REDIS_URL ??= local.redisUrl;
   process.env.LOG_LEVEL ??= 'warn';
+  // A key of this run: every worker, client and spawned process of the tests encrypts with it.
+  process.env.PAYLOAD_CODEC_KEYS ??= generateKeyEntry();
 }

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { startApiServer } from '../../api/server';
 import type { ApiHandle } from '../../api/server';
-import { loadConfig } from '../../config';
+import { codecKeyring, loadConfig } from '../../config';
+import { createDataConverter } from '../../payload-codec/encryption-codec';
 import type { ResolvedConfig } from '../../config';
 import { createLogger } from '../../observability/logger';
 import { startRelay } from '../../relay/main';
@@ -65,7 +66,7 @@ export async function startService(env: Record<string, string> = {}, workerOptio
   const adminKey = await createTestKey(db, 'admin');
   const userKeys = new Map<string, Promise<string>>();
   const connection = await Connection.connect({ address: config.temporal.address });
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: createDataConverter(codecKeyring(config)) });
   const worker = await startWorker(config, testLog, workerOptions);
   const relay = await startRelay(config, testLog);
   const api = await startApiServer(config, testLog, { relayStatus: relay.relay.status });

@@ -6,6 +6,9 @@ import type { ResolvedConfig } from '../../config';
 import type { Logger } from '../../observability/logger';
 import { createDb } from '../../store/db';
 import { createOwnerLocks } from '../../store/owner-locks';
+import { codecKeyring } from '../../config';
+import { codecAccessPlaceholder } from '../../api/routes/codec';
+import { createDataConverter, EncryptionCodec } from '../../payload-codec/encryption-codec';
 import type { Db } from '../../store/db';
 import request from 'supertest';
 import { createTestKey, testLog } from './harness';
@@ -15,13 +18,14 @@ export async function createTestApp(config: ResolvedConfig, databaseUrl = config
   const log = extras.log ?? testLog;
   const db: Db = createDb(databaseUrl);
   const connection = await Connection.connect({ address: config.temporal.address });
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: createDataConverter(codecKeyring(config)) });
+  const codec = { codec: new EncryptionCodec(codecKeyring(config)), authorize: codecAccessPlaceholder(config.payloadCodec.endpointAccess ?? 'closed'), corsOrigins: config.payloadCodec.corsOrigins ?? [] };
   const feed = startExecutionFeed(databaseUrl, log);
   if (!config.redisUrl) throw new Error('REDIS_URL is not set (the test global setup sets it)');
   const redis = await connectRedis(config.redisUrl, log);
   const ownerLocks = createOwnerLocks(databaseUrl);
   const rateLimits = createRateLimits({ redis, db, ownerLocks, limits: config.rateLimits, log });
-  const app = createApp({ db, temporal, feed, log, listenHost: config.api.host, taskQueue: config.temporal.taskQueue, limitMaxima: config.limitMaxima, retryPresets: config.retryPresets, producer: config.service, saga: config.saga, installedRuntimes: extras.installedRuntimes, rateLimits });
+  const app = createApp({ db, temporal, feed, log, listenHost: config.api.host, taskQueue: config.temporal.taskQueue, limitMaxima: config.limitMaxima, retryPresets: config.retryPresets, producer: config.service, saga: config.saga, installedRuntimes: extras.installedRuntimes, rateLimits, codec });
   // An app on a database that does not answer (outage tests) gets no key: none could be made or checked.
   const adminKey = databaseUrl === config.databaseUrl ? await createTestKey(db, 'admin') : 'eo_0000000000_no-key-for-a-database-that-does-not-answer';
   /** supertest on the app, every request sent with `token` (default: an admin key). */
