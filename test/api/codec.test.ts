@@ -5,7 +5,7 @@ import { codecAccessPlaceholder, createCodecRouter } from '../../api/routes/code
 import { problemMiddleware } from '../../api/problem';
 import { EncryptionCodec } from '../../payload-codec/encryption-codec';
 import { generateKeyEntry, parseKeyring } from '../../payload-codec/keyring';
-import { testConfig, testLog } from '../support/harness';
+import { createTestKey, testConfig, testLog } from '../support/harness';
 import { createTestApp } from '../support/test-app';
 
 const UI = 'http://127.0.0.1:8233';
@@ -66,13 +66,19 @@ test('loopback access refuses a request whose Host is not a loopback name (a reb
   expect(res.status).toBe(403);
 });
 
-test('the API run alone keeps the codec endpoint closed (403 problem) until admin keys guard it', async () => {
+test('the API run alone opens the codec endpoint to admin keys only: no key → 403, a user key → 403, an admin key → decoded', async () => {
   const testApp = await createTestApp(testConfig());
   try {
-    const res = await request(testApp.app).post('/codec/decode').send({ payloads: [plainPayload] });
-    expect(res.status).toBe(403);
-    expect(res.type).toBe('application/problem+json');
-    expect(res.body.detail).toMatch(/CODEC_ENDPOINT_ACCESS/);
+    const noKey = await request(testApp.app).post('/codec/decode').send({ payloads: [plainPayload] });
+    expect(noKey.status).toBe(403);
+    expect(noKey.type).toBe('application/problem+json');
+    expect(noKey.body.detail).toMatch(/CODEC_ENDPOINT_ACCESS/);
+    const userKey = await createTestKey(testApp.db, 'user', 'codec-curious');
+    expect((await testApp.as(userKey).post('/codec/decode').send({ payloads: [plainPayload] })).status).toBe(403);
+    expect((await testApp.as('eo_0000000000_not-a-key').post('/codec/decode').send({ payloads: [plainPayload] })).status).toBe(401);
+    const admin = await testApp.api().post('/codec/decode').send({ payloads: [plainPayload] });
+    expect(admin.status).toBe(200);
+    expect(admin.body.payloads).toEqual([plainPayload]);
   } finally {
     await testApp.close();
   }
