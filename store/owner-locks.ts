@@ -22,11 +22,19 @@ export function createOwnerLocks(databaseUrl: string): OwnerLocks {
   return {
     async withOwnerLock(ownerId, fn) {
       const client = await pool.connect();
+      // The pool listens for errors of idle connections only: one the server drops while it is checked out
+      // (a Postgres restart) emits on the client, and with no listener that would end the process.
+      const dropped = () => undefined;
+      client.on('error', dropped);
+      const release = (err?: Error) => {
+        client.off('error', dropped);
+        client.release(err);
+      };
       const key = `eo:owner:${ownerId}`;
       try {
         await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [key]);
       } catch (err) {
-        client.release(err as Error);
+        release(err as Error);
         throw err;
       }
       try {
@@ -34,8 +42,8 @@ export function createOwnerLocks(databaseUrl: string): OwnerLocks {
       } finally {
         // A failed unlock destroys the connection, which releases its session locks all the same.
         await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]).then(
-          () => client.release(),
-          (err: Error) => client.release(err),
+          () => release(),
+          (err: Error) => release(err),
         );
       }
     },

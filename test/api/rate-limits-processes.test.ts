@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { testConfig } from '../support/harness';
+import { createDb } from '../../store/db';
+import { createTestKey, testConfig } from '../support/harness';
 
 // The acceptance check as deployed: two API processes (`api/server.ts`, run alone as in production) on the
 // stack's Redis share one limit.
@@ -43,9 +44,11 @@ test('two API processes on the same Redis share one limit: 3 executions per minu
   const config = testConfig();
   const env = { DATABASE_URL: config.databaseUrl, TEMPORAL_ADDRESS: config.temporal.address, REDIS_URL: config.redisUrl!, TEMPORAL_TASK_QUEUE: config.temporal.taskQueue, RATE_LIMIT_EXECUTIONS_PER_MINUTE: '3' };
   const [a, b] = await Promise.all([apiProcess(env), apiProcess(env)]);
-  const owner = `limits-${randomUUID()}`;
+  const db = createDb(config.databaseUrl);
+  const key = await createTestKey(db, 'user', `limits-${randomUUID()}`);
+  await db.$disconnect();
   const submit = async (url: string) =>
-    fetch(`${url}/api/v1/executions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-owner-id': owner }, body: JSON.stringify({ language: 'bash', script: 'true' }) });
+    fetch(`${url}/api/v1/executions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ language: 'bash', script: 'true' }) });
   const statuses: number[] = [];
   for (const url of [a, b, a, b, a, b]) statuses.push((await submit(url)).status);
   expect(statuses).toEqual([201, 201, 201, 429, 429, 429]);

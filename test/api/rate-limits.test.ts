@@ -8,7 +8,7 @@ import { startApiServer, type ApiHandle } from '../../api/server';
 import { pingRedis } from '../../stack/redis';
 import { waitFor } from '../../stack/wait';
 import { createDb } from '../../store/db';
-import { resetDatabase, testConfig, testLog } from '../support/harness';
+import { createTestKey, resetDatabase, testConfig, testLog } from '../support/harness';
 
 // Real API servers (HTTP, each with its own Redis and database connections) on the stack's Redis; no worker
 // serves their task queue, so what they start stays queued — what the quota counts.
@@ -30,10 +30,19 @@ async function replicas(env: Record<string, string>, log = testLog): Promise<[Ap
 const script = { language: 'bash', script: 'echo hi' };
 const newOwner = () => `limits-${randomUUID()}`;
 
+const db = createDb(testConfig().databaseUrl);
+afterAll(() => db.$disconnect());
+const keys = new Map<string, Promise<string>>();
+/** A user key of `owner`, made once: limits are per key, the quota per owner. */
+function keyOf(owner: string): Promise<string> {
+  if (!keys.has(owner)) keys.set(owner, createTestKey(db, 'user', owner));
+  return keys.get(owner)!;
+}
+
 async function call(server: ApiHandle, method: string, path: string, owner: string, body?: object) {
   const res = await fetch(`${server.url}${path}`, {
     method,
-    headers: { 'x-owner-id': owner, ...(body ? { 'content-type': 'application/json' } : {}) },
+    headers: { authorization: `Bearer ${await keyOf(owner)}`, ...(body ? { 'content-type': 'application/json' } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();
@@ -41,9 +50,7 @@ async function call(server: ApiHandle, method: string, path: string, owner: stri
 }
 
 beforeAll(async () => {
-  const db = createDb(testConfig().databaseUrl);
   await resetDatabase(db);
-  await db.$disconnect();
 });
 
 describe('requests per second', () => {
