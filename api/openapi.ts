@@ -54,7 +54,7 @@ const executionSchema = () => {
 /** Operations anyone may call; every other one needs an API key. */
 const PUBLIC_PATHS = new Set(['/api/v1/openapi.json', '/healthz', '/readyz']);
 /** Operations only an admin key may call. */
-const isAdminPath = (p: string) => p === '/metrics' || p.startsWith('/api/v1/dlq') || p.startsWith('/api/v1/keys');
+const isAdminPath = (p: string) => p === '/metrics' || p.startsWith('/codec/') || p.startsWith('/api/v1/dlq') || p.startsWith('/api/v1/keys');
 
 /** Adds to each operation who may call it: `security`, and the 401 / 403 / 503 its key check can answer. */
 function withAccess<T extends Record<string, Record<string, object>>>(paths: T): T {

@@ -55,7 +55,7 @@ test('every operation but the document and the probes needs a bearer key and doc
       const at = `${method.toUpperCase()} ${p}`;
       if (['/healthz', '/readyz', '/api/v1/openapi.json'].includes(p)) expect([at, operation.security]).toEqual([at, []]);
       else expect([at, Object.keys(operation.responses)]).toEqual([at, expect.arrayContaining(['401'])]);
-      const adminOnly = p === '/metrics' || p.startsWith('/api/v1/dlq') || p.startsWith('/api/v1/keys');
+      const adminOnly = p === '/metrics' || p.startsWith('/codec/') || p.startsWith('/api/v1/dlq') || p.startsWith('/api/v1/keys');
       expect([at, '403' in operation.responses]).toEqual([at, adminOnly]);
     }
   }

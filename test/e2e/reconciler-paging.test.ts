@@ -1,11 +1,8 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { v7 as uuidv7 } from 'uuid';
-import { RECONCILE_WORKFLOW_NAME } from '../../domain/saga';
-import type { ReconcileSummary } from '../../domain/saga';
 import { closedSagaQuery } from '../../reconciler/closed-sagas';
-import { serviceForThisFile, waitFor } from '../support/harness';
+import { reconcileOnce as reconcileOnceOn, serviceForThisFile, waitFor } from '../support/harness';
 
 // One saga a pass, and no scheduled passes: the test runs each pass itself.
 const ctx = serviceForThisFile({
@@ -14,12 +11,7 @@ const ctx = serviceForThisFile({
   RECONCILE_INTERVAL_MS: String(7 * 24 * 3600 * 1000),
 });
 
-const reconcileOnce = () =>
-  ctx.service.temporal.workflow.execute(RECONCILE_WORKFLOW_NAME, {
-    taskQueue: ctx.service.config.temporal.taskQueue,
-    workflowId: `reconcile-test-${uuidv7()}`,
-    args: [{ retryPresets: ctx.service.config.retryPresets }],
-  }) as Promise<ReconcileSummary>;
+const reconcileOnce = () => reconcileOnceOn(ctx.service);
 
 test('passes reach every closed saga, oldest included, although the sagas recorded before them still match the visibility query', async () => {
   const ids: string[] = [];

@@ -4,11 +4,11 @@ import path from 'node:path';
 import { v7 as uuidv7 } from 'uuid';
 import { DEFAULT_LIMITS, RUNTIMES } from '../../domain/runtimes';
 import { RECONCILE_WORKFLOW_NAME, RECONCILER_ACTOR, WORKFLOW_NAME } from '../../domain/saga';
-import type { ExecutionSagaInput, ReconcileSummary } from '../../domain/saga';
+import type { ExecutionSagaInput } from '../../domain/saga';
 import { closedSagaQuery } from '../../reconciler/closed-sagas';
 import { reconcilerScheduleId } from '../../reconciler/schedule';
 import { apiClient } from '../support/api-client';
-import { serviceForThisFile, waitFor } from '../support/harness';
+import { reconcileOnce as reconcileOnceOn, serviceForThisFile, waitFor } from '../support/harness';
 import { pidsOfRun } from '../support/processes';
 
 const workDir = mkdtempSync(path.join(os.tmpdir(), 'eo-reconciler-test-'));
@@ -24,12 +24,7 @@ const closedSagasVisible = (n: number) =>
   waitFor(`${n} closed saga(s) in visibility`, async () => ((await ctx.service.temporal.workflow.count(closedSagaQuery(ctx.service.config.temporal.taskQueue))).count === n ? true : undefined));
 
 /** One pass, run as the schedule runs it, but awaited here so its summary can be read. */
-const reconcileOnce = () =>
-  ctx.service.temporal.workflow.execute(RECONCILE_WORKFLOW_NAME, {
-    taskQueue: ctx.service.config.temporal.taskQueue,
-    workflowId: `reconcile-test-${uuidv7()}`,
-    args: [{ retryPresets: ctx.service.config.retryPresets }],
-  }) as Promise<ReconcileSummary>;
+const reconcileOnce = () => reconcileOnceOn(ctx.service);
 
 test('each worker keeps a reconciler schedule for its task queue at the configured interval', async () => {
   const description = await ctx.service.temporal.schedule.getHandle(reconcilerScheduleId(ctx.service.config.temporal.taskQueue)).describe();

@@ -94,3 +94,17 @@ export async function loadWithFault(
   await faulted;
   return ids;
 }
+
+/**
+ * Asserts the invariants after a fault. `endings` are the terminal states allowed: `completed` only, unless
+ * the fault may outlast a pre-run step's retry preset, which ends that saga in `error` (the script never ran).
+ */
+export async function expectNothingLost(service: RunningService, ids: readonly string[], opts: { endings?: readonly string[]; deadlineMs?: number } = {}): Promise<FaultReport> {
+  const report = await checkInvariants(service, ids, opts.deadlineMs);
+  console.log(`fault report: ${JSON.stringify(report)}`);
+  expect(new Set(ids).size).toBe(ids.length);
+  expect(report).toMatchObject({ unfinished: [], duplicatedTransitions: [], unpublished: 0, deadLetters: 0, missingFromKafka: [], publishedOutOfOrder: [], capacityHeld: 0 });
+  const endings = opts.endings ?? ['completed'];
+  expect(Object.keys(report.byStatus).filter((s) => !endings.includes(s))).toEqual([]);
+  return report;
+}

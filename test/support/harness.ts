@@ -1,3 +1,5 @@
+import { RECONCILE_WORKFLOW_NAME } from '../../domain/saga';
+import type { ReconcileSummary } from '../../domain/saga';
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { startApiServer } from '../../api/server';
@@ -118,4 +120,13 @@ export async function removeReconcilerSchedule(config: ResolvedConfig): Promise<
   } finally {
     await connection.close();
   }
+}
+
+/** One reconciler pass, run as the schedule runs it but awaited, so that its summary can be read. */
+export function reconcileOnce(service: RunningService): Promise<ReconcileSummary> {
+  return service.temporal.workflow.execute(RECONCILE_WORKFLOW_NAME, {
+    taskQueue: service.config.temporal.taskQueue,
+    workflowId: `reconcile-test-${randomUUID()}`,
+    args: [{ retryPresets: service.config.retryPresets }],
+  }) as Promise<ReconcileSummary>;
 }
