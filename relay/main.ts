@@ -16,6 +16,9 @@ export interface RelayHandle {
 /** Runs the outbox relay; without KAFKA_BROKERS it runs paused and events wait in the outbox. */
 export async function startRelay(config: ResolvedConfig, log: Logger): Promise<RelayHandle> {
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 4 });
+  // An idle connection the server drops (a Postgres restart) emits here; the pool replaces it, and the
+  // relay's next cycle reports a lasting outage. Unheard, it would end the process.
+  pool.on('error', (err) => log.warn({ err: err.message }, 'an idle relay connection to Postgres dropped'));
   const publisher = config.kafka.brokers ? createKafkaPublisher({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-relay` }) : null;
   const relay = createOutboxRelay({
     pool,

@@ -66,16 +66,25 @@ export async function countPending(client: { query: PoolClient['query'] }): Prom
 /** Runs `work` in one transaction on a pooled connection: committed when it returns, rolled back when it throws. */
 export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  // A connection the server drops while checked out (a Postgres restart during a publish) emits 'error' on the
+  // client, where the pool does not listen: unheard, that would end the process. The next query fails instead.
+  let dropped: Error | undefined;
+  const onError = (err: Error) => (dropped = err);
+  client.on('error', onError);
+  let failed: Error | undefined;
   try {
     await client.query('BEGIN');
     const result = await work(client);
     await client.query('COMMIT');
     return result;
   } catch (err) {
+    failed = err as Error;
     await client.query('ROLLBACK').catch(() => undefined); // the connection may be gone: the transaction with it
     throw err;
   } finally {
-    client.release();
+    client.off('error', onError);
+    // A connection that failed is destroyed rather than pooled again.
+    client.release(dropped ?? failed);
   }
 }
 
