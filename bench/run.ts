@@ -106,7 +106,7 @@ interface CellResult {
 async function main(): Promise<void> {
   const started: StackPart[] = [];
   const local = stackEndpoints();
-  for (const [part, variable] of [['postgres', 'DATABASE_URL'], ['temporal', 'TEMPORAL_ADDRESS'], ['kafka', 'KAFKA_BROKERS']] as const) {
+  for (const [part, variable] of [['postgres', 'DATABASE_URL'], ['temporal', 'TEMPORAL_ADDRESS'], ['kafka', 'KAFKA_BROKERS'], ['redis', 'REDIS_URL']] as const) {
     if (process.env[variable]) continue;
     const up = await upPart(part, { log: (line) => say(`${part}: ${line}`) });
     if (!up.alreadyRunning) started.push(part);
@@ -131,6 +131,11 @@ async function main(): Promise<void> {
     DATABASE_URL: databaseUrl,
     TEMPORAL_ADDRESS: temporalAddress,
     KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? local.kafkaBrokers,
+    REDIS_URL: process.env.REDIS_URL ?? local.redisUrl,
+    // Nor may the per-key limits and the owner quota: one key drives the whole load.
+    RATE_LIMIT_REQUESTS_PER_SECOND: '100000',
+    RATE_LIMIT_EXECUTIONS_PER_MINUTE: '1000000',
+    QUOTA_ACTIVE_EXECUTIONS_PER_OWNER: '100000',
     TEMPORAL_TASK_QUEUE: taskQueue,
     HOST: '127.0.0.1',
     PORT: String(port),
