@@ -7,7 +7,7 @@ import { isPortOpen } from './port';
 import { isAlive, pidExists, runCommand, runChecked } from './process';
 import { waitFor } from './wait';
 
-// A throw-away PostgreSQL cluster from the Debian packages, tuned for tests (no fsync).
+// The local stack's PostgreSQL cluster, from the Debian packages, kept in the state dir.
 
 const POSTGRES_ROOT = '/usr/lib/postgresql';
 
@@ -153,10 +153,13 @@ export const postgres: PartDefinition = {
       // No unix sockets: the default /var/run/postgresql may be missing, and TCP is the endpoint.
       unix_socket_directories: '',
       max_connections: '200',
-      // A dev/test cluster: durability is not worth the I/O.
-      fsync: 'off',
+      // The local stack's promise, the same as the Temporal dev server's SQLite in WAL mode: anything may be
+      // killed at any moment and nothing committed is lost or corrupted; only an OS crash or power loss may
+      // lose the last fraction of a second of commits (synchronous_commit off: WAL is flushed in the
+      // background, not at each commit), never corrupt the cluster (fsync and full-page writes on).
+      fsync: 'on',
       synchronous_commit: 'off',
-      full_page_writes: 'off',
+      full_page_writes: 'on',
       logging_collector: 'off',
     };
     const args = ['-D', data, '-p', String(stackPorts().postgres)];
