@@ -36,6 +36,7 @@ const defaults: Record<ActivityName, Stub> = {
   storeResult: async ({ executionId }) => ({ executionId, status: 'completed', errorType: null, exitCode: 0 }),
   recordTerminal: async (rec) => ({ executionId: rec.executionId, status: rec.to, errorType: rec.errorType, exitCode: null }),
   reconcileClosedSagas: async () => ({ examined: 0, recorded: [] }),
+  deliverCompletionWebhook: async () => 'delivered',
 };
 
 const stubActivities = Object.fromEntries(
