@@ -133,3 +133,16 @@ test('a cancelled execution gets its webhook too', async () => {
   await waitFor('the webhook to be delivered', async () => ((await webhookOf(json.id))?.state === 'delivered' ? true : undefined), { deadlineMs: 60_000 });
   expect(JSON.parse(receiver.receivedAt('/cancelled')[0]!.body)).toMatchObject({ type: 'execution.cancelled', data: { status: 'cancelled' } });
 });
+
+test('a rotated secret signs the next webhooks at once; a user key cannot name another owner', async () => {
+  const before = (await user.call('GET', '/webhook-secret')).json as unknown as { createdAt: string };
+  const rotated = await user.call('POST', '/webhook-secret', {});
+  const { secret, rotatedAt } = rotated.json as unknown as { secret: string; rotatedAt: string };
+  expect(rotatedAt).not.toBeNull();
+  expect((await user.call('GET', '/webhook-secret')).json).toMatchObject({ exists: true, createdAt: before.createdAt, rotatedAt });
+  receiver.useSecret(secret);
+  const { json } = await user.submit({ language: 'bash', script: 'true', callbackUrl: receiver.url('/rotated') });
+  await waitFor('the webhook to be delivered', async () => ((await webhookOf(json.id))?.state === 'delivered' ? true : undefined), { deadlineMs: 60_000 });
+  expect(receiver.receivedAt('/rotated')[0]!.verified).toBe(true);
+  expect((await user.call('POST', '/webhook-secret', { ownerId: 'someone-else' })).status).toBe(400);
+});
