@@ -146,3 +146,14 @@ test('a rotated secret signs the next webhooks at once; a user key cannot name a
   expect(receiver.receivedAt('/rotated')[0]!.verified).toBe(true);
   expect((await user.call('POST', '/webhook-secret', { ownerId: 'someone-else' })).status).toBe(400);
 });
+
+test('batch items carry their own callbackUrl, each delivered on its own', async () => {
+  const batch = await user.call('POST', '/executions/batch', { items: [0, 1].map((i) => ({ language: 'bash', script: `echo ${i}`, callbackUrl: receiver.url(`/batch-${i}`) })) });
+  expect(batch.status).toBe(200);
+  const ids = (batch.json as unknown as { items: Array<{ status: number; execution: { id: string; callbackUrl: string } }> }).items.map((item, i) => {
+    expect([item.status, item.execution.callbackUrl]).toEqual([201, receiver.url(`/batch-${i}`)]);
+    return item.execution.id;
+  });
+  for (const id of ids) await waitFor('the webhook to be delivered', async () => ((await webhookOf(id))?.state === 'delivered' ? true : undefined), { deadlineMs: 60_000 });
+  expect([0, 1].map((i) => JSON.parse(receiver.receivedAt(`/batch-${i}`)[0]!.body).data.id as string)).toEqual(ids);
+});
