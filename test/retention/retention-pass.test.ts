@@ -2,11 +2,11 @@ import pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import type { RetentionConfig } from '../../config';
 import { DEFAULT_LIMITS } from '../../domain/runtimes';
-import { runRetentionPass } from '../../retention/retention-timer';
+import { runRetentionPass, startRetention } from '../../retention/retention-timer';
 import { createDb } from '../../store/db';
 import type { Db } from '../../store/db';
 import { applyTransition, createExecution } from '../../store/transitions';
-import { resetDatabase, testConfig } from '../support/harness';
+import { resetDatabase, testConfig, testLog, waitFor } from '../support/harness';
 
 const config = testConfig();
 const producer = config.service;
@@ -143,5 +143,16 @@ test('a pass skips rows another transaction holds instead of waiting on them', a
   } finally {
     await client.query('ROLLBACK');
     await client.end();
+  }
+});
+
+test('the worker\'s timer runs passes on its own, and stops', async () => {
+  const id = await execution('completed');
+  await age(id, 91);
+  const timer = startRetention(db, retention({ intervalMs: 50 }), testLog);
+  try {
+    await waitFor('a timed pass to delete the expired execution', async () => ((await rowsOf(id)).execution === 0 ? true : undefined), { deadlineMs: 10_000 });
+  } finally {
+    await timer.stop();
   }
 });
