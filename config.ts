@@ -7,6 +7,7 @@ import type { RetryPresets } from './domain/retry-policies';
 import { version as packageVersion } from './package.json';
 import { parseKeyring } from './payload-codec/keyring';
 import type { Keyring } from './payload-codec/keyring';
+import { parseNetwork } from './webhooks/address-policy';
 
 const int = (def: number) => z.coerce.number().int().positive().default(def);
 const jsonObject = z
@@ -33,6 +34,22 @@ const origins = z
   .string()
   .transform((raw) => raw.split(',').map((o) => o.trim()).filter(Boolean))
   .pipe(z.array(z.url({ protocol: /^https?$/ }).refine((o) => new URL(o).origin === o, 'each must be an origin: scheme://host[:port], no path')));
+
+const networks = z
+  .string()
+  .transform((raw) => raw.split(',').map((n) => n.trim()).filter(Boolean))
+  .superRefine((list, ctx) => {
+    for (const n of list) {
+      try {
+        parseNetwork(n);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    }
+  });
+const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
+/** A retention TTL in hours; 0 keeps that kind of row forever. */
+const ttlHours = (def: number) => z.coerce.number().int().min(0).default(def);
 
 const presetOverride = z
   .object({
@@ -142,6 +159,29 @@ const envSchema = z.object({
   CODEC_ENDPOINT_ACCESS: z.enum(['closed', 'loopback']).optional(),
   /** Comma-separated origins of Temporal Web UIs allowed to call the codec endpoint from a browser (CORS). @default none; `npm start`: the local UI */
   CODEC_CORS_ORIGINS: origins.optional(),
+  /** Completion webhooks may go to plain `http:` URLs (else `https:` only). For tests and closed networks. @default false */
+  WEBHOOK_ALLOW_HTTP: bool.default(false),
+  /**
+   * Comma-separated networks (CIDR, e.g. `10.20.0.0/16,::1/128`) completion webhooks may reach although they are
+   * private, loopback, link-local or otherwise not public — refused otherwise. @default none
+   */
+  WEBHOOK_ALLOWED_NETWORKS: networks.optional(),
+  /** One webhook attempt, connect to last byte, ms; at most 50000 (the attempt's activity timeout is 60 s). @default 10000 */
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().positive().max(50_000).default(10_000),
+  /** Time between retention passes (each worker runs them), ms. @default 600000 (10 min) */
+  RETENTION_INTERVAL_MS: int(600_000),
+  /** Rows one retention statement deletes at most (one short transaction each). @default 1000 */
+  RETENTION_BATCH_SIZE: z.coerce.number().int().positive().max(50_000).default(1000),
+  /** Pause between two retention batches, ms: leaves the database to the hot path. @default 20 */
+  RETENTION_BATCH_PAUSE_MS: z.coerce.number().int().min(0).default(20),
+  /** Published outbox events are deleted this long after publication, hours; 0 keeps them. @default 168 (7 days) */
+  RETENTION_PUBLISHED_EVENTS_HOURS: ttlHours(168),
+  /** Dead letters (dead or discarded events, with their action audit) are deleted this long after they were written, hours; 0 keeps them. @default 720 (30 days) */
+  RETENTION_DEAD_LETTERS_HOURS: ttlHours(720),
+  /** Audit rows (status transitions of finished executions, dead-letter actions) are deleted this long after they were written, hours; 0 keeps them. @default 2160 (90 days) */
+  RETENTION_AUDIT_HOURS: ttlHours(2160),
+  /** Finished executions (with everything that hangs off them) are deleted this long after they ended, hours; 0 keeps them. @default 2160 (90 days) */
+  RETENTION_FINISHED_EXECUTIONS_HOURS: ttlHours(2160),
   /** Version reported in event envelopes. @default package.json version */
   SERVICE_VERSION: z.string().min(1).default(packageVersion),
 });
@@ -165,6 +205,9 @@ export interface Config {
   relay: { pollIntervalMs: number; batchSize: number; maxAttempts: number };
   saga: { runTimeoutMs: number; outagePauseMs: number };
   reconciler: { intervalMs: number; batchSize: number };
+  /** Completion webhooks: plain http allowed, the non-public networks allowed, one attempt's timeout. */
+  webhooks: { allowHttp: boolean; allowedNetworks: string[]; timeoutMs: number };
+  retention: RetentionConfig;
   /** Producer identity in event envelopes. */
   service: { service: string; version: string };
   /** Temporal payload encryption; unset parts are filled by `npm start` (local key, loopback access, local UI origin). */
@@ -177,6 +220,17 @@ export interface RateLimitConfig {
   executionsPerMinute: number;
   activeExecutionsPerOwner: number;
   redisDown: 'open' | 'closed';
+}
+
+/** Retention (config RETENTION_*): TTLs in hours, 0 meaning "keep". */
+export interface RetentionConfig {
+  intervalMs: number;
+  batchSize: number;
+  batchPauseMs: number;
+  publishedEventsHours: number;
+  deadLettersHours: number;
+  auditHours: number;
+  finishedExecutionsHours: number;
 }
 
 export class ConfigError extends Error {}
@@ -222,6 +276,16 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     relay: { pollIntervalMs: e.RELAY_POLL_INTERVAL_MS, batchSize: e.RELAY_BATCH_SIZE, maxAttempts: e.RELAY_MAX_ATTEMPTS },
     saga: { runTimeoutMs: e.SAGA_RUN_TIMEOUT_MS, outagePauseMs: e.SAGA_OUTAGE_PAUSE_MS },
     reconciler: { intervalMs: e.RECONCILE_INTERVAL_MS, batchSize: e.RECONCILE_BATCH_SIZE },
+    webhooks: { allowHttp: e.WEBHOOK_ALLOW_HTTP, allowedNetworks: e.WEBHOOK_ALLOWED_NETWORKS ?? [], timeoutMs: e.WEBHOOK_TIMEOUT_MS },
+    retention: {
+      intervalMs: e.RETENTION_INTERVAL_MS,
+      batchSize: e.RETENTION_BATCH_SIZE,
+      batchPauseMs: e.RETENTION_BATCH_PAUSE_MS,
+      publishedEventsHours: e.RETENTION_PUBLISHED_EVENTS_HOURS,
+      deadLettersHours: e.RETENTION_DEAD_LETTERS_HOURS,
+      auditHours: e.RETENTION_AUDIT_HOURS,
+      finishedExecutionsHours: e.RETENTION_FINISHED_EXECUTIONS_HOURS,
+    },
     service: { service: 'execution-orchestrator', version: e.SERVICE_VERSION },
     payloadCodec: { keys: e.PAYLOAD_CODEC_KEYS, endpointAccess: e.CODEC_ENDPOINT_ACCESS, corsOrigins: e.CODEC_CORS_ORIGINS },
   });

@@ -15,6 +15,10 @@ import { temporalClosedSagas } from './reconciler/closed-sagas';
 import { ensureReconcilerSchedule } from './reconciler/schedule';
 import { requireEndpoints, runUntilSignal } from './process-lifecycle';
 import { createDataConverter } from './payload-codec/encryption-codec';
+import { createAddressPolicy } from './webhooks/address-policy';
+import { createWebhookSecretService } from './webhooks/secrets';
+import { createWebhookSender } from './webhooks/sender';
+import { startRetention } from './retention/retention-timer';
 
 /** Runner heartbeat period, ms: bounds how long a cancel takes to reach the running script. */
 const RUNNER_HEARTBEAT_MS = 500;
@@ -70,6 +74,10 @@ export async function startWorker(config: ResolvedConfig, log: Logger, options: 
       notifyCapacityGranted,
       closedSagas: temporalClosedSagas(client, config.temporal.taskQueue),
       reconcileBatchSize: config.reconciler.batchSize,
+      webhooks: {
+        sender: createWebhookSender({ policy: createAddressPolicy(config.webhooks.allowedNetworks), allowHttp: config.webhooks.allowHttp, timeoutMs: config.webhooks.timeoutMs }),
+        secretOf: createWebhookSecretService(db, codecKeyring(config)).secretOf,
+      },
     }),
   });
   await ensureReconcilerSchedule(client, {
@@ -77,11 +85,13 @@ export async function startWorker(config: ResolvedConfig, log: Logger, options: 
     intervalMs: config.reconciler.intervalMs,
     input: { retryPresets: config.retryPresets },
   });
+  const retention = startRetention(db, config.retention, log);
   const running = worker.run();
   log.info({ task_queue: config.temporal.taskQueue, temporal: config.temporal.address }, 'worker started');
   return {
     runner,
     async stop() {
+      await retention.stop();
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;
       await connection.close();

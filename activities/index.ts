@@ -22,6 +22,8 @@ import { classifyRun } from './run-outcome';
 import { terminalRecordFor } from './reconcile';
 import type { TerminalRecord } from './reconcile';
 import type { ClosedSaga, ClosedSagaSource } from '../reconciler/closed-sagas';
+import { createWebhookActivities } from './completion-webhook';
+import type { WebhookDeps } from './completion-webhook';
 
 export interface ActivityDeps {
   db: Db;
@@ -36,7 +38,15 @@ export interface ActivityDeps {
   closedSagas: ClosedSagaSource;
   /** Closed sagas one reconciler pass records at most (config RECONCILE_BATCH_SIZE). @default 500 */
   reconcileBatchSize?: number;
+  /** Completion webhooks: the SSRF-safe sender and the owners' secrets. Absent: every webhook is recorded as refused. */
+  webhooks?: Pick<WebhookDeps, 'sender' | 'secretOf'>;
 }
+
+/** Without webhook deps (a worker built for a test of something else), nothing is sent and the refusal is recorded. */
+const NO_WEBHOOKS: Pick<WebhookDeps, 'sender' | 'secretOf'> = {
+  sender: { send: () => Promise.resolve({ kind: 'refused', reason: 'webhooks are not configured in this worker', address: null }) },
+  secretOf: () => Promise.resolve('whsec_'),
+};
 
 /** Closed sagas one reconciler pass handles at most by default; the rest wait for the next pass. */
 const RECONCILE_BATCH = 500;
@@ -85,6 +95,8 @@ export function createActivities(deps: ActivityDeps) {
   };
 
   return {
+    ...createWebhookActivities({ db, log: deps.log, ...(deps.webhooks ?? NO_WEBHOOKS) }),
+
     /**
      * Ensures the execution row exists (idempotent) and checks the runtime and limits against the maxima.
      * @throws ValidationFailed when the runtime is unknown or a limit is above its maximum.

@@ -25,6 +25,8 @@ import { schemaRoutes } from './routes/schemas';
 import type { HealthDeps } from './routes/health';
 import { createCodecRouter } from './routes/codec';
 import type { CodecRouterOptions } from './routes/codec';
+import { webhookSecretRoutes } from './routes/webhook-secrets';
+import type { WebhookSecretService } from '../webhooks/secrets';
 
 export interface AppDeps extends ExecutionServiceDeps {
   /** Change notifications for the event streams. */
@@ -39,6 +41,8 @@ export interface AppDeps extends ExecutionServiceDeps {
   rateLimits: RateLimits;
   /** The codec endpoint for the Temporal Web UI and CLI: the codec, who may call it, the UI origins. */
   codec: CodecRouterOptions;
+  /** Completion webhooks: owners' signing secrets and whether `callbackUrl` may be plain http. Absent: `callbackUrl` is refused (422). */
+  webhooks?: { secrets: WebhookSecretService; allowHttp: boolean };
 }
 
 /** Request bodies above this are refused with 413 (a script is at most 64 KiB, stdin the same). */
@@ -67,7 +71,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   const metrics = createApiMetrics(deps.db, deps.log);
-  const executions = createExecutionService(deps);
+  const executions = createExecutionService({ ...deps, webhookSecrets: deps.webhooks?.secrets });
   const deadLetters = createDeadLetterService(deps);
   const keys = createApiKeyService(deps.db);
   const authenticated = authenticate(keys);
@@ -91,10 +95,11 @@ export function createApp(deps: AppDeps): express.Express {
     '/api/v1',
     express.json({ limit: BODY_LIMIT }),
     rejectUnstorableInput,
-    executionRoutes({ executions, limitMaxima: deps.limitMaxima, rateLimits: deps.rateLimits }),
+    executionRoutes({ executions, limitMaxima: deps.limitMaxima, rateLimits: deps.rateLimits, allowHttpCallbacks: deps.webhooks?.allowHttp }),
     executionStreamRoutes(deps),
     deadLetterRoutes({ deadLetters }),
     apiKeyRoutes({ keys }),
+    ...(deps.webhooks ? [webhookSecretRoutes({ secrets: deps.webhooks.secrets })] : []),
     runtimeRoutes(deps),
     schemaRoutes(),
   );

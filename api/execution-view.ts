@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ErrorType, ExecutionStatus } from '../domain/execution-status';
 import { LANGUAGES } from '../domain/runtimes';
 import type { Language } from '../domain/runtimes';
-import type { Execution } from '../generated/prisma/client';
+import type { Execution, WebhookDelivery } from '../generated/prisma/client';
 
 const nullableInt = z.number().int().nullable();
 const isoDate = z.iso.datetime();
@@ -38,6 +38,7 @@ export const executionViewSchema = z.object({
   createdAt: isoDate,
   startedAt: isoDate.nullable(),
   finishedAt: isoDate.nullable(),
+  callbackUrl: z.string().nullable().describe('where the completion webhook goes; null: none'),
   links: z.object({ self: z.string() }),
 });
 export type ExecutionView = z.infer<typeof executionViewSchema>;
@@ -72,6 +73,36 @@ export function executionView(e: Execution): ExecutionView {
     createdAt: e.createdAt.toISOString(),
     startedAt: e.startedAt?.toISOString() ?? null,
     finishedAt: e.finishedAt?.toISOString() ?? null,
+    callbackUrl: e.callbackUrl,
     links: { self: `/api/v1/executions/${e.id}` },
   };
+}
+
+/** One attempt at the completion webhook, as `GET /executions/{id}` (`webhook.deliveries`) and `…/events` show it. */
+export const webhookDeliveryViewSchema = z.object({
+  attempt: z.number().int(),
+  outcome: z.enum(['delivered', 'failed', 'gave_up', 'refused']),
+  statusCode: nullableInt,
+  address: z.string().nullable().describe('the address connected to, from the one DNS resolution'),
+  error: z.string().nullable(),
+  durationMs: z.number().int(),
+  at: isoDate,
+  webhookId: z.string(),
+});
+
+/** The completion webhook of an execution and its attempts; null when it asked for none (and has no attempts). */
+export function webhookView(callbackUrl: string | null, deliveries: readonly WebhookDelivery[]) {
+  if (callbackUrl === null && deliveries.length === 0) return null;
+  const items = deliveries.map((d) => ({
+    attempt: d.attempt,
+    outcome: d.outcome as z.infer<typeof webhookDeliveryViewSchema>['outcome'],
+    statusCode: d.statusCode,
+    address: d.address,
+    error: d.error,
+    durationMs: d.durationMs,
+    at: d.at.toISOString(),
+    webhookId: d.messageId,
+  }));
+  const last = items.at(-1);
+  return { callbackUrl, state: last?.outcome ?? 'pending', deliveries: items };
 }

@@ -109,7 +109,7 @@ export function buildOpenApiDocument(limitMaxima: RunLimits, version: string) {
           summary: 'Submit an execution',
           parameters: [header('Idempotency-Key', 'same key + same body → the same execution (200); other body → 422'), header('X-Correlation-Id', 'carried into every event'), header('traceparent', 'W3C trace context')],
           requestBody: bodyOf(ref('ExecutionRequest')),
-          responses: { 201: { description: 'created', headers: { Location: { schema: { type: 'string' } } }, content: json(ref('Execution')) }, 200: { description: 'idempotent replay', content: json(ref('Execution')) }, 400: problem('invalid request, naming the field'), 413: problem('body too large'), 415: problem('not JSON'), 422: problem('Idempotency-Key reused with another body') },
+          responses: { 201: { description: 'created', headers: { Location: { schema: { type: 'string' } } }, content: json(ref('Execution')) }, 200: { description: 'idempotent replay', content: json(ref('Execution')) }, 400: problem('invalid request, naming the field'), 413: problem('body too large'), 415: problem('not JSON'), 422: problem('Idempotency-Key reused with another body, or a callbackUrl from an owner without a webhook secret') },
         },
         get: {
           summary: 'List executions, newest first: a user key lists its own owner\'s only',
@@ -165,6 +165,18 @@ export function buildOpenApiDocument(limitMaxima: RunLimits, version: string) {
       },
       '/api/v1/dlq/{id}/discard': {
         post: { summary: 'Discard one dead letter (kept, audited)', parameters: [idParam('event id')], requestBody: bodyOf(reasonBody(true)), responses: { 200: { description: 'now discarded', content: json({ type: 'object' }) }, 400: problem('no reason'), 404: problem('unknown, or another owner\'s'), 409: problem('not dead') } },
+      },
+      '/api/v1/webhook-secret': {
+        post: {
+          summary: 'Make or rotate the owner\'s webhook signing secret (whsec_…, Standard Webhooks); shown this once. A user key: its own owner; an admin key may name ownerId',
+          requestBody: bodyOf({ type: 'object', additionalProperties: false, properties: { ownerId: { type: 'string' } } }, false),
+          responses: { 201: { description: 'the secret, shown once', content: json({ type: 'object', properties: { ownerId: { type: 'string' }, secret: { type: 'string' }, createdAt: { type: 'string' }, rotatedAt: { type: ['string', 'null'] }, keyId: { type: 'string' } } }) }, 400: problem('bad body, or a user key naming another owner'), 415: problem('not JSON') },
+        },
+        get: {
+          summary: 'Whether the owner has a webhook secret, and since when (never the secret)',
+          parameters: [query('ownerId', { type: 'string' }, 'admin keys only: another owner')],
+          responses: { 200: { description: 'status', content: json({ type: 'object', properties: { exists: { type: 'boolean' }, ownerId: { type: 'string' }, createdAt: { type: ['string', 'null'] }, rotatedAt: { type: ['string', 'null'] }, keyId: { type: ['string', 'null'] } } }) }, 400: problem('bad query, or a user key naming another owner') },
+        },
       },
       '/api/v1/keys': {
         get: { summary: 'Every API key, revoked ones included, newest first (never a secret)', responses: { 200: { description: 'the keys', content: json({ type: 'object', properties: { items: { type: 'array', items: ref('ApiKey') } } }) } } },

@@ -15,6 +15,7 @@ import { startExecutionFeed } from './execution-feed';
 import { codecAccessPlaceholder } from './routes/codec';
 import type { AppDeps } from './app';
 import { connectRedis, createRateLimits } from './rate-limits';
+import { createWebhookSecretService } from '../webhooks/secrets';
 
 export interface ApiHandle {
   server: Server;
@@ -53,6 +54,7 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
       authorize: codecAccessPlaceholder(config.payloadCodec.endpointAccess ?? 'closed'),
       corsOrigins: config.payloadCodec.corsOrigins ?? [],
     },
+    webhooks: { secrets: createWebhookSecretService(db, keyring), allowHttp: config.webhooks.allowHttp },
     ...extras,
   });
   const server = app.listen(config.api.port, config.api.host);

@@ -4,8 +4,26 @@ import type { Language, RunLimits } from './runtimes';
 
 const utf8Bytes = (s: string) => new TextEncoder().encode(s).length;
 
+/** Longest callback URL accepted. */
+export const MAX_CALLBACK_URL_LENGTH = 2048;
+
+/**
+ * A completion webhook target: an absolute `https:` URL (`http:` only where allowed), without credentials or
+ * fragment. Where it may connect is checked as it is delivered (the address its host name resolves to then).
+ */
+export function callbackUrlSchema(allowHttp: boolean) {
+  return z
+    .string()
+    .max(MAX_CALLBACK_URL_LENGTH)
+    .refine((raw) => URL.canParse(raw), 'must be an absolute URL')
+    .refine((raw) => !URL.canParse(raw) || new URL(raw).protocol === 'https:' || (allowHttp && new URL(raw).protocol === 'http:'), allowHttp ? 'must be an http: or https: URL' : 'must be an https: URL')
+    .refine((raw) => !URL.canParse(raw) || (!new URL(raw).username && !new URL(raw).password), 'must not carry credentials')
+    .refine((raw) => !URL.canParse(raw) || new URL(raw).hash === '', 'must not have a fragment')
+    .describe('completion webhook: POSTed, signed (Standard Webhooks), once the execution has ended');
+}
+
 /** Builds the schema of `POST /executions` bodies, checking limits against the given maxima. */
-export function createExecutionRequestSchema(maxima: RunLimits) {
+export function createExecutionRequestSchema(maxima: RunLimits, options: { allowHttpCallbacks?: boolean } = {}) {
   return z
     .object({
       language: z.enum(LANGUAGES),
@@ -19,6 +37,7 @@ export function createExecutionRequestSchema(maxima: RunLimits) {
         .refine((s) => utf8Bytes(s) <= MAX_STDIN_BYTES, `must be at most ${MAX_STDIN_BYTES} bytes`)
         .optional(),
       limits: limitsSchema.partial().optional(),
+      callbackUrl: callbackUrlSchema(options.allowHttpCallbacks ?? false).optional(),
     })
     .strict()
     .superRefine((body, ctx) => {
@@ -41,6 +60,8 @@ export interface NormalizedExecutionRequest {
   script: string;
   stdin: string | null;
   limits: RunLimits;
+  /** Absent (not null) without one, so the idempotency hash of a request without it is what it always was. */
+  callbackUrl?: string;
 }
 
 export function normalizeExecutionRequest(request: ExecutionRequest): NormalizedExecutionRequest {
@@ -50,5 +71,6 @@ export function normalizeExecutionRequest(request: ExecutionRequest): Normalized
     script: request.script,
     stdin: request.stdin ?? null,
     limits: { ...DEFAULT_LIMITS, ...request.limits },
+    ...(request.callbackUrl === undefined ? {} : { callbackUrl: request.callbackUrl }),
   };
 }

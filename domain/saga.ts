@@ -28,6 +28,11 @@ export interface ExecutionSagaInput {
    * preset is used up, ms; absent in histories recorded before it existed. @default 60000
    */
   outagePauseMs?: number;
+  /**
+   * Where the completion webhook goes once the end is recorded (checked by the API; the worker checks the
+   * address again as it connects); absent when none was asked for, and in histories recorded before it existed.
+   */
+  callbackUrl?: string;
 }
 
 /** {@link ExecutionSagaInput.outagePauseMs} when the starter gave none. */

@@ -39,6 +39,7 @@ export function newExecutionFrom(input: ExecutionSagaInput): NewExecution {
     script: input.script,
     stdin: input.stdin,
     limits: input.limits,
+    ...(input.callbackUrl === undefined ? {} : { callbackUrl: input.callbackUrl }),
   };
 }
 
@@ -101,6 +102,7 @@ export async function createExecution(db: Db, input: NewExecution, actor: string
           idempotencyKey: input.idempotencyKey ?? null,
           requestHash: input.requestHash ?? null,
           traceparent: input.traceparent ?? null,
+          callbackUrl: input.callbackUrl ?? null,
           eventSeq: 1,
         },
       ],

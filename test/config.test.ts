@@ -14,6 +14,13 @@ test('rate limits default to 50 requests/s, 120 executions/min, 200 unfinished p
   expect(loadConfig({ RATE_LIMIT_REDIS_DOWN: 'closed', REDIS_URL: 'redis://r:6379' })).toMatchObject({ redisUrl: 'redis://r:6379', rateLimits: { redisDown: 'closed' } });
 });
 
+test('webhooks default to https only, no non-public network, 10 s; retention to 90 / 7 / 30 / 90 days in batches of 1000', () => {
+  const config = loadConfig({});
+  expect(config.webhooks).toEqual({ allowHttp: false, allowedNetworks: [], timeoutMs: 10_000 });
+  expect(config.retention).toEqual({ intervalMs: 600_000, batchSize: 1000, batchPauseMs: 20, publishedEventsHours: 168, deadLettersHours: 720, auditHours: 2160, finishedExecutionsHours: 2160 });
+  expect(loadConfig({ WEBHOOK_ALLOWED_NETWORKS: ' 127.0.0.1/32, ::1 ', RETENTION_AUDIT_HOURS: '0' })).toMatchObject({ webhooks: { allowedNetworks: ['127.0.0.1/32', '::1'] }, retention: { auditHours: 0 } });
+});
+
 test('retry presets and limit maxima are overridable in part', () => {
   const config = loadConfig({ RETRY_PRESETS_JSON: '{"cautious":{"maximumAttempts":2}}', MAX_LIMITS_JSON: '{"wallTimeMs":60000}' });
   expect(config.retryPresets.cautious).toEqual({ ...DEFAULT_RETRY_PRESETS.cautious, maximumAttempts: 2 });
@@ -36,6 +43,12 @@ test.each([
   ['RATE_LIMIT_REQUESTS_PER_SECOND', { RATE_LIMIT_REQUESTS_PER_SECOND: '0' }],
   ['QUOTA_ACTIVE_EXECUTIONS_PER_OWNER', { QUOTA_ACTIVE_EXECUTIONS_PER_OWNER: 'many' }],
   ['RATE_LIMIT_REDIS_DOWN', { RATE_LIMIT_REDIS_DOWN: 'ajar' }],
+  ['WEBHOOK_ALLOWED_NETWORKS', { WEBHOOK_ALLOWED_NETWORKS: '10.0.0.0/8,intranet' }],
+  ['WEBHOOK_ALLOWED_NETWORKS', { WEBHOOK_ALLOWED_NETWORKS: '10.0.0.0/33' }],
+  ['WEBHOOK_ALLOW_HTTP', { WEBHOOK_ALLOW_HTTP: 'yes' }],
+  ['WEBHOOK_TIMEOUT_MS', { WEBHOOK_TIMEOUT_MS: '60000' }],
+  ['RETENTION_AUDIT_HOURS', { RETENTION_AUDIT_HOURS: '-1' }],
+  ['RETENTION_BATCH_SIZE', { RETENTION_BATCH_SIZE: '0' }],
 ])('a bad %s stops start-up with a message naming it', (variable, env) => {
   expect(() => loadConfig(env)).toThrow(ConfigError);
   expect(() => loadConfig(env)).toThrow(new RegExp(variable));

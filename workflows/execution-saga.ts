@@ -6,6 +6,7 @@ import {
   defineQuery,
   defineSignal,
   isCancellation,
+  log,
   patched,
   proxyActivities,
   setHandler,
@@ -15,7 +16,7 @@ import {
 import type { Activities } from '../activities';
 import type { ExecutionStatus } from '../domain/execution-status';
 import { ACTIVITY_FAILURE_TYPES, FailureType } from '../domain/failure-types';
-import { ACTIVITY_RETRY_PRESET, toTemporalRetryPolicy } from '../domain/retry-policies';
+import { ACTIVITY_RETRY_PRESET, DEFAULT_RETRY_PRESETS, toTemporalRetryPolicy } from '../domain/retry-policies';
 import type { RetryPresets } from '../domain/retry-policies';
 import { CANCEL_REQUESTED_SIGNAL, CAPACITY_GRANTED_SIGNAL, DEFAULT_OUTAGE_PAUSE_MS, RUN_TIMEOUT_MARGIN_MS, SAGA_ACTOR, SAGA_STATE_QUERY, runDeadlineMs } from '../domain/saga';
 import type { CancelRequest, ExecutionOutcome, ExecutionSagaInput, SagaState } from '../domain/saga';
@@ -138,6 +139,7 @@ export async function executionSaga(input: ExecutionSagaInput): Promise<Executio
     state.step = 'releasing_capacity';
     await acts.releaseCapacity(ref);
     state.step = 'done';
+    await notifyCompletion(input);
     return outcome;
   } catch (err) {
     state.step = 'compensating';
@@ -158,10 +160,36 @@ export async function executionSaga(input: ExecutionSagaInput): Promise<Executio
     });
     setStatus(outcome.status);
     state.step = 'done';
+    await notifyCompletion(input);
     if (deadlineHit) return outcome;
     if (cancelled) throw err;
     throw ApplicationFailure.nonRetryable(`execution ended in ${outcome.status}: ${describeFailure(err)}`, failureTypeOf(err) ?? FailureType.SystemError);
   }
+}
+
+/** Patch: the completion webhook, sent after the end is recorded (histories before it never call `patched` for it: they had no callbackUrl). */
+const COMPLETION_WEBHOOK_PATCH = 'completion-webhook';
+/** Start-to-close of one webhook attempt: above the largest WEBHOOK_TIMEOUT_MS (50 s). */
+const WEBHOOK_ATTEMPT_TIMEOUT_MS = 60_000;
+
+/**
+ * Sends the completion webhook when the request asked for one. Runs after the terminal state is recorded and
+ * capacity released, so the execution's end never waits for the receiver; its own retry preset paces the
+ * attempts, each recorded on the execution by the activity; a cancel arriving meanwhile does not stop it, and
+ * its failure never fails the saga (it is already recorded as the delivery's outcome).
+ */
+async function notifyCompletion(input: ExecutionSagaInput): Promise<void> {
+  if (input.callbackUrl === undefined || !patched(COMPLETION_WEBHOOK_PATCH)) return;
+  const preset = input.retryPresets.webhook ?? DEFAULT_RETRY_PRESETS.webhook;
+  const { deliverCompletionWebhook } = proxyActivities<Activities>({ startToCloseTimeout: WEBHOOK_ATTEMPT_TIMEOUT_MS, retry: toTemporalRetryPolicy(preset) });
+  await CancellationScope.nonCancellable(async () => {
+    try {
+      await deliverCompletionWebhook({ executionId: input.executionId, callbackUrl: input.callbackUrl!, maximumAttempts: preset.maximumAttempts });
+    } catch (err) {
+      // Each attempt is a row of webhook_deliveries; this is what is left (e.g. the database was down as it recorded).
+      log.warn('completion webhook activity failed; its attempts are recorded on the execution', { executionId: input.executionId, error: describeFailure(err) });
+    }
+  });
 }
 
 /**

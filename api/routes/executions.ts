@@ -6,7 +6,7 @@ import { ExecutionStatus } from '../../domain/execution-status';
 import { LANGUAGES } from '../../domain/runtimes';
 import type { RunLimits } from '../../domain/runtimes';
 import { decodeCursor, encodeCursor } from '../cursor';
-import { executionView } from '../execution-view';
+import { executionView, webhookView } from '../execution-view';
 import { fieldErrorsOf, problemBody, validationError } from '../problem';
 import { ownerIdSchema } from '../../auth/api-keys';
 import { actorOf, ownerScopeOf, principalOf } from '../principal';
@@ -17,6 +17,8 @@ import type { BatchItem, ExecutionService, Submission } from '../services/execut
 export interface ExecutionRoutesDeps {
   executions: ExecutionService;
   limitMaxima: RunLimits;
+  /** `callbackUrl` may be plain http (config WEBHOOK_ALLOW_HTTP). @default false */
+  allowHttpCallbacks?: boolean;
   rateLimits: Pick<RateLimits, 'admitExecutions'>;
 }
 
@@ -57,7 +59,7 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
   const router = Router();
   const { executions, rateLimits } = deps;
   router.param('id', withExecutionIdInLog);
-  const requestSchema = createExecutionRequestSchema(deps.limitMaxima);
+  const requestSchema = createExecutionRequestSchema(deps.limitMaxima, { allowHttpCallbacks: deps.allowHttpCallbacks });
   const parseRequest = (body: unknown) => {
     const parsed = requestSchema.safeParse(body);
     if (!parsed.success) throw validationError(fieldErrorsOf(parsed.error));
@@ -123,16 +125,17 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
   });
 
   router.get('/executions/:id/events', async (req, res) => {
-    const { transitions, events } = await executions.history(executionIdOf(req), ownerScopeOf(principalOf(res)));
+    const { transitions, events, webhookDeliveries } = await executions.history(executionIdOf(req), ownerScopeOf(principalOf(res)));
     res.json({
+      webhookDeliveries: webhookView(null, webhookDeliveries)?.deliveries ?? [],
       transitions: transitions.map((t) => ({ from: t.fromStatus, to: t.toStatus, at: t.at.toISOString(), actor: t.actor, reason: t.reason, eventId: t.eventId })),
       events: events.map((e) => ({ sequence: e.sequence, state: e.state, attempts: e.attempts, publishedAt: e.publishedAt?.toISOString() ?? null, lastError: e.lastError, envelope: e.envelope })),
     });
   });
 
   router.get('/executions/:id', async (req, res) => {
-    const { execution, live } = await executions.get(executionIdOf(req), ownerScopeOf(principalOf(res)), requestLog(req));
-    res.json({ ...executionView(execution), live });
+    const { execution, live, webhookDeliveries } = await executions.get(executionIdOf(req), ownerScopeOf(principalOf(res)), requestLog(req));
+    res.json({ ...executionView(execution), live, webhook: webhookView(execution.callbackUrl, webhookDeliveries) });
   });
 
   router.post('/executions/:id/cancel', async (req, res) => {

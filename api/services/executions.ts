@@ -17,6 +17,7 @@ import type { Producer } from '../../store/envelope';
 import { executionExists, findExecution, getExecution, listExecutions } from '../../store/executions';
 import type { ExecutionFilter } from '../../store/executions';
 import { eventsOf } from '../../store/outbox';
+import { deliveriesOf } from '../../store/webhook-deliveries';
 import type { KeysetPosition } from '../../store/pagination';
 import { pageOf } from '../../store/pagination';
 import { createExecution, newExecutionFrom, transitionsOf } from '../../store/transitions';
@@ -36,6 +37,8 @@ export interface ExecutionServiceDeps {
   producer: Producer;
   /** Workflow run timeout and outage pause of each saga started, ms (config SAGA_RUN_TIMEOUT_MS, SAGA_OUTAGE_PAUSE_MS). */
   saga: { runTimeoutMs: number; outagePauseMs: number };
+  /** Owners' webhook secrets: a `callbackUrl` is accepted only from an owner that has one. Absent: refused. */
+  webhookSecrets?: { status(ownerId: string): Promise<unknown> };
 }
 
 /** Who submits, and what travels with the submission (from the request's headers). */
@@ -96,6 +99,12 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     return getExecution(db, input.executionId);
   }
 
+  /** A webhook is signed with its owner's secret: without one it could not be verified, so it is refused up front. */
+  async function requireWebhookSecret(ownerId: string): Promise<void> {
+    if (deps.webhookSecrets && (await deps.webhookSecrets.status(ownerId)) !== null) return;
+    throw new HttpError(422, 'webhook-secret-missing', 'No webhook secret', `owner ${ownerId} has no webhook signing secret: create one with POST /api/v1/webhook-secret, then send callbackUrl`, { errors: [{ field: 'callbackUrl', message: 'the owner has no webhook signing secret' }] });
+  }
+
   /** The row of a workflow another request just started: it is written right after the start. */
   async function rowWrittenConcurrently(id: string): Promise<Execution | null> {
     let changed: () => void = () => undefined;
@@ -137,6 +146,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       const found = await findExecution(db, id);
       if (found) return replay(found);
     }
+    if (request.callbackUrl !== undefined) await requireWebhookSecret(ownerId);
     const correlationId = s.correlationId ?? id;
     const traceparent = s.traceparent ?? newTraceparent();
     try {
@@ -200,6 +210,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
         script: previous.script,
         stdin: previous.stdin,
         limits: previous.limits as unknown as RunLimits,
+        ...(previous.callbackUrl === null ? {} : { callbackUrl: previous.callbackUrl }),
         retryPresets: deps.retryPresets,
         outagePauseMs: deps.saga.outagePauseMs,
       },
@@ -241,8 +252,11 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     /** One execution, with what its saga is doing now while it has not ended. @throws HttpError 404 (unknown, or not in `scope`). */
     async get(id: string, scope: string | null, log: Logger) {
       const execution = await existing(id, scope);
-      const live = isTerminal(execution.status) ? null : await liveState(deps.temporal, execution.workflowId, log);
-      return { execution, live };
+      const [live, webhookDeliveries] = await Promise.all([
+        isTerminal(execution.status) ? null : liveState(deps.temporal, execution.workflowId, log),
+        execution.callbackUrl === null ? [] : deliveriesOf(db, id),
+      ]);
+      return { execution, live, webhookDeliveries };
     },
 
     /** A page, newest first, after a keyset position. */
@@ -253,8 +267,8 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     /** The audit trail and the events it emitted, with their publish state. @throws HttpError 404 (unknown, or not in `scope`). */
     async history(id: string, scope: string | null) {
       if (!(await executionExists(db, id, scope))) throw notFound(`execution ${id}`);
-      const [transitions, events] = await Promise.all([transitionsOf(db, id), eventsOf(db, id)]);
-      return { transitions, events };
+      const [transitions, events, webhookDeliveries] = await Promise.all([transitionsOf(db, id), eventsOf(db, id), deliveriesOf(db, id)]);
+      return { transitions, events, webhookDeliveries };
     },
   };
 }

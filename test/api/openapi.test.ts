@@ -16,7 +16,7 @@ beforeAll(async () => {
 afterAll(() => testApp?.close());
 
 /** Routers mounted under /api/v1 in app.ts; the others declare full paths. */
-const MOUNTED_UNDER_API = new Set(['executions.ts', 'execution-stream.ts', 'dead-letters.ts', 'api-keys.ts', 'runtimes.ts', 'schemas.ts']);
+const MOUNTED_UNDER_API = new Set(['executions.ts', 'execution-stream.ts', 'dead-letters.ts', 'api-keys.ts', 'runtimes.ts', 'schemas.ts', 'webhook-secrets.ts']);
 
 /** `METHOD /path/{param}` of every route the API's source declares, the docs UI aside. */
 function declaredRoutes(): string[] {

@@ -14,6 +14,7 @@ import { closedSagaQuery } from '../../reconciler/closed-sagas';
 import { codecKeyring } from '../../config';
 import { EncryptionCodec } from '../../payload-codec/encryption-codec';
 import { mapHistoryPayloads } from '../support/history-payloads';
+import { startWebhookReceiver } from '../support/webhook-receiver';
 
 async function main(): Promise<void> {
   const version = process.argv[2];
@@ -21,17 +22,28 @@ async function main(): Promise<void> {
   const only = process.argv.slice(3);
   await globalSetup();
   // `aggressive` gives up after 2 attempts, so the compensated scenario ends quickly.
-  const service = await startService({ CAPACITY_GLOBAL: '4', RETRY_PRESETS_JSON: '{"aggressive":{"maximumAttempts":2}}' });
+  // Every saga scenario asks for a completion webhook (since the completion-webhook patch, v3): to a receiver on
+  // loopback, which the allow-list opens; it answers 500 once, so each history holds a retried attempt.
+  const service = await startService({ CAPACITY_GLOBAL: '4', RETRY_PRESETS_JSON: '{"aggressive":{"maximumAttempts":2},"webhook":{"initialIntervalMs":200,"maximumAttempts":3}}', WEBHOOK_ALLOW_HTTP: 'true', WEBHOOK_ALLOWED_NETWORKS: '127.0.0.1/32' });
   const api = apiClient(service.api.url, service.adminKey);
+  const receiver = await startWebhookReceiver();
+  const { json: made } = await api.call('POST', '/webhook-secret', {});
+  receiver.useSecret((made as unknown as { secret: string }).secret);
+  let hooks = 0;
+  const callbackUrl = () => {
+    const path = `/replay-${(hooks += 1)}`;
+    receiver.script(path, [500, 200]);
+    return receiver.url(path);
+  };
   const codec = new EncryptionCodec(codecKeyring(service.config));
   const ended = (id: string) => api.waitForStatus(id, (s) => TERMINAL.includes(s), 60_000);
   try {
     const scenarios: Record<string, () => Promise<string>> = {
-      completed: async () => (await ended((await api.submit({ language: 'python', script: 'print("hi")' })).json.id)).id,
-      failed: async () => (await ended((await api.submit({ language: 'bash', script: 'exit 3' })).json.id)).id,
-      timed_out: async () => (await ended((await api.submit({ language: 'bash', script: 'sleep 30', limits: { wallTimeMs: 500 } })).json.id)).id,
+      completed: async () => (await ended((await api.submit({ language: 'python', script: 'print("hi")', callbackUrl: callbackUrl() })).json.id)).id,
+      failed: async () => (await ended((await api.submit({ language: 'bash', script: 'exit 3', callbackUrl: callbackUrl() })).json.id)).id,
+      timed_out: async () => (await ended((await api.submit({ language: 'bash', script: 'sleep 30', limits: { wallTimeMs: 500 }, callbackUrl: callbackUrl() })).json.id)).id,
       cancelled: async () => {
-        const { json } = await api.submit({ language: 'bash', script: 'sleep 60', limits: { wallTimeMs: 120_000 } });
+        const { json } = await api.submit({ language: 'bash', script: 'sleep 60', limits: { wallTimeMs: 120_000 }, callbackUrl: callbackUrl() });
         await api.waitForStatus(json.id, (s) => s === 'running');
         await api.cancel(json.id, 'recorded for replay');
         return (await ended(json.id)).id;
@@ -41,7 +53,7 @@ async function main(): Promise<void> {
       compensated: async () => {
         await service.db.$executeRawUnsafe(`ALTER TABLE executions ADD CONSTRAINT replay_refuse_running CHECK (status <> 'running') NOT VALID`);
         try {
-          return (await ended((await api.submit({ language: 'python', script: 'print("never")' })).json.id)).id;
+          return (await ended((await api.submit({ language: 'python', script: 'print("never")', callbackUrl: callbackUrl() })).json.id)).id;
         } finally {
           await service.db.$executeRawUnsafe('ALTER TABLE executions DROP CONSTRAINT replay_refuse_running');
         }
@@ -73,7 +85,9 @@ async function main(): Promise<void> {
       const row = validateUuid(id) ? await service.db.execution.findUnique({ where: { id } }) : null;
       console.log(`${name}: ${id} ended ${row?.status ?? (await handle.describe()).status.name} → ${path.relative(process.cwd(), file)}`);
     }
+    console.log(`webhooks received: ${receiver.received.length}, signatures verified: ${receiver.received.filter((r) => r.verified).length}`);
   } finally {
+    await receiver.close();
     await service.stop();
     await globalTeardown();
   }

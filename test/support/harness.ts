@@ -43,7 +43,7 @@ export const actorOfToken = (token: string) => `key:${token.split('_')[1]}`;
 
 /** Empties every table but the API keys: each test file starts from a clean database. */
 export async function resetDatabase(db: Db): Promise<void> {
-  await db.$executeRawUnsafe('TRUNCATE executions, execution_transitions, outbox_events, dead_letter_actions, capacity_reservations, capacity_owners CASCADE');
+  await db.$executeRawUnsafe('TRUNCATE executions, execution_transitions, outbox_events, dead_letter_actions, capacity_reservations, capacity_owners, webhook_secrets CASCADE');
 }
 
 export interface RunningService {

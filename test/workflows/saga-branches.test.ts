@@ -36,6 +36,7 @@ const defaults: Record<ActivityName, Stub> = {
   storeResult: async ({ executionId }) => ({ executionId, status: 'completed', errorType: null, exitCode: 0 }),
   recordTerminal: async (rec) => ({ executionId: rec.executionId, status: rec.to, errorType: rec.errorType, exitCode: null }),
   reconcileClosedSagas: async () => ({ examined: 0, recorded: [] }),
+  deliverCompletionWebhook: async () => 'delivered',
 };
 
 const stubActivities = Object.fromEntries(
@@ -165,4 +166,51 @@ test('storing the result outlasts an outage longer than its preset: the saga pau
   expect((await stateOf(handle)).outagePauses).toBe(2);
   expect(namesCalled(executionId).filter((n) => n === 'storeResult')).toHaveLength(6);
   expect(namesCalled(executionId)).not.toContain('recordTerminal');
+}, 60_000);
+
+test('with a callbackUrl the webhook is sent last, after the end is recorded and capacity released; one that keeps failing does not fail the saga', async () => {
+  const { executionId, started, handle } = startSaga(
+    { deliverCompletionWebhook: async () => Promise.reject(new Error('receiver answered 500')) },
+    { callbackUrl: 'https://hooks.example.com/done' },
+  );
+  await started;
+  const outcome = await handle.result();
+  expect(outcome).toMatchObject({ executionId, status: 'completed' });
+  // The `webhook` preset of fastPresets: 2 attempts.
+  expect(namesCalled(executionId)).toEqual(['validateExecution', 'reserveCapacity', 'markRunning', 'runScript', 'storeResult', 'releaseCapacity', 'deliverCompletionWebhook', 'deliverCompletionWebhook']);
+  expect(callsOf(executionId).at(-1)!.arg).toEqual({ executionId, callbackUrl: 'https://hooks.example.com/done', maximumAttempts: 2 });
+}, 60_000);
+
+test('a saga whose end was recorded by compensation sends its webhook too, and a cancel during the webhook does not stop it', async () => {
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let webhookStarted = false;
+  const { executionId, started, handle } = startSaga(
+    {
+      runScript: async () => Promise.reject(ApplicationFailure.nonRetryable('interpreter missing', 'RunnerUnavailable')),
+      deliverCompletionWebhook: async () => {
+        webhookStarted = true;
+        await held;
+        return 'delivered';
+      },
+    },
+    { callbackUrl: 'https://hooks.example.com/done' },
+  );
+  await started;
+  await waitFor('the webhook to be under way', async () => (webhookStarted ? true : undefined));
+  await handle.cancel();
+  // Released only once the workflow has handled the cancel (a workflow task completed after the request).
+  await waitFor('the saga to have seen the cancel', async () => {
+    const events = (await handle.fetchHistory()).events ?? [];
+    const requested = events.findIndex((e) => e.workflowExecutionCancelRequestedEventAttributes);
+    return requested >= 0 && events.slice(requested).some((e) => e.workflowTaskCompletedEventAttributes) ? true : undefined;
+  });
+  release();
+  await expect(handle.result()).rejects.toThrow();
+  expect(namesCalled(executionId).slice(-3)).toEqual(['releaseCapacity', 'recordTerminal', 'deliverCompletionWebhook']);
+  expect(callsOf(executionId).at(-2)!.arg).toMatchObject({ to: 'error' });
+  // Exactly one attempt: the cancel neither interrupted it nor started another.
+  expect(namesCalled(executionId).filter((n) => n === 'deliverCompletionWebhook')).toHaveLength(1);
 }, 60_000);
