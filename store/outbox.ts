@@ -108,3 +108,15 @@ export async function outboxBacklog(db: Db): Promise<OutboxBacklog> {
   ]);
   return { byState: Object.fromEntries(rows.map((r) => [r.state, r._count])), oldestPendingAt: oldest._min.createdAt };
 }
+
+/** The relay's view of its backlog (plain pg, one query): events waiting, dead letters, the oldest wait in seconds. */
+export async function relayBacklog(client: { query: PoolClient['query'] }): Promise<{ pending: number; dead: number; oldestPendingAgeSeconds: number }> {
+  const { rows } = await client.query<{ pending: string; dead: string; age: string | null }>(
+    `SELECT count(*) FILTER (WHERE state = 'pending') AS pending,
+            count(*) FILTER (WHERE state = 'dead') AS dead,
+            EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE state = 'pending')) AS age
+       FROM outbox_events WHERE state IN ('pending', 'dead')`,
+  );
+  const row = rows[0];
+  return { pending: Number(row?.pending ?? 0), dead: Number(row?.dead ?? 0), oldestPendingAgeSeconds: Math.max(0, Number(row?.age ?? 0)) };
+}
