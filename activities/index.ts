@@ -9,6 +9,7 @@ import type { ExecutionOutcome, ExecutionSagaInput, ReconcileSummary } from '../
 import type { Logger } from '../observability/logger';
 import type { WorkerMetrics } from '../observability/metrics';
 import { inSpan, SpanAttr } from '../observability/tracing';
+import { trace } from '@opentelemetry/api';
 import { coerceError } from '../observability/logger';
 import type { Runner, RunResult } from '../runners/runner';
 import type { Execution } from '../generated/prisma/client';
@@ -71,6 +72,7 @@ export function createActivities(deps: ActivityDeps) {
   // arrived) stands, and the call reports it instead of failing.
   const counted = <T extends { execution: Execution; applied?: boolean }>(result: T): T => {
     if (result.applied !== false) deps.metrics?.executions.inc({ status: result.execution.status, language: result.execution.language });
+    trace.getActiveSpan()?.setAttribute(SpanAttr.status, result.execution.status);
     return result;
   };
   const recordTerminalState = async (rec: TerminalRecord) => {
@@ -143,6 +145,7 @@ export function createActivities(deps: ActivityDeps) {
       if (!execution) throw ApplicationFailure.nonRetryable(`execution ${ref.executionId} not found`, FailureType.ExecutionNotFound);
       log.info({ language: execution.language }, 'runner starting');
       const attributes = { [SpanAttr.executionId]: execution.id, [SpanAttr.ownerId]: execution.ownerId, [SpanAttr.language]: execution.language, [SpanAttr.correlationId]: execution.correlationId };
+      trace.getActiveSpan()?.setAttributes(attributes); // the activity's span (Temporal's interceptor) knows only the execution id
       const result = await inSpan('runner.run', attributes, async (span) => {
         try {
           const run = await runner.run(
