@@ -52,7 +52,12 @@ export async function startOpsServer(opts: OpsServerOptions): Promise<OpsServer>
     });
   });
   server.listen(opts.port, opts.host);
-  await once(server, 'listening');
+  try {
+    await once(server, 'listening');
+  } catch (err) {
+    // Two processes run alone on one host (a worker and a relay) need a port each.
+    throw new Error(`the ops server cannot bind ${opts.host}:${opts.port} (OPS_HOST, OPS_PORT): ${(err as Error).message}`, { cause: err });
+  }
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;
   const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;

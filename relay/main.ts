@@ -9,7 +9,7 @@ import { createRelayMetrics } from '../observability/metrics';
 import { startOpsServer } from '../observability/ops-server';
 import type { Readiness } from '../observability/ops-server';
 import { installTracing } from '../observability/tracing';
-import { relayBacklog } from '../store/outbox';
+import { pingPool, relayBacklog } from '../store/outbox';
 import { createKafkaPublisher } from './kafka-publisher';
 import { createOutboxRelay } from './outbox-relay';
 import type { OutboxRelay } from './outbox-relay';
@@ -53,7 +53,7 @@ export async function startRelay(config: ResolvedConfig, log: Logger, options: {
     async readiness() {
       let postgres: { ok: boolean; error?: string };
       try {
-        await pool.query({ text: 'SELECT 1', query_timeout: READY_CHECK_TIMEOUT_MS } as pg.QueryConfig);
+        await pingPool(pool, READY_CHECK_TIMEOUT_MS);
         postgres = { ok: true };
       } catch (err) {
         postgres = { ok: false, error: (err as Error).message };

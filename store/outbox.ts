@@ -1,4 +1,4 @@
-import type { Pool, PoolClient } from 'pg';
+import type { Pool, PoolClient, QueryConfig } from 'pg';
 import type { OutboxEvent } from '../generated/prisma/client';
 import type { Db } from './db';
 
@@ -119,4 +119,9 @@ export async function relayBacklog(client: { query: PoolClient['query'] }): Prom
   );
   const row = rows[0];
   return { pending: Number(row?.pending ?? 0), dead: Number(row?.dead ?? 0), oldestPendingAgeSeconds: Math.max(0, Number(row?.age ?? 0)) };
+}
+
+/** The relay's readiness probe: its pool reaches Postgres within `timeoutMs`. */
+export async function pingPool(pool: Pool, timeoutMs: number): Promise<void> {
+  await pool.query({ text: 'SELECT 1', query_timeout: timeoutMs } as QueryConfig);
 }
