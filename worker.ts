@@ -38,7 +38,10 @@ export interface WorkerHandle {
 export interface WorkerOptions {
   /** Temporal worker interceptors (tracing, fault injection in tests). */
   interceptors?: WorkerInterceptors;
-  /** A prebuilt workflow bundle (`bundleWorkflowCode`); without it the worker bundles `workflows/` at start. */
+  /**
+   * A prebuilt workflow bundle (`bundleWorkflowCode`, with `workflowInterceptorModules: [WORKFLOW_INTERCEPTOR_MODULE]`
+   * from observability/tracing.ts for traced workflows); without it the worker bundles `workflows/` at start.
+   */
   workflowBundlePath?: string;
   /** Wraps the local runner (fault injection in tests). */
   wrapRunner?: (runner: Runner) => Runner;
@@ -78,7 +81,8 @@ export async function startWorker(config: ResolvedConfig, log: Logger, options: 
     // Tracing first, so that a test's interceptors (fault injection) run inside the activity's span.
     interceptors: {
       ...options.interceptors,
-      workflowModules: [...(tracing.workflowModules ?? []), ...(options.interceptors?.workflowModules ?? [])],
+      // A prebuilt bundle carries its workflow interceptors already (bundled with WORKFLOW_INTERCEPTOR_MODULE).
+      ...(options.workflowBundlePath ? {} : { workflowModules: [...(tracing.workflowModules ?? []), ...(options.interceptors?.workflowModules ?? [])] }),
       activity: [...(tracing.activity ?? []), ...(options.interceptors?.activity ?? [])],
     },
     sinks: workflowSpanSinks(),

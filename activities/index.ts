@@ -101,6 +101,8 @@ export function createActivities(deps: ActivityDeps) {
      */
     async validateExecution(input: ExecutionSagaInput): Promise<void> {
       await createExecution(db, newExecutionFrom(input), SAGA_ACTOR, producer);
+      // Counted once per saga (its first attempt), whichever of the API and this activity wrote the row.
+      if (Context.current().info.attempt === 1) deps.metrics?.executions.inc({ status: 'queued', language: input.language });
       const problems: string[] = [];
       if (!(input.language in RUNTIMES)) problems.push(`language: unknown runtime ${input.language}`);
       for (const [field, message] of limitViolations(input.limits, deps.limitMaxima)) problems.push(`limits.${field}: ${message}`);

@@ -10,7 +10,7 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 export function createWorkerMetrics(registry: Registry) {
   const registers = [registry];
   return {
-    executions: new Counter({ name: 'eo_executions_total', help: 'Executions that reached a status in this worker (running, completed, failed, timed_out, cancelled, error), by status and language', labelNames: ['status', 'language'], registers }),
+    executions: new Counter({ name: 'eo_executions_total', help: 'Executions by status reached, counted by the worker: queued (the saga took it up), running, completed, failed, timed_out, cancelled, error; by language', labelNames: ['status', 'language'], registers }),
     queueWait: new Histogram({ name: 'eo_execution_queue_wait_seconds', help: 'From submission to running (waiting for capacity included), by language', labelNames: ['language'], buckets: DURATION_BUCKETS, registers }),
     runDuration: new Histogram({ name: 'eo_execution_run_duration_seconds', help: 'Wall time of a run in the runner, by language and how it ended (exited, timeout, resource_limit, …)', labelNames: ['language', 'termination'], buckets: DURATION_BUCKETS, registers }),
     runnerFailures: new Counter({ name: 'eo_runner_failures_total', help: 'Runs the runner could not carry out, by failure type (a domain failure type, or transient when retried)', labelNames: ['type'], registers }),

@@ -182,19 +182,25 @@ test('the worker’s and the relay’s ops servers serve /healthz, /readyz and t
   const relayReady = JSON.parse((await scrape(ports.relay, '/readyz')).text) as unknown;
   expect(relayReady).toMatchObject({ status: 'ready', checks: { postgres: { ok: true }, kafka: { ok: true, circuit: 'closed' } } });
 
+  // One execution ran (the test above): each count is exactly one.
   const worker = parsePrometheusText((await scrape(ports.worker, '/metrics')).text);
-  expect(worker.find('eo_executions_total', { status: 'running', language: 'python' })[0]?.value).toBeGreaterThanOrEqual(1);
-  expect(worker.find('eo_executions_total', { status: 'completed', language: 'python' })[0]?.value).toBeGreaterThanOrEqual(1);
-  expect(worker.find('eo_execution_queue_wait_seconds_count', { language: 'python' })[0]?.value).toBeGreaterThanOrEqual(1);
-  expect(worker.find('eo_execution_run_duration_seconds_count', { language: 'python', termination: 'exited' })[0]?.value).toBeGreaterThanOrEqual(1);
+  expect(worker.find('eo_executions_total', { status: 'queued', language: 'python' })[0]?.value).toBe(1);
+  expect(worker.find('eo_executions_total', { status: 'running', language: 'python' })[0]?.value).toBe(1);
+  expect(worker.find('eo_executions_total', { status: 'completed', language: 'python' })[0]?.value).toBe(1);
+  expect(worker.find('eo_execution_queue_wait_seconds_count', { language: 'python' })[0]?.value).toBe(1);
+  expect(worker.find('eo_execution_run_duration_seconds_count', { language: 'python', termination: 'exited' })[0]?.value).toBe(1);
   expect(worker.types.get('eo_runner_failures_total')).toBe('counter');
   expect(worker.types.get('eo_worker_process_cpu_seconds_total')).toBe('counter');
   // The SDK's own worker metrics, bridged from its exporter.
   expect(worker.find('temporal_worker_start', { task_queue: taskQueue }).length).toBeGreaterThan(0);
   expect(worker.find('temporal_workflow_task_schedule_to_start_latency_bucket').length + worker.find('temporal_activity_schedule_to_start_latency_bucket').length).toBeGreaterThan(0);
 
+  // A dead letter appears in the relay's DLQ gauge at the next scrape (read from Postgres).
+  const completed = await db.outboxEvent.findFirstOrThrow({ where: { eventType: 'execution_completed' } });
+  await db.outboxEvent.update({ where: { id: completed.id }, data: { state: 'dead' } });
   const relay = parsePrometheusText((await scrape(ports.relay, '/metrics')).text);
-  expect(relay.find('eo_relay_published_total', { event_type: 'execution_completed' })[0]?.value).toBeGreaterThanOrEqual(1);
+  expect(relay.find('eo_relay_dlq_events')[0]?.value).toBe(1);
+  expect(relay.find('eo_relay_published_total', { event_type: 'execution_completed' })[0]?.value).toBe(1);
   expect(relay.find('eo_relay_publish_duration_seconds_count', { outcome: 'ok' })[0]?.value).toBeGreaterThanOrEqual(1);
   expect(relay.types.get('eo_relay_publish_failures_total')).toBe('counter');
   expect(relay.find('eo_relay_circuit_open')[0]?.value).toBe(0);
@@ -202,6 +208,18 @@ test('the worker’s and the relay’s ops servers serve /healthz, /readyz and t
   expect(relay.find('eo_relay_backlog_readable')[0]?.value).toBe(1);
   expect(relay.find('eo_relay_outbox_lag_seconds')[0]?.value).toBeGreaterThanOrEqual(0);
   expect(relay.find('eo_relay_outbox_pending_events').length).toBe(1);
-  expect(relay.find('eo_relay_dlq_events')[0]?.value).toBe(0);
   expect(relay.types.get('eo_relay_process_resident_memory_bytes')).toBe('gauge');
+}, 60_000);
+
+test('a relay whose broker cannot be reached stays ready (Postgres answers), reports the open circuit in /readyz and counts the outage in its series', async () => {
+  const port = await freePort();
+  spawnProcess('relay-without-broker', 'relay/main.ts', { OPS_PORT: String(port), KAFKA_BROKERS: '127.0.0.1:1' });
+  const ready = await waitFor('the relay to find the broker unreachable', async () => {
+    const r = await scrape(port, '/readyz');
+    return r.status === 200 && (JSON.parse(r.text) as { checks: { kafka: { circuit: string } } }).checks.kafka.circuit === 'open' ? (JSON.parse(r.text) as unknown) : undefined;
+  }, { deadlineMs: 30_000, giveUp: () => (exited() ? `the ${exited()} process exited` : undefined) });
+  expect(ready).toMatchObject({ status: 'ready', checks: { postgres: { ok: true }, kafka: { ok: false, circuit: 'open' } } });
+  const metrics = parsePrometheusText((await scrape(port, '/metrics')).text);
+  expect(metrics.find('eo_relay_circuit_open')[0]?.value).toBe(1);
+  expect(metrics.find('eo_relay_publish_failures_total', { kind: 'broker_unavailable' })[0]?.value).toBeGreaterThanOrEqual(1);
 }, 60_000);
