@@ -77,6 +77,24 @@ const envSchema = z.object({
   TEMPORAL_ADDRESS: z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port').optional(),
   /** @default default */
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  /** TLS to Temporal: `true` or `false`. @default true when a CA, client certificate or API key is set, else false */
+  TEMPORAL_TLS: z.enum(['true', 'false']).optional(),
+  /** PEM file of the CA that signed the Temporal frontend's certificate; unset: the system's trusted CAs. */
+  TEMPORAL_TLS_CA_PATH: z.string().min(1).optional(),
+  /** PEM file of this client's certificate (mTLS); needs TEMPORAL_TLS_KEY_PATH. */
+  TEMPORAL_TLS_CERT_PATH: z.string().min(1).optional(),
+  /** PEM file of this client's private key (mTLS); needs TEMPORAL_TLS_CERT_PATH. */
+  TEMPORAL_TLS_KEY_PATH: z.string().min(1).optional(),
+  /** Server name checked against the frontend's certificate (SNI) when it differs from the address's host. */
+  TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  /** API key sent as a bearer token on every Temporal call (Temporal Cloud); needs TLS. Never logged. */
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
+  /** How long connecting to Temporal may take before start-up fails, ms. @default 10000 */
+  TEMPORAL_CONNECT_TIMEOUT_MS: int(10_000),
+  /** gRPC keep-alive ping period of the client connections, ms. @default 30000 */
+  TEMPORAL_KEEPALIVE_TIME_MS: int(30_000),
+  /** How long a keep-alive ping may go unanswered before the connection is dropped and re-made, ms. @default 15000 */
+  TEMPORAL_KEEPALIVE_TIMEOUT_MS: int(15_000),
   /** Task queue of the saga workflows and activities. @default executions */
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('executions'),
   /** Comma-separated Kafka bootstrap brokers; when unset, `npm start` starts the local broker. */
@@ -124,6 +142,14 @@ const envSchema = z.object({
   RUNNER_SANDBOX: z.enum(['bwrap', 'none']).default('bwrap'),
   /** host:port where the worker serves the Temporal SDK's Prometheus metrics (`/metrics`); unset: none. */
   WORKER_METRICS_ADDRESS: z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port').optional(),
+  /** Address of the ops server (`/healthz`, `/readyz`, `/metrics`) of the worker and the relay run alone. @default 127.0.0.1 */
+  OPS_HOST: z.string().min(1).default('127.0.0.1'),
+  /** Port of that ops server; 0 picks a free one. @default 9464 */
+  OPS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  /** OTLP/HTTP endpoint traces are exported to (`http://collector:4318`; `/v1/traces` is appended); unset: no export. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  /** Service name on exported spans; each process adds its role (`-api`, `-worker`, `-relay`) when run alone. @default execution-orchestrator */
+  OTEL_SERVICE_NAME: z.string().min(1).default('execution-orchestrator'),
   /** Relay fallback poll when no NOTIFY arrives, ms. @default 2000 */
   RELAY_POLL_INTERVAL_MS: int(2000),
   /** Events per relay batch. @default 200 */
@@ -191,7 +217,7 @@ export interface Config {
   logFormat: z.infer<typeof envSchema>['LOG_FORMAT'];
   api: { host: string; port: number };
   databaseUrl: string | undefined;
-  temporal: { address: string | undefined; namespace: string; taskQueue: string };
+  temporal: { address: string | undefined; namespace: string; taskQueue: string; connection: TemporalConnectionConfig };
   kafka: { brokers: string[] | undefined; clientId: string };
   /** Where the rate-limit counters live; unset: the local stack's Redis (`npm start`). */
   redisUrl: string | undefined;
@@ -203,6 +229,10 @@ export interface Config {
   runnerSandbox: 'bwrap' | 'none';
   workerMetricsAddress: string | null;
   relay: { pollIntervalMs: number; batchSize: number; maxAttempts: number };
+  /** The ops server of a worker or relay run alone (OPS_HOST, OPS_PORT). */
+  ops: { host: string; port: number };
+  /** Traces: exported over OTLP/HTTP when an endpoint is set. */
+  tracing: { otlpEndpoint: string | null; serviceName: string };
   saga: { runTimeoutMs: number; outagePauseMs: number };
   reconciler: { intervalMs: number; batchSize: number };
   /** Completion webhooks: plain http allowed, the non-public networks allowed, one attempt's timeout. */
@@ -212,6 +242,16 @@ export interface Config {
   service: { service: string; version: string };
   /** Temporal payload encryption; unset parts are filled by `npm start` (local key, loopback access, local UI origin). */
   payloadCodec: { keys: Keyring | undefined; endpointAccess: 'closed' | 'loopback' | undefined; corsOrigins: string[] | undefined };
+}
+
+/** How every Temporal connection of this service is made (TEMPORAL_TLS*, TEMPORAL_API_KEY, TEMPORAL_*_MS). */
+export interface TemporalConnectionConfig {
+  /** Null: plain gRPC. Paths are read when a connection is made. */
+  tls: { caPath: string | null; certPath: string | null; keyPath: string | null; serverName: string | null } | null;
+  apiKey: string | null;
+  connectTimeoutMs: number;
+  keepAliveTimeMs: number;
+  keepAliveTimeoutMs: number;
 }
 
 /** The API's limits per principal and per owner (config RATE_LIMIT_*, QUOTA_ACTIVE_EXECUTIONS_PER_OWNER). */
@@ -253,12 +293,13 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
   if (e.SAGA_RUN_TIMEOUT_MS <= longestRun) {
     throw new ConfigError(`invalid configuration:\n  SAGA_RUN_TIMEOUT_MS: must exceed ${longestRun} ms, the run deadline at the wall-time maximum (${limitMaxima.wallTimeMs} ms)`);
   }
+  const connection = temporalConnectionConfig(e);
   return deepFreeze({
     logLevel: e.LOG_LEVEL,
     logFormat: e.LOG_FORMAT,
     api: { host: e.HOST, port: e.PORT },
     databaseUrl: e.DATABASE_URL,
-    temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
+    temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE, connection },
     kafka: { brokers: e.KAFKA_BROKERS?.split(','), clientId: e.KAFKA_CLIENT_ID },
     redisUrl: e.REDIS_URL,
     rateLimits: {
@@ -274,6 +315,8 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     runnerSandbox: e.RUNNER_SANDBOX,
     workerMetricsAddress: e.WORKER_METRICS_ADDRESS ?? null,
     relay: { pollIntervalMs: e.RELAY_POLL_INTERVAL_MS, batchSize: e.RELAY_BATCH_SIZE, maxAttempts: e.RELAY_MAX_ATTEMPTS },
+    ops: { host: e.OPS_HOST, port: e.OPS_PORT },
+    tracing: { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT ?? null, serviceName: e.OTEL_SERVICE_NAME },
     saga: { runTimeoutMs: e.SAGA_RUN_TIMEOUT_MS, outagePauseMs: e.SAGA_OUTAGE_PAUSE_MS },
     reconciler: { intervalMs: e.RECONCILE_INTERVAL_MS, batchSize: e.RECONCILE_BATCH_SIZE },
     webhooks: { allowHttp: e.WEBHOOK_ALLOW_HTTP, allowedNetworks: e.WEBHOOK_ALLOWED_NETWORKS ?? [], timeoutMs: e.WEBHOOK_TIMEOUT_MS },
@@ -289,6 +332,27 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     service: { service: 'execution-orchestrator', version: e.SERVICE_VERSION },
     payloadCodec: { keys: e.PAYLOAD_CODEC_KEYS, endpointAccess: e.CODEC_ENDPOINT_ACCESS, corsOrigins: e.CODEC_CORS_ORIGINS },
   });
+}
+
+/** TLS and credentials of the Temporal connections; a combination that cannot work is refused, naming the variables. */
+function temporalConnectionConfig(e: z.infer<typeof envSchema>): TemporalConnectionConfig {
+  const refuse = (message: string) => new ConfigError(`invalid configuration:\n  ${message}`);
+  if (Boolean(e.TEMPORAL_TLS_CERT_PATH) !== Boolean(e.TEMPORAL_TLS_KEY_PATH)) {
+    throw refuse(`${e.TEMPORAL_TLS_CERT_PATH ? 'TEMPORAL_TLS_KEY_PATH' : 'TEMPORAL_TLS_CERT_PATH'}: mTLS needs both TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH`);
+  }
+  const tlsSettings = (['TEMPORAL_TLS_CA_PATH', 'TEMPORAL_TLS_CERT_PATH', 'TEMPORAL_TLS_SERVER_NAME'] as const).filter((name) => e[name] !== undefined);
+  if (e.TEMPORAL_TLS === 'false' && tlsSettings.length > 0) throw refuse(`TEMPORAL_TLS: is false, but ${tlsSettings.join(', ')} ${tlsSettings.length > 1 ? 'are' : 'is'} set`);
+  // An API key in clear text on the wire would give it away.
+  if (e.TEMPORAL_TLS === 'false' && e.TEMPORAL_API_KEY) throw refuse('TEMPORAL_TLS: is false, but TEMPORAL_API_KEY is set (a key is only sent over TLS)');
+  const tls = e.TEMPORAL_TLS === 'true' || tlsSettings.length > 0 || e.TEMPORAL_API_KEY !== undefined;
+  if (e.TEMPORAL_KEEPALIVE_TIMEOUT_MS >= e.TEMPORAL_KEEPALIVE_TIME_MS) throw refuse('TEMPORAL_KEEPALIVE_TIMEOUT_MS: must be below TEMPORAL_KEEPALIVE_TIME_MS');
+  return {
+    tls: tls ? { caPath: e.TEMPORAL_TLS_CA_PATH ?? null, certPath: e.TEMPORAL_TLS_CERT_PATH ?? null, keyPath: e.TEMPORAL_TLS_KEY_PATH ?? null, serverName: e.TEMPORAL_TLS_SERVER_NAME ?? null } : null,
+    apiKey: e.TEMPORAL_API_KEY ?? null,
+    connectTimeoutMs: e.TEMPORAL_CONNECT_TIMEOUT_MS,
+    keepAliveTimeMs: e.TEMPORAL_KEEPALIVE_TIME_MS,
+    keepAliveTimeoutMs: e.TEMPORAL_KEEPALIVE_TIMEOUT_MS,
+  };
 }
 
 /** The codec keys of a process that reads or writes Temporal payloads; without them it must not start. */

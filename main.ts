@@ -17,6 +17,8 @@ import { readyBanner, type BannerPart } from './start/ready-banner';
 import { claimStart, StartRefused } from './start/single-instance';
 import { runMigrations } from './store/migrate';
 import { startWorker } from './worker';
+import { joinExpositions } from './observability/metrics';
+import { installTracing } from './observability/tracing';
 
 /**
  * `npm start`: API + worker + relay in one process. Whatever of DATABASE_URL, TEMPORAL_ADDRESS,
@@ -75,7 +77,8 @@ async function startAll(config: Readonly<Config>, log: Logger, progress: Progres
     const adminKey = await localAdminKey(resolved.databaseUrl, log);
     const worker = await startWorker(resolved, log.child({ process: 'worker' }));
     const relay = await startRelay(resolved, log.child({ process: 'relay' }));
-    const api = await startApiServer(resolved, log.child({ process: 'api' }), { relayStatus: relay.relay.status });
+    // One /metrics for the one process: the API's series, then the worker's (with the Temporal SDK's) and the relay's.
+    const api = await startApiServer(resolved, log.child({ process: 'api' }), { relayStatus: relay.relay.status, moreMetrics: () => joinExpositions([worker.metrics, relay.metrics]) });
 
     const temporalUiUrl = config.temporal.address ? undefined : local.temporalUiUrl;
     const bannerParts: BannerPart[] = (['postgres', 'temporal', 'kafka', 'redis'] as const).map((part) => {
@@ -147,7 +150,16 @@ const progress = createProgress({
 claimStart({ pidFile: lockFile('npm-start'), host: config.api.host, port: config.api.port }).then(
   (claim) => {
     process.on('exit', () => claim.release());
-    void runUntilSignal(log, () => startAll(config, log, progress, startedAt));
+    const tracing = installTracing(config, null);
+    void runUntilSignal(log, async () => {
+      const all = await startAll(config, log, progress, startedAt);
+      return {
+        async stop() {
+          await all.stop();
+          await tracing.shutdown();
+        },
+      };
+    });
   },
   (err: unknown) => {
     log.fatal({ reason: coerceError(err).message }, 'start refused');

@@ -1,13 +1,19 @@
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { Client } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
 import type { WorkerInterceptors } from '@temporalio/worker';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { CAPACITY_GRANTED_SIGNAL } from './domain/saga';
 import { createActivities } from './activities';
 import { codecKeyring, loadConfig } from './config';
 import type { ResolvedConfig } from './config';
 import type { Logger } from './observability/logger';
 import { createLogger } from './observability/logger';
-import { installTemporalRuntime } from './observability/temporal-runtime';
+import { freeLoopbackAddress, installTemporalRuntime, temporalSdkMetrics } from './observability/temporal-runtime';
+import { createWorkerMetrics, joinExpositions } from './observability/metrics';
+import { startOpsServer } from './observability/ops-server';
+import type { Readiness } from './observability/ops-server';
+import { clientTracingInterceptors, installTracing, workerTracingInterceptors, workflowSpanSinks } from './observability/tracing';
+import { connectTemporalClient, connectTemporalNative } from './temporal-connection';
 import { createLocalRunner } from './runners/local-runner';
 import type { Runner } from './runners/runner';
 import { createDb } from './store/db';
@@ -25,6 +31,10 @@ const RUNNER_HEARTBEAT_MS = 500;
 
 export interface WorkerHandle {
   runner: Runner;
+  /** This worker's series and the Temporal SDK's worker metrics, as Prometheus text. */
+  metrics(): Promise<string>;
+  /** Ready: connected to Temporal and polling its task queue. */
+  readiness(): Promise<Readiness>;
   /** Drains: no new tasks are taken, running activities finish or are cancelled, then connections close. */
   stop(): Promise<void>;
 }
@@ -32,16 +42,27 @@ export interface WorkerHandle {
 export interface WorkerOptions {
   /** Temporal worker interceptors (tracing, fault injection in tests). */
   interceptors?: WorkerInterceptors;
-  /** A prebuilt workflow bundle (`bundleWorkflowCode`); without it the worker bundles `workflows/` at start. */
+  /**
+   * A prebuilt workflow bundle (`bundleWorkflowCode`, with `workflowInterceptorModules: [WORKFLOW_INTERCEPTOR_MODULE]`
+   * from observability/tracing.ts for traced workflows); without it the worker bundles `workflows/` at start.
+   */
   workflowBundlePath?: string;
   /** Wraps the local runner (fault injection in tests). */
   wrapRunner?: (runner: Runner) => Runner;
+  /** Where the worker's series are registered (the process's one registry under `npm start`). @default a registry of its own */
+  registry?: Registry;
 }
+
+/** How long the readiness probe waits for Temporal, ms. */
+const READY_CHECK_TIMEOUT_MS = 2_000;
 
 /** Runs the Temporal worker: the saga workflow bundle and its activities, with the local runner. */
 export async function startWorker(config: ResolvedConfig, log: Logger, options: WorkerOptions = {}): Promise<WorkerHandle> {
   const dataConverter = createDataConverter(codecKeyring(config));
-  installTemporalRuntime(log, config.workerMetricsAddress);
+  // The SDK's exporter always runs (on a free loopback port unless WORKER_METRICS_ADDRESS says where): /metrics re-serves it.
+  installTemporalRuntime(log, config.workerMetricsAddress ?? (await freeLoopbackAddress()));
+  const registry = options.registry ?? new Registry();
+  const metrics = createWorkerMetrics(registry);
   const db = createDb(config.databaseUrl);
   const localRunner = createLocalRunner({
     workDir: config.runnerWorkDir,
@@ -50,9 +71,10 @@ export async function startWorker(config: ResolvedConfig, log: Logger, options: 
     log: { info: (msg, fields) => log.info(fields ?? {}, msg), warn: (msg, fields) => log.warn(fields ?? {}, msg) },
   });
   const runner = options.wrapRunner ? options.wrapRunner(localRunner) : localRunner;
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
-  const clientConnection = await Connection.connect({ address: config.temporal.address });
-  const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace, dataConverter });
+  const connection = await connectTemporalNative(config.temporal);
+  const clientConnection = await connectTemporalClient(config.temporal);
+  const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace, dataConverter, interceptors: { workflow: clientTracingInterceptors() } });
+  const tracing = workerTracingInterceptors();
   const notifyCapacityGranted = (executionId: string) => client.workflow.getHandle(executionId).signal(CAPACITY_GRANTED_SIGNAL);
   const worker = await Worker.create({
     connection,
@@ -60,7 +82,14 @@ export async function startWorker(config: ResolvedConfig, log: Logger, options: 
     taskQueue: config.temporal.taskQueue,
     dataConverter,
     ...(options.workflowBundlePath ? { workflowBundle: { codePath: options.workflowBundlePath } } : { workflowsPath: require.resolve('./workflows') }),
-    interceptors: options.interceptors,
+    // Tracing first, so that a test's interceptors (fault injection) run inside the activity's span.
+    interceptors: {
+      ...options.interceptors,
+      // A prebuilt bundle carries its workflow interceptors already (bundled with WORKFLOW_INTERCEPTOR_MODULE).
+      ...(options.workflowBundlePath ? {} : { workflowModules: [...(tracing.workflowModules ?? []), ...(options.interceptors?.workflowModules ?? [])] }),
+      activity: [...(tracing.activity ?? []), ...(options.interceptors?.activity ?? [])],
+    },
+    sinks: workflowSpanSinks(),
     // A cancel reaches a running activity only through a heartbeat response: keep them frequent.
     maxHeartbeatThrottleInterval: RUNNER_HEARTBEAT_MS,
     defaultHeartbeatThrottleInterval: RUNNER_HEARTBEAT_MS,
@@ -68,6 +97,7 @@ export async function startWorker(config: ResolvedConfig, log: Logger, options: 
       db,
       runner,
       log,
+      metrics,
       producer: config.service,
       capacity: config.capacity,
       limitMaxima: config.limitMaxima,
@@ -90,6 +120,18 @@ export async function startWorker(config: ResolvedConfig, log: Logger, options: 
   log.info({ task_queue: config.temporal.taskQueue, temporal: config.temporal.address }, 'worker started');
   return {
     runner,
+    metrics: () => joinExpositions([registry, temporalSdkMetrics]),
+    async readiness() {
+      const polling = worker.getState() === 'RUNNING';
+      let temporal: { ok: boolean; error?: string };
+      try {
+        await clientConnection.withDeadline(Date.now() + READY_CHECK_TIMEOUT_MS, () => clientConnection.workflowService.getSystemInfo({}));
+        temporal = { ok: true };
+      } catch (err) {
+        temporal = { ok: false, error: (err as Error).message };
+      }
+      return { ready: polling && temporal.ok, checks: { temporal, worker: { ok: polling, state: worker.getState(), task_queue: config.temporal.taskQueue } } };
+    },
     async stop() {
       await retention.stop();
       if (worker.getState() === 'RUNNING') worker.shutdown();
@@ -104,5 +146,31 @@ export async function startWorker(config: ResolvedConfig, log: Logger, options: 
 if (require.main === module) {
   const config = requireEndpoints(loadConfig(process.env));
   const log = createLogger({ level: config.logLevel, format: config.logFormat, name: 'worker' });
-  void runUntilSignal(log, () => startWorker(config, log));
+  void runUntilSignal(log, async () => {
+    const tracing = installTracing(config, 'worker');
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry, prefix: 'eo_worker_' });
+    // Up before the worker (bundling takes seconds): live at once, ready once polling.
+    let worker: WorkerHandle | undefined;
+    const ops = await startOpsServer({
+      ...config.ops,
+      log,
+      metrics: () => (worker ? worker.metrics() : registry.metrics()),
+      readiness: async () => (worker ? worker.readiness() : { ready: false, checks: { worker: { ok: false, state: 'STARTING' } } }),
+    });
+    try {
+      worker = await startWorker(config, log, { registry });
+    } catch (err) {
+      await ops.close();
+      throw err;
+    }
+    const started = worker;
+    return {
+      async stop() {
+        await started.stop();
+        await ops.close();
+        await tracing.shutdown();
+      },
+    };
+  });
 }

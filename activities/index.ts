@@ -7,6 +7,9 @@ import type { ErrorType } from '../domain/execution-status';
 import { SAGA_ACTOR } from '../domain/saga';
 import type { ExecutionOutcome, ExecutionSagaInput, ReconcileSummary } from '../domain/saga';
 import type { Logger } from '../observability/logger';
+import type { WorkerMetrics } from '../observability/metrics';
+import { inSpan, SpanAttr } from '../observability/tracing';
+import { trace } from '@opentelemetry/api';
 import { coerceError } from '../observability/logger';
 import type { Runner, RunResult } from '../runners/runner';
 import type { Execution } from '../generated/prisma/client';
@@ -30,6 +33,8 @@ export interface ActivityDeps {
   runner: Runner;
   log: Logger;
   producer: Producer;
+  /** Executions by status and language, queue wait, run duration, runner failures. @default none recorded */
+  metrics?: WorkerMetrics;
   capacity: CapacityLimits;
   limitMaxima: RunLimits;
   /** Tells a waiting saga it now holds a slot (a Temporal signal); the saga also re-checks on its own. */
@@ -75,9 +80,14 @@ export function createActivities(deps: ActivityDeps) {
 
   // First terminal state wins: one already recorded (e.g. the result was stored just before a cancel
   // arrived) stands, and the call reports it instead of failing.
+  const counted = <T extends { execution: Execution; applied?: boolean }>(result: T): T => {
+    if (result.applied !== false) deps.metrics?.executions.inc({ status: result.execution.status, language: result.execution.language });
+    trace.getActiveSpan()?.setAttribute(SpanAttr.status, result.execution.status);
+    return result;
+  };
   const recordTerminalState = async (rec: TerminalRecord) => {
     try {
-      return await applyTransition(db, {
+      return counted(await applyTransition(db, {
         executionId: rec.executionId,
         from: ['queued', 'running'],
         to: rec.to,
@@ -85,7 +95,7 @@ export function createActivities(deps: ActivityDeps) {
         reason: rec.reason,
         fields: { errorType: rec.errorType, errorMessage: rec.errorMessage, finishedAt: new Date() },
         producer,
-      });
+      }));
     } catch (err) {
       if (err instanceof TransitionRefusedError && err.current && isTerminal(err.current)) {
         return { execution: await getExecution(db, rec.executionId), applied: false };
@@ -103,6 +113,8 @@ export function createActivities(deps: ActivityDeps) {
      */
     async validateExecution(input: ExecutionSagaInput): Promise<void> {
       await createExecution(db, newExecutionFrom(input), SAGA_ACTOR, producer);
+      // Counted once per saga (its first attempt), whichever of the API and this activity wrote the row.
+      if (Context.current().info.attempt === 1) deps.metrics?.executions.inc({ status: 'queued', language: input.language });
       const problems: string[] = [];
       if (!(input.language in RUNTIMES)) problems.push(`language: unknown runtime ${input.language}`);
       for (const [field, message] of limitViolations(input.limits, deps.limitMaxima)) problems.push(`limits.${field}: ${message}`);
@@ -128,9 +140,11 @@ export function createActivities(deps: ActivityDeps) {
      * @throws TransitionRefused when the execution is no longer queued (e.g. cancelled meanwhile).
      */
     async markRunning(ref: ExecutionRef): Promise<void> {
-      await transitionOrFail(() =>
+      const { execution } = await transitionOrFail(() =>
         applyTransition(db, { executionId: ref.executionId, from: ['queued'], to: 'running', actor: SAGA_ACTOR, fields: { startedAt: new Date() }, producer }),
       );
+      counted({ execution });
+      deps.metrics?.queueWait.observe({ language: execution.language }, Math.max(0, (execution.startedAt ?? new Date()).getTime() - execution.createdAt.getTime()) / 1000);
     },
 
     /**
@@ -144,16 +158,28 @@ export function createActivities(deps: ActivityDeps) {
       const execution = await findExecution(db, ref.executionId);
       if (!execution) throw ApplicationFailure.nonRetryable(`execution ${ref.executionId} not found`, FailureType.ExecutionNotFound);
       log.info({ language: execution.language }, 'runner starting');
-      const result = await runner.run(
-        {
-          executionId: execution.id,
-          language: execution.language as Language,
-          script: execution.script,
-          stdin: execution.stdin ?? undefined,
-          limits: execution.limits as unknown as RunLimits,
-        },
-        { signal: ctx.cancellationSignal, onHeartbeat: (beat) => ctx.heartbeat(beat) },
-      );
+      const attributes = { [SpanAttr.executionId]: execution.id, [SpanAttr.ownerId]: execution.ownerId, [SpanAttr.language]: execution.language, [SpanAttr.correlationId]: execution.correlationId };
+      trace.getActiveSpan()?.setAttributes(attributes); // the activity's span (Temporal's interceptor) knows only the execution id
+      const result = await inSpan('runner.run', attributes, async (span) => {
+        try {
+          const run = await runner.run(
+            {
+              executionId: execution.id,
+              language: execution.language as Language,
+              script: execution.script,
+              stdin: execution.stdin ?? undefined,
+              limits: execution.limits as unknown as RunLimits,
+            },
+            { signal: ctx.cancellationSignal, onHeartbeat: (beat) => ctx.heartbeat(beat) },
+          );
+          span.setAttributes({ 'runner.termination': run.termination, 'runner.exit_code': run.exitCode ?? -1 });
+          deps.metrics?.runDuration.observe({ language: execution.language, termination: run.termination }, run.wallTimeMs / 1000);
+          return run;
+        } catch (err) {
+          if (!ctx.cancellationSignal.aborted) deps.metrics?.runnerFailures.inc({ type: failureTypeOf(err) });
+          throw err;
+        }
+      });
       // A run killed because this activity was cancelled reports the cancellation, not a script failure.
       if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
       log.info({ termination: result.termination, exit_code: result.exitCode, wall_time_ms: result.wallTimeMs }, 'runner finished');
@@ -191,6 +217,7 @@ export function createActivities(deps: ActivityDeps) {
       const { execution } = await transitionOrFail(() =>
         applyTransition(db, { executionId: args.executionId, from: ['running'], to: status, actor: SAGA_ACTOR, fields, producer }),
       );
+      counted({ execution });
       return outcomeOf(execution);
     },
 
@@ -256,6 +283,11 @@ export type Activities = ReturnType<typeof createActivities>;
 
 function outcomeOf(execution: Execution): ExecutionOutcome {
   return { executionId: execution.id, status: execution.status, errorType: execution.errorType as ErrorType | null, exitCode: execution.exitCode };
+}
+
+/** A runner failure's type for the metrics: the domain failure type it carries, else `transient` (it is retried). */
+function failureTypeOf(err: unknown): string {
+  return err instanceof ApplicationFailure && err.type ? err.type : 'transient';
 }
 
 /** A refused transition is a business fact, not a blip: report it non-retryable with its type. */

@@ -27,6 +27,7 @@ import { createCodecRouter } from './routes/codec';
 import type { CodecRouterOptions } from './routes/codec';
 import { webhookSecretRoutes } from './routes/webhook-secrets';
 import type { WebhookSecretService } from '../webhooks/secrets';
+import { keepingTraceContext, traceRequests } from '../observability/http-tracing';
 
 export interface AppDeps extends ExecutionServiceDeps {
   /** Change notifications for the event streams. */
@@ -43,6 +44,8 @@ export interface AppDeps extends ExecutionServiceDeps {
   codec: CodecRouterOptions;
   /** Completion webhooks: owners' signing secrets and whether `callbackUrl` may be plain http. Absent: `callbackUrl` is refused (422). */
   webhooks?: { secrets: WebhookSecretService; allowHttp: boolean };
+  /** More Prometheus text for `/metrics`: the worker's and the relay's series when they run in this process (`npm start`). */
+  moreMetrics?: () => Promise<string>;
 }
 
 /** Request bodies above this are refused with 413 (a script is at most 64 KiB, stdin the same). */
@@ -75,11 +78,13 @@ export function createApp(deps: AppDeps): express.Express {
   const deadLetters = createDeadLetterService(deps);
   const keys = createApiKeyService(deps.db);
   const authenticated = authenticate(keys);
+  app.use(traceRequests);
   app.use(hostCheck(deps.listenHost));
   app.use(metrics.timeRequests);
   app.use(requestLogger(deps.log));
   app.get('/metrics', authenticated, requireAdmin, async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    const more = deps.moreMetrics ? await deps.moreMetrics() : '';
+    res.type(metrics.registry.contentType).send(`${(await metrics.registry.metrics()).trimEnd()}\n${more}`);
   });
   app.use(healthRoutes(deps));
   app.use(docsRoutes(deps));
@@ -90,10 +95,10 @@ export function createApp(deps: AppDeps): express.Express {
   // Counted per key before a body is read: a refused request costs no parsing.
   app.use('/api/v1', deps.rateLimits.requests);
   // The batch route's own, larger limit; the general parser below then finds the body already read.
-  app.use('/api/v1/executions/batch', express.json({ limit: BATCH_BODY_LIMIT }));
+  app.use('/api/v1/executions/batch', keepingTraceContext(express.json({ limit: BATCH_BODY_LIMIT })));
   app.use(
     '/api/v1',
-    express.json({ limit: BODY_LIMIT }),
+    keepingTraceContext(express.json({ limit: BODY_LIMIT })),
     rejectUnstorableInput,
     executionRoutes({ executions, limitMaxima: deps.limitMaxima, rateLimits: deps.rateLimits, allowHttpCallbacks: deps.webhooks?.allowHttp }),
     executionStreamRoutes(deps),

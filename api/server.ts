@@ -1,11 +1,13 @@
 import type { Server } from 'node:http';
 import { once } from 'node:events';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { codecKeyring, ConfigError, loadConfig } from '../config';
 import type { ResolvedConfig } from '../config';
 import type { Logger } from '../observability/logger';
 import { createLogger } from '../observability/logger';
 import { requireEndpoints, runUntilSignal } from '../process-lifecycle';
+import { clientTracingInterceptors, installTracing } from '../observability/tracing';
+import { connectTemporalClient } from '../temporal-connection';
 import { detectRuntimes } from '../runners/local/runtime-registry';
 import { createDb } from '../store/db';
 import { createOwnerLocks } from '../store/owner-locks';
@@ -25,14 +27,15 @@ export interface ApiHandle {
 }
 
 /** Serves the REST API; starts workflows by name, never runs workflow code. Needs `redisUrl` (REDIS_URL, or the local stack's). */
-export async function startApiServer(config: ResolvedConfig, log: Logger, extras: Pick<AppDeps, 'relayStatus'> = {}): Promise<ApiHandle> {
+export async function startApiServer(config: ResolvedConfig, log: Logger, extras: Pick<AppDeps, 'relayStatus' | 'moreMetrics'> = {}): Promise<ApiHandle> {
   if (!config.redisUrl) throw new ConfigError('REDIS_URL must be set for the API (npm start fills it from the local stack; a process run alone does not)');
   const keyring = codecKeyring(config);
   const db = createDb(config.databaseUrl);
   const redis = await connectRedis(config.redisUrl, log);
   const ownerLocks = createOwnerLocks(config.databaseUrl);
-  const connection = await Connection.connect({ address: config.temporal.address });
-  const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: createDataConverter(keyring) });
+  const connection = await connectTemporalClient(config.temporal);
+  // Workflows start in the request's trace: the saga's spans continue it.
+  const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: createDataConverter(keyring), interceptors: { workflow: clientTracingInterceptors() } });
   const feed = startExecutionFeed(config.databaseUrl, log);
   const app = createApp({
     db,
@@ -82,5 +85,14 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
 if (require.main === module) {
   const config = requireEndpoints(loadConfig(process.env));
   const log = createLogger({ level: config.logLevel, format: config.logFormat, name: 'api' });
-  void runUntilSignal(log, () => startApiServer(config, log));
+  void runUntilSignal(log, async () => {
+    const tracing = installTracing(config, 'api');
+    const api = await startApiServer(config, log);
+    return {
+      async stop() {
+        await api.stop();
+        await tracing.shutdown();
+      },
+    };
+  });
 }

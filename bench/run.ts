@@ -151,8 +151,9 @@ async function main(): Promise<void> {
   };
   const node = process.execPath;
   const processes: Record<string, ChildProcess | undefined> = {};
-  processes.worker = startProcess('worker', node, ['dist/worker.js'], env);
-  processes.relay = startProcess('relay', node, ['dist/relay/main.js'], env);
+  // Each on a free ops port: both would take OPS_PORT's default, 9464, on this one host.
+  processes.worker = startProcess('worker', node, ['dist/worker.js'], { ...env, OPS_PORT: '0' });
+  processes.relay = startProcess('relay', node, ['dist/relay/main.js'], { ...env, OPS_PORT: '0' });
   processes.api = startProcess('api', node, ['dist/api/server.js'], env);
   const connection = await Connection.connect({ address: temporalAddress });
   const temporal = new Client({ connection });

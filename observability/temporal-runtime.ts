@@ -1,3 +1,6 @@
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { Runtime } from '@temporalio/worker';
 import type { LogLevel, LogMetadata } from '@temporalio/common';
 import type { Logger } from './logger';
@@ -11,6 +14,7 @@ const LEVELS: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = 
  */
 export function installTemporalRuntime(log: Logger, metricsAddress: string | null = null): void {
   if (Runtime._instance) return;
+  sdkMetricsAddress = metricsAddress;
   const sdkLog = log.child({ component: 'temporal-sdk' });
   const write = (level: LogLevel, message: string, meta?: LogMetadata) => sdkLog[LEVELS[level]]({ ...meta }, message);
   Runtime.install({
@@ -26,4 +30,32 @@ export function installTemporalRuntime(log: Logger, metricsAddress: string | nul
       error: (m, meta) => write('ERROR', m, meta),
     },
   });
+}
+
+let sdkMetricsAddress: string | null = null;
+
+/** A free port on loopback for the SDK's exporter, which the ops server or the API then reads and re-serves. */
+export async function freeLoopbackAddress(): Promise<string> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return `127.0.0.1:${port}`;
+}
+
+/** Timeout of one read of the SDK's exporter, ms: a scrape must not hang on it. */
+const SDK_SCRAPE_TIMEOUT_MS = 2_000;
+
+/**
+ * The Temporal SDK's worker metrics (Prometheus text) read from its exporter in this process, for a
+ * `/metrics` that serves every series of the process; empty when this process's runtime exports none.
+ */
+export async function temporalSdkMetrics(): Promise<string> {
+  if (!sdkMetricsAddress) return '';
+  try {
+    const res = await fetch(`http://${sdkMetricsAddress}/metrics`, { signal: AbortSignal.timeout(SDK_SCRAPE_TIMEOUT_MS) });
+    return res.ok ? await res.text() : `# Temporal SDK metrics not readable: HTTP ${res.status}\n`;
+  } catch (err) {
+    return `# Temporal SDK metrics not readable: ${(err as Error).message}\n`;
+  }
 }

@@ -1,26 +1,42 @@
 import pg from 'pg';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { loadConfig } from '../config';
 import type { ResolvedConfig } from '../config';
 import type { Logger } from '../observability/logger';
 import { createLogger } from '../observability/logger';
 import { requireEndpoints, runUntilSignal } from '../process-lifecycle';
+import { createRelayMetrics } from '../observability/metrics';
+import { startOpsServer } from '../observability/ops-server';
+import type { Readiness } from '../observability/ops-server';
+import { installTracing } from '../observability/tracing';
+import { pingPool, relayBacklog } from '../store/outbox';
 import { createKafkaPublisher } from './kafka-publisher';
 import { createOutboxRelay } from './outbox-relay';
 import type { OutboxRelay } from './outbox-relay';
 
+/** How long the readiness probe waits for Postgres, ms. */
+const READY_CHECK_TIMEOUT_MS = 2_000;
+
 export interface RelayHandle {
   relay: OutboxRelay;
+  /** The relay's series, as Prometheus text. */
+  metrics(): Promise<string>;
+  /** Ready: Postgres answers; Kafka's state is reported (without a broker the relay waits, it is not broken). */
+  readiness(): Promise<Readiness>;
   stop(): Promise<void>;
 }
 
 /** Runs the outbox relay; without KAFKA_BROKERS it runs paused and events wait in the outbox. */
-export async function startRelay(config: ResolvedConfig, log: Logger): Promise<RelayHandle> {
+export async function startRelay(config: ResolvedConfig, log: Logger, options: { registry?: Registry } = {}): Promise<RelayHandle> {
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 4 });
   // An idle connection the server drops (a Postgres restart) emits here; the pool replaces it, and the
   // relay's next cycle reports a lasting outage. Unheard, it would end the process.
   pool.on('error', (err) => log.warn({ err: err.message }, 'an idle relay connection to Postgres dropped'));
   const publisher = config.kafka.brokers ? createKafkaPublisher({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-relay` }) : null;
+  const registry = options.registry ?? new Registry();
+  const metrics = createRelayMetrics(registry, () => relayBacklog(pool));
   const relay = createOutboxRelay({
+    metrics,
     pool,
     databaseUrl: config.databaseUrl,
     publisher,
@@ -33,6 +49,26 @@ export async function startRelay(config: ResolvedConfig, log: Logger): Promise<R
   log.info({ brokers: config.kafka.brokers ?? null }, 'relay started');
   return {
     relay,
+    metrics: () => registry.metrics(),
+    async readiness() {
+      let postgres: { ok: boolean; error?: string };
+      try {
+        await pingPool(pool, READY_CHECK_TIMEOUT_MS);
+        postgres = { ok: true };
+      } catch (err) {
+        postgres = { ok: false, error: (err as Error).message };
+      }
+      const s = relay.status();
+      const kafka = {
+        ok: s.brokerConfigured && s.circuit === 'closed',
+        circuit: s.circuit,
+        ...(s.brokerConfigured ? {} : { note: 'no broker configured: events wait in the outbox' }),
+        ...(s.circuit === 'open' ? { note: `broker unreachable, relay paused: ${s.lastError}` } : {}),
+        published: s.published,
+        dead_lettered: s.deadLettered,
+      };
+      return { ready: postgres.ok, checks: { postgres, kafka } };
+    },
     async stop() {
       await relay.stop();
       await pool.end();
@@ -43,5 +79,30 @@ export async function startRelay(config: ResolvedConfig, log: Logger): Promise<R
 if (require.main === module) {
   const config = requireEndpoints(loadConfig(process.env), { codecKeys: false }); // the relay reads no Temporal payloads
   const log = createLogger({ level: config.logLevel, format: config.logFormat, name: 'relay' });
-  void runUntilSignal(log, () => startRelay(config, log));
+  void runUntilSignal(log, async () => {
+    const tracing = installTracing(config, 'relay');
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry, prefix: 'eo_relay_' });
+    let relay: RelayHandle | undefined;
+    const ops = await startOpsServer({
+      ...config.ops,
+      log,
+      metrics: () => (relay ? relay.metrics() : registry.metrics()),
+      readiness: async () => (relay ? relay.readiness() : { ready: false, checks: { relay: { ok: false, state: 'starting' } } }),
+    });
+    try {
+      relay = await startRelay(config, log, { registry });
+    } catch (err) {
+      await ops.close();
+      throw err;
+    }
+    const started = relay;
+    return {
+      async stop() {
+        await started.stop();
+        await ops.close();
+        await tracing.shutdown();
+      },
+    };
+  });
 }

@@ -2,6 +2,8 @@ import type { Pool } from 'pg';
 import { EVENT_TYPES } from '../domain/events';
 import type { Logger } from '../observability/logger';
 import { coerceError } from '../observability/logger';
+import type { RelayMetrics } from '../observability/metrics';
+import { SpanAttr, SpanKind, SpanStatusCode, startSpanUnder, traceparentOf } from '../observability/tracing';
 import { OUTBOX_CHANNEL, listenForNotifications } from '../store/notifications';
 import type { NotificationListener } from '../store/notifications';
 import { claimHeads, inTransaction, markFailed, markPublished } from '../store/outbox';
@@ -24,6 +26,8 @@ export interface OutboxRelayOptions {
   maxAttempts?: number;
   /** Topics ensured before the first publish. @default one per event type */
   topics?: readonly string[];
+  /** Publish rate, latency and failures, the circuit. @default none recorded */
+  metrics?: RelayMetrics;
 }
 
 export interface RelayStatus {
@@ -69,8 +73,41 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
       wake = done;
     });
 
-  function toMessage(row: OutboxRow): OutboundMessage {
-    return { topic: row.event_type, key: row.execution_id, value: JSON.stringify(row.envelope), headers: row.headers ?? {} };
+  function toMessage(row: OutboxRow, traceparent?: string): OutboundMessage {
+    const headers = row.headers ?? {};
+    return { topic: row.event_type, key: row.execution_id, value: JSON.stringify(row.envelope), headers: traceparent ? { ...headers, traceparent } : headers };
+  }
+
+  /**
+   * Publishes rows as one call, timed, each in a producer span continuing the event's stored trace; the
+   * span's `traceparent` is the one Kafka consumers receive.
+   */
+  async function publishTraced(publisher: EventPublisher, rows: OutboxRow[]): Promise<void> {
+    const spans = rows.map((row) =>
+      startSpanUnder(row.headers?.traceparent, `publish ${row.event_type}`, {
+        [SpanAttr.executionId]: row.execution_id,
+        [SpanAttr.correlationId]: String((row.envelope as { correlation_id?: unknown }).correlation_id ?? ''),
+        'messaging.system': 'kafka',
+        'messaging.destination.name': row.event_type,
+        'messaging.message.id': row.id,
+      }, SpanKind.PRODUCER),
+    );
+    const timer = opts.metrics?.publishDuration.startTimer();
+    try {
+      // An event stored without a trace (written before traces existed) is sent as it was stored.
+      await publisher.publish(rows.map((row, i) => toMessage(row, row.headers?.traceparent ? traceparentOf(spans[i]!) : undefined)));
+      timer?.({ outcome: 'ok' });
+      for (const row of rows) opts.metrics?.published.inc({ event_type: row.event_type });
+      for (const span of spans) span.end();
+    } catch (err) {
+      const kind = err instanceof PublishError ? err.kind : 'error';
+      timer?.({ outcome: kind });
+      for (const span of spans) {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: coerceError(err).message });
+        span.end();
+      }
+      throw err;
+    }
   }
 
   /** Sends one message at a time to find which of a rejected batch fail on their own. */
@@ -81,7 +118,7 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
     for (const row of rows) {
       if (blockedExecutions.has(row.execution_id)) continue;
       try {
-        await opts.publisher!.publish([toMessage(row)]);
+        await publishTraced(opts.publisher!, [row]);
         ok.push(row);
       } catch (err) {
         if (!(err instanceof PublishError) || err.kind === 'broker_unavailable') throw err;
@@ -120,7 +157,7 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
       let ok: OutboxRow[] = rows;
       let rejected: Array<[OutboxRow, PublishError]> = [];
       try {
-        await publisher.publish(rows.map(toMessage));
+        await publishTraced(publisher, rows);
       } catch (err) {
         if (!(err instanceof PublishError) || err.kind === 'broker_unavailable') throw err;
         ({ ok, rejected } = await publishIsolated(rows));
@@ -131,6 +168,7 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
         const retryDelayMs = Math.min(BACKOFF_MIN_MS * 2 ** row.attempts, BACKOFF_MAX_MS);
         const outcome = await markFailed(client, row, err.message, maxAttempts, retryDelayMs);
         if (outcome === 'dead') dead.push([row, err]);
+        opts.metrics?.failures.inc({ kind: outcome === 'dead' ? 'dead_lettered' : 'rejected' });
         log.error({ event_id: row.id, execution_id: row.execution_id, event_type: row.event_type, attempt: row.attempts + 1, outcome, err: err.message }, 'event rejected by Kafka');
       }
       return { ok, rejected, dead };
@@ -149,6 +187,7 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
         const settled = await drainOnce();
         if (status.circuit === 'open') log.info('Kafka reachable again; relay resumed');
         status.circuit = 'closed';
+        opts.metrics?.circuitOpen.set(0);
         status.lastError = null;
         outageBackoffMs = BACKOFF_MIN_MS;
         if (settled === 0) await sleepUntilWoken(pollIntervalMs);
@@ -158,6 +197,8 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
         if (err instanceof PublishError && err.kind === 'broker_unavailable') {
           if (status.circuit === 'closed') log.warn({ err: error.message, retry_in_ms: outageBackoffMs }, 'Kafka unreachable; relay paused, events wait in the outbox');
           status.circuit = 'open';
+          opts.metrics?.circuitOpen.set(1);
+          opts.metrics?.failures.inc({ kind: 'broker_unavailable' });
         } else {
           log.error({ err: error }, 'relay cycle failed; retrying');
         }
@@ -173,6 +214,8 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
 
     async start(): Promise<void> {
       if (!opts.publisher) log.warn('no Kafka broker configured; events wait in the outbox until one is');
+      opts.metrics?.brokerConfigured.set(opts.publisher ? 1 : 0);
+      opts.metrics?.circuitOpen.set(0);
       // Woken by NOTIFY; the poll keeps events flowing while the LISTEN connection is down.
       const started = listenForNotifications({ databaseUrl: opts.databaseUrl, channel: OUTBOX_CHANNEL, name: 'relay', log, onNotification: () => wake?.(), onReconnected: () => wake?.() });
       try {

@@ -1,4 +1,4 @@
-import type { Pool, PoolClient } from 'pg';
+import type { Pool, PoolClient, QueryConfig } from 'pg';
 import type { OutboxEvent } from '../generated/prisma/client';
 import type { Db } from './db';
 
@@ -107,4 +107,21 @@ export async function outboxBacklog(db: Db): Promise<OutboxBacklog> {
     db.outboxEvent.aggregate({ where: { state: 'pending' }, _min: { createdAt: true } }),
   ]);
   return { byState: Object.fromEntries(rows.map((r) => [r.state, r._count])), oldestPendingAt: oldest._min.createdAt };
+}
+
+/** The relay's view of its backlog (plain pg, one query): events waiting, dead letters, the oldest wait in seconds. */
+export async function relayBacklog(client: { query: PoolClient['query'] }): Promise<{ pending: number; dead: number; oldestPendingAgeSeconds: number }> {
+  const { rows } = await client.query<{ pending: string; dead: string; age: string | null }>(
+    `SELECT count(*) FILTER (WHERE state = 'pending') AS pending,
+            count(*) FILTER (WHERE state = 'dead') AS dead,
+            EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE state = 'pending')) AS age
+       FROM outbox_events WHERE state IN ('pending', 'dead')`,
+  );
+  const row = rows[0];
+  return { pending: Number(row?.pending ?? 0), dead: Number(row?.dead ?? 0), oldestPendingAgeSeconds: Math.max(0, Number(row?.age ?? 0)) };
+}
+
+/** The relay's readiness probe: its pool reaches Postgres within `timeoutMs`. */
+export async function pingPool(pool: Pool, timeoutMs: number): Promise<void> {
+  await pool.query({ text: 'SELECT 1', query_timeout: timeoutMs } as QueryConfig);
 }

@@ -11,7 +11,9 @@ import type { CancelRequest, ExecutionSagaInput } from '../../domain/saga';
 import type { Execution } from '../../generated/prisma/client';
 import type { Logger } from '../../observability/logger';
 import { coerceError } from '../../observability/logger';
-import { newTraceparent } from '../../observability/trace-context';
+import { activeTraceparent, newTraceparent } from '../../observability/trace-context';
+import { trace } from '@opentelemetry/api';
+import { SpanAttr } from '../../observability/tracing';
 import type { Db } from '../../store/db';
 import type { Producer } from '../../store/envelope';
 import { executionExists, findExecution, getExecution, listExecutions } from '../../store/executions';
@@ -87,6 +89,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
    * saga creates the row itself if this process stops in between. Execution ids are never reused.
    */
   async function start(input: ExecutionSagaInput, actor: string, log: Logger): Promise<Execution> {
+    trace.getActiveSpan()?.setAttributes({ [SpanAttr.executionId]: input.executionId, [SpanAttr.ownerId]: input.ownerId, [SpanAttr.language]: input.language, [SpanAttr.correlationId]: input.correlationId, [SpanAttr.status]: 'queued' });
     await deps.temporal.workflow.start<typeof executionSaga>(WORKFLOW_NAME, {
       workflowId: input.executionId,
       taskQueue: deps.taskQueue,
@@ -148,7 +151,8 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     }
     if (request.callbackUrl !== undefined) await requireWebhookSecret(ownerId);
     const correlationId = s.correlationId ?? id;
-    const traceparent = s.traceparent ?? newTraceparent();
+    // The request's span (a child of the caller's traceparent when one came): events and the saga continue it.
+    const traceparent = activeTraceparent() ?? s.traceparent ?? newTraceparent();
     try {
       const input: ExecutionSagaInput = { executionId: id, ownerId, correlationId, retryOfId: null, idempotencyKey, requestHash: hash, traceparent, ...request, retryPresets: deps.retryPresets, outagePauseMs: deps.saga.outagePauseMs };
       return { execution: await start(input, s.actor, log), replayed: false };
@@ -204,7 +208,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
         retryOfId: previous.id,
         idempotencyKey: null,
         requestHash: null,
-        traceparent: s.traceparent ?? newTraceparent(),
+        traceparent: activeTraceparent() ?? s.traceparent ?? newTraceparent(),
         language: previous.language as Language,
         version: previous.languageVersion,
         script: previous.script,

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { WORKFLOW_INTERCEPTOR_MODULE } from '../../observability/tracing';
 import { startApiServer } from '../../api/server';
 import type { ApiHandle } from '../../api/server';
 import { startRelay } from '../../relay/main';
@@ -52,7 +53,7 @@ beforeAll(async () => {
   api = await startApiServer(config, testLog);
   relay = await startRelay(config, testLog);
   bundlePath = path.join(markers, 'workflow-bundle.js');
-  writeFileSync(bundlePath, (await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined } })).code);
+  writeFileSync(bundlePath, (await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), workflowInterceptorModules: [WORKFLOW_INTERCEPTOR_MODULE], logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined } })).code);
 }, 120_000);
 afterAll(async () => {
   await removeReconcilerSchedule(config);
