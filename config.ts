@@ -107,6 +107,14 @@ const envSchema = z.object({
   RUNNER_SANDBOX: z.enum(['bwrap', 'none']).default('bwrap'),
   /** host:port where the worker serves the Temporal SDK's Prometheus metrics (`/metrics`); unset: none. */
   WORKER_METRICS_ADDRESS: z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port').optional(),
+  /**
+   * How long a stopping process (SIGTERM) lets work in flight finish, ms. Worker: running activities go on
+   * (no new ones are taken); those still running then are cancelled and retried on another worker. API:
+   * in-flight requests finish (event streams are closed at once with a reconnect hint); connections still
+   * open then are cut. Keep it below the orchestrator's grace period (Kubernetes'
+   * `terminationGracePeriodSeconds`). @default 30000
+   */
+  DRAIN_TIMEOUT_MS: int(30_000),
   /** Relay fallback poll when no NOTIFY arrives, ms. @default 2000 */
   RELAY_POLL_INTERVAL_MS: int(2000),
   /** Events per relay batch. @default 200 */
@@ -163,6 +171,8 @@ export interface Config {
   runnerSandbox: 'bwrap' | 'none';
   workerMetricsAddress: string | null;
   relay: { pollIntervalMs: number; batchSize: number; maxAttempts: number };
+  /** What a SIGTERM lets finish before the process hands work back or cuts it off, ms (DRAIN_TIMEOUT_MS). */
+  drainTimeoutMs: number;
   saga: { runTimeoutMs: number; outagePauseMs: number };
   reconciler: { intervalMs: number; batchSize: number };
   /** Producer identity in event envelopes. */
@@ -220,6 +230,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     runnerSandbox: e.RUNNER_SANDBOX,
     workerMetricsAddress: e.WORKER_METRICS_ADDRESS ?? null,
     relay: { pollIntervalMs: e.RELAY_POLL_INTERVAL_MS, batchSize: e.RELAY_BATCH_SIZE, maxAttempts: e.RELAY_MAX_ATTEMPTS },
+    drainTimeoutMs: e.DRAIN_TIMEOUT_MS,
     saga: { runTimeoutMs: e.SAGA_RUN_TIMEOUT_MS, outagePauseMs: e.SAGA_OUTAGE_PAUSE_MS },
     reconciler: { intervalMs: e.RECONCILE_INTERVAL_MS, batchSize: e.RECONCILE_BATCH_SIZE },
     service: { service: 'execution-orchestrator', version: e.SERVICE_VERSION },

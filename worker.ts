@@ -18,10 +18,15 @@ import { createDataConverter } from './payload-codec/encryption-codec';
 
 /** Runner heartbeat period, ms: bounds how long a cancel takes to reach the running script. */
 const RUNNER_HEARTBEAT_MS = 500;
+/** After the drain deadline, how long cancelled activities get to report back before the worker gives up on them, ms. */
+const HAND_BACK_MS = 10_000;
 
 export interface WorkerHandle {
   runner: Runner;
-  /** Drains: no new tasks are taken, running activities finish or are cancelled, then connections close. */
+  /**
+   * Drains: no new tasks are taken; running activities get `DRAIN_TIMEOUT_MS` to finish, then are cancelled
+   * (their script killed) and reported failed, so Temporal retries them on another worker; then connections close.
+   */
   stop(): Promise<void>;
 }
 
@@ -60,6 +65,9 @@ export async function startWorker(config: ResolvedConfig, log: Logger, options: 
     // A cancel reaches a running activity only through a heartbeat response: keep them frequent.
     maxHeartbeatThrottleInterval: RUNNER_HEARTBEAT_MS,
     defaultHeartbeatThrottleInterval: RUNNER_HEARTBEAT_MS,
+    shutdownGraceTime: config.drainTimeoutMs,
+    // Past this the worker stops waiting (its activities then time out on their heartbeat and are retried elsewhere).
+    shutdownForceTime: config.drainTimeoutMs + HAND_BACK_MS,
     activities: createActivities({
       db,
       runner,
@@ -82,7 +90,10 @@ export async function startWorker(config: ResolvedConfig, log: Logger, options: 
   return {
     runner,
     async stop() {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
+      if (worker.getState() === 'RUNNING') {
+        log.info({ drain_timeout_ms: config.drainTimeoutMs, activities_running: worker.getStatus().numInFlightActivities }, 'worker draining');
+        worker.shutdown();
+      }
       await running;
       await connection.close();
       await clientConnection.close();

@@ -18,7 +18,7 @@ tools_bin="$cache/bin"
 venv="$cache/k8s-venv"
 schemas="$cache/k8s-schemas"
 say() { echo "[deploy/tools] $*" >&2; }
-timed() { local t0=$SECONDS; "$@"; say "$1 $2 took $((SECONDS - t0)) s"; }
+timed() { local what=$1 t0=$SECONDS; shift; "$@"; say "$what took $((SECONDS - t0)) s"; }
 
 install_go_tool() { # name module version
   local name=$1 module=$2 version=$3 stamp="$tools_bin/.$1.version"
@@ -26,7 +26,7 @@ install_go_tool() { # name module version
   command -v go >/dev/null || { say "go is needed to build $name"; return 1; }
   say "building $name $version with go install (cached in $tools_bin)"
   mkdir -p "$tools_bin"
-  GOBIN="$tools_bin" timed nice -n 19 go install -trimpath -ldflags '-s -w' "$module@$version" </dev/null
+  GOBIN="$tools_bin" timed "go install $name" nice -n 19 go install -trimpath -ldflags '-s -w' "$module@$version" </dev/null
   echo "$version" > "$stamp"
 }
 
@@ -35,9 +35,9 @@ install_venv() {
   [ -x "$venv/bin/kubectl" ] && [ "$(cat "$venv/.wheels" 2>/dev/null)" = "$want" ] && return 0
   say "installing $want into $venv"
   rm -rf "$venv"
-  timed python3 -m venv "$venv"
+  timed "python3 -m venv" python3 -m venv "$venv"
   # shellcheck disable=SC2086
-  timed "$venv/bin/pip" install --quiet --disable-pip-version-check $want </dev/null
+  timed "pip install" "$venv/bin/pip" install --quiet --disable-pip-version-check $want </dev/null
   echo "$want" > "$venv/.wheels"
 }
 
@@ -48,7 +48,7 @@ install_schemas() {
   [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
   say "writing kubeconform schemas ($K8S_SCHEMA_VERSION and the vendored CRDs) to $schemas"
   rm -rf "$schemas"
-  timed "$venv/bin/python" "$deploy_dir/k8s-schemas.py" "$K8S_SCHEMA_VERSION" "$schemas" "$crds"
+  timed "schemas" "$venv/bin/python" "$deploy_dir/k8s-schemas.py" "$K8S_SCHEMA_VERSION" "$schemas" "$crds"
   echo "$want" > "$stamp"
 }
 
