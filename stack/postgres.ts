@@ -7,7 +7,7 @@ import { isPortOpen } from './port';
 import { isAlive, pidExists, runCommand, runChecked } from './process';
 import { waitFor } from './wait';
 
-// A throw-away PostgreSQL cluster from the Debian packages, tuned for tests (no fsync).
+// The local stack's PostgreSQL cluster, from the Debian packages, kept in the state dir.
 
 const POSTGRES_ROOT = '/usr/lib/postgresql';
 
@@ -32,54 +32,48 @@ function dataDir(): string {
   return path.join(partDataDir('postgres'), 'data');
 }
 
-interface RunAs {
-  uid?: number;
-  gid?: number;
+/**
+ * initdb and postgres refuse to run as root. As root they run in a user namespace of their own, where root
+ * appears as an ordinary uid (the `postgres` system user's, or 1000): the files stay root's, in the checkout,
+ * reached however private its parent directories are (a clone in /root or in a 0700 `mktemp -d`), with the
+ * same file access as any non-root user's cluster has — its own user's. `unshare` execs, so the pid is the
+ * server's own.
+ */
+function asNonRoot(command: string, args: string[]): { command: string; args: string[] } {
+  if (process.getuid?.() !== 0) return { command, args };
+  const inside = String(postgresSystemUid() ?? 1000);
+  return { command: 'unshare', args: ['--user', `--map-user=${inside}`, `--map-group=${inside}`, '--', command, ...args] };
 }
 
-/** initdb and postgres refuse to run as root, so as root they run as the `postgres` system user. */
-function runAs(): RunAs {
-  if (process.getuid?.() !== 0) return {};
-  const line = fs
+function postgresSystemUid(): number | undefined {
+  const fields = fs
     .readFileSync('/etc/passwd', 'utf8')
     .split('\n')
-    .find((l) => l.startsWith('postgres:'));
-  const fields = line?.split(':');
-  if (!fields || fields.length < 4) {
-    throw new Error("running as root, but there is no 'postgres' system user to run PostgreSQL as");
-  }
-  return { uid: Number(fields[2]), gid: Number(fields[3]) };
+    .find((l) => l.startsWith('postgres:'))
+    ?.split(':');
+  const uid = Number(fields?.[2]);
+  return Number.isInteger(uid) && uid > 0 ? uid : undefined;
 }
 
-function chownTree(dir: string, owner: RunAs): void {
-  if (owner.uid === undefined || owner.gid === undefined) return;
-  fs.chownSync(dir, owner.uid, owner.gid);
-  for (const entry of fs.readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
-    fs.lchownSync(path.join(dir, entry), owner.uid, owner.gid);
-  }
+/** Earlier versions ran a root start's cluster as the `postgres` user: such a cluster becomes root's again. */
+function takeBackOwnership(dir: string, log: Log): void {
+  const uid = process.getuid?.();
+  if (uid !== 0 || !fs.existsSync(dir) || fs.statSync(dir).uid === uid) return;
+  log(`taking back ${dir} from uid ${fs.statSync(dir).uid} (the cluster now runs in a user namespace as root's)`);
+  fs.chownSync(dir, 0, 0);
+  for (const entry of fs.readdirSync(dir, { recursive: true, encoding: 'utf8' })) fs.lchownSync(path.join(dir, entry), 0, 0);
 }
 
 async function initCluster(progress: Progress): Promise<void> {
   const data = dataDir();
   if (fs.existsSync(path.join(data, 'PG_VERSION'))) return;
-  const owner = runAs();
   // A data dir without PG_VERSION is a failed initdb: start over.
   fs.rmSync(data, { recursive: true, force: true });
   fs.mkdirSync(data, { recursive: true, mode: 0o700 });
-  chownTree(partDataDir('postgres'), owner);
-  if (owner.uid !== undefined) {
-    const reachable = await runCommand('/usr/bin/test', ['-w', data], { timeoutMs: 5000, ...owner });
-    if (reachable.code !== 0) {
-      throw new Error(`the postgres user cannot write ${data}; every parent directory must be searchable by it (chmod o+x)`);
-    }
-  }
+  const initdb = asNonRoot(path.join(binDir(), 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-instructions']);
   const step = { what: 'creating the Postgres cluster (initdb)', label: 'initdb', typically: '2–5 s', cachedIn: data, logFile: logFile('postgres') };
   await progress.step(step, () =>
-    runChecked(
-      path.join(binDir(), 'initdb'),
-      ['-D', data, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-instructions'],
-      { timeoutMs: 120_000, cwd: data, logFile: logFile('postgres'), ...owner },
-    ),
+    runChecked(initdb.command, initdb.args, { timeoutMs: 120_000, cwd: data, logFile: logFile('postgres') }),
   );
 }
 
@@ -147,6 +141,7 @@ export const postgres: PartDefinition = {
   stopLeaderOnly: true,
 
   async prepare(log, progress) {
+    takeBackOwnership(partDataDir('postgres'), log);
     await initCluster(progress);
     await releaseDeadPostmasterLock(log);
   },
@@ -158,15 +153,18 @@ export const postgres: PartDefinition = {
       // No unix sockets: the default /var/run/postgresql may be missing, and TCP is the endpoint.
       unix_socket_directories: '',
       max_connections: '200',
-      // A dev/test cluster: durability is not worth the I/O.
-      fsync: 'off',
+      // The local stack's promise, the same as the Temporal dev server's SQLite in WAL mode: anything may be
+      // killed at any moment and nothing committed is lost or corrupted; only an OS crash or power loss may
+      // lose the last fraction of a second of commits (synchronous_commit off: WAL is flushed in the
+      // background, not at each commit), never corrupt the cluster (fsync and full-page writes on).
+      fsync: 'on',
       synchronous_commit: 'off',
-      full_page_writes: 'off',
+      full_page_writes: 'on',
       logging_collector: 'off',
     };
     const args = ['-D', data, '-p', String(stackPorts().postgres)];
     for (const [key, value] of Object.entries(settings)) args.push('-c', `${key}=${value}`);
-    return { command: path.join(binDir(), 'postgres'), args, cwd: data, ...runAs() };
+    return { ...asNonRoot(path.join(binDir(), 'postgres'), args), cwd: data };
   },
 
   async waitUntilReady(ctx: ReadyContext) {
