@@ -89,11 +89,15 @@ if ! k -n execution-orchestrator wait --for=condition=Available --timeout=120s d
   fail "the local overlay's Deployments did not become Available"
 fi
 worker="--as=system:serviceaccount:execution-orchestrator:worker"
-for allowed in "create pods" "delete pods" "watch pods" "get pods/log" "create configmaps" "update configmaps" "delete configmaps"; do
+# (A subresource is asked with --subresource: `can-i get pods/log` would ask about a pod named "log".)
+for allowed in "create pods" "get pods" "list pods" "watch pods" "delete pods" "get pods --subresource=log" \
+  "create configmaps" "get configmaps" "update configmaps" "delete configmaps"; do
   # shellcheck disable=SC2086
   [ "$(k auth can-i $allowed -n eo-runs "$worker" 2>/dev/null)" = yes ] || fail "the worker may not '$allowed' in eo-runs"
 done
-for denied in "get secrets -n eo-runs" "create pods/exec -n eo-runs" "create pods -n execution-orchestrator" "list pods -n default" "patch pods -n eo-runs"; do
+for denied in "get secrets -n eo-runs" "create pods --subresource=exec -n eo-runs" "create pods --subresource=attach -n eo-runs" \
+  "patch pods -n eo-runs" "update pods -n eo-runs" "create pods -n execution-orchestrator" "get secrets -n execution-orchestrator" \
+  "list pods -n default" "create pods -n default"; do
   # shellcheck disable=SC2086
   [ "$(k auth can-i $denied "$worker" 2>/dev/null)" = no ] || fail "the worker may '$denied'"
 done
