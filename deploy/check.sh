@@ -78,7 +78,7 @@ k apply -f "$out/namespaces.yaml" >/dev/null
 
 for overlay in "${overlays[@]}"; do
   step "kubectl apply --dry-run=server, overlay $overlay"
-  k apply --dry-run=server -f "$out/$overlay.yaml" > "$out/$overlay.dry" 2>&1 || { cat "$out/$overlay.dry" >&2; fail "server-side dry run of overlay $overlay"; }
+  k apply --dry-run=server -f "$out/$overlay.yaml" > "$out/$overlay.dry" 2>&1 || { grep -v '(server dry run)$' "$out/$overlay.dry" >&2; fail "server-side dry run of overlay $overlay"; }
   if grep -i 'warning' "$out/$overlay.dry" >&2; then fail "the server warned about overlay $overlay"; fi
 done
 
