@@ -150,6 +150,14 @@ const envSchema = z.object({
   OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
   /** Service name on exported spans; each process adds its role (`-api`, `-worker`, `-relay`) when run alone. @default execution-orchestrator */
   OTEL_SERVICE_NAME: z.string().min(1).default('execution-orchestrator'),
+  /**
+   * How long a stopping process (SIGTERM) lets work in flight finish, ms. Worker: running activities go on
+   * (no new ones are taken); those still running then are cancelled and retried on another worker. API:
+   * in-flight requests finish (event streams are closed at once with a reconnect hint); connections still
+   * open then are cut. Keep it below the orchestrator's grace period (Kubernetes'
+   * `terminationGracePeriodSeconds`). @default 30000
+   */
+  DRAIN_TIMEOUT_MS: int(30_000),
   /** Relay fallback poll when no NOTIFY arrives, ms. @default 2000 */
   RELAY_POLL_INTERVAL_MS: int(2000),
   /** Events per relay batch. @default 200 */
@@ -233,6 +241,8 @@ export interface Config {
   ops: { host: string; port: number };
   /** Traces: exported over OTLP/HTTP when an endpoint is set. */
   tracing: { otlpEndpoint: string | null; serviceName: string };
+  /** What a SIGTERM lets finish before the process hands work back or cuts it off, ms (DRAIN_TIMEOUT_MS). */
+  drainTimeoutMs: number;
   saga: { runTimeoutMs: number; outagePauseMs: number };
   reconciler: { intervalMs: number; batchSize: number };
   /** Completion webhooks: plain http allowed, the non-public networks allowed, one attempt's timeout. */
@@ -317,6 +327,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     relay: { pollIntervalMs: e.RELAY_POLL_INTERVAL_MS, batchSize: e.RELAY_BATCH_SIZE, maxAttempts: e.RELAY_MAX_ATTEMPTS },
     ops: { host: e.OPS_HOST, port: e.OPS_PORT },
     tracing: { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT ?? null, serviceName: e.OTEL_SERVICE_NAME },
+    drainTimeoutMs: e.DRAIN_TIMEOUT_MS,
     saga: { runTimeoutMs: e.SAGA_RUN_TIMEOUT_MS, outagePauseMs: e.SAGA_OUTAGE_PAUSE_MS },
     reconciler: { intervalMs: e.RECONCILE_INTERVAL_MS, batchSize: e.RECONCILE_BATCH_SIZE },
     webhooks: { allowHttp: e.WEBHOOK_ALLOW_HTTP, allowedNetworks: e.WEBHOOK_ALLOWED_NETWORKS ?? [], timeoutMs: e.WEBHOOK_TIMEOUT_MS },

@@ -28,6 +28,8 @@ import { startRetention } from './retention/retention-timer';
 
 /** Runner heartbeat period, ms: bounds how long a cancel takes to reach the running script. */
 const RUNNER_HEARTBEAT_MS = 500;
+/** After the drain deadline, how long cancelled activities get to report back before the worker gives up on them, ms. */
+const HAND_BACK_MS = 10_000;
 
 export interface WorkerHandle {
   runner: Runner;
@@ -35,7 +37,10 @@ export interface WorkerHandle {
   metrics(): Promise<string>;
   /** Ready: connected to Temporal and polling its task queue. */
   readiness(): Promise<Readiness>;
-  /** Drains: no new tasks are taken, running activities finish or are cancelled, then connections close. */
+  /**
+   * Drains: no new tasks are taken; running activities get `DRAIN_TIMEOUT_MS` to finish, then are cancelled
+   * (their script killed) and reported failed, so Temporal retries them on another worker; then connections close.
+   */
   stop(): Promise<void>;
 }
 
@@ -93,6 +98,9 @@ export async function startWorker(config: ResolvedConfig, log: Logger, options: 
     // A cancel reaches a running activity only through a heartbeat response: keep them frequent.
     maxHeartbeatThrottleInterval: RUNNER_HEARTBEAT_MS,
     defaultHeartbeatThrottleInterval: RUNNER_HEARTBEAT_MS,
+    shutdownGraceTime: config.drainTimeoutMs,
+    // Past this the worker stops waiting (its activities then time out on their heartbeat and are retried elsewhere).
+    shutdownForceTime: config.drainTimeoutMs + HAND_BACK_MS,
     activities: createActivities({
       db,
       runner,
@@ -134,7 +142,10 @@ export async function startWorker(config: ResolvedConfig, log: Logger, options: 
     },
     async stop() {
       await retention.stop();
-      if (worker.getState() === 'RUNNING') worker.shutdown();
+      if (worker.getState() === 'RUNNING') {
+        log.info({ drain_timeout_ms: config.drainTimeoutMs, activities_running: worker.getStatus().numInFlightActivities }, 'worker draining');
+        worker.shutdown();
+      }
       await running;
       await connection.close();
       await clientConnection.close();

@@ -69,11 +69,21 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
   return {
     server,
     url,
+    /** Drains: no new connections; in-flight requests finish (up to DRAIN_TIMEOUT_MS, then cut); event streams close with a reconnect hint. */
     async stop() {
+      log.info({ drain_timeout_ms: config.drainTimeoutMs }, 'api draining');
       const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
       await feed.close(); // ends the open event streams, which would otherwise hold the server open
       server.closeIdleConnections(); // their sockets, idle now, instead of waiting out the keep-alive timeout
-      await closed;
+      const cutOff = setTimeout(() => {
+        log.warn({ drain_timeout_ms: config.drainTimeoutMs }, 'drain deadline passed: closing the connections still open');
+        server.closeAllConnections();
+      }, config.drainTimeoutMs);
+      try {
+        await closed;
+      } finally {
+        clearTimeout(cutOff);
+      }
       await connection.close();
       redis.disconnect();
       await ownerLocks.close();

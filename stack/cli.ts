@@ -1,10 +1,10 @@
 import path from 'node:path';
-import { downPart, STACK_PARTS, statusPart, upPart, type PartStatus, type StackPart } from './index';
+import { ALL_STACK_PARTS, downPart, OPTIONAL_STACK_PARTS, STACK_PARTS, statusPart, upPart, type PartStatus, type StackPart } from './index';
 import { formatMs } from './wait';
 
-// tsx stack/cli.ts up|down|status [part...]   (no parts: all of them)
+// tsx stack/cli.ts up|down|status [part...]   (no parts: up starts the default parts, down and status cover all)
 
-const USAGE = `usage: tsx stack/cli.ts up|down|status [${STACK_PARTS.join('|')}...]`;
+const USAGE = `usage: tsx stack/cli.ts up|down|status [${ALL_STACK_PARTS.join('|')}...]  (kubernetes starts only when named)`;
 
 function shortPath(file: string): string {
   const relative = path.relative(process.cwd(), file);
@@ -12,17 +12,17 @@ function shortPath(file: string): string {
 }
 
 function line(part: StackPart, state: string, status: PartStatus, detail: string): string {
-  const width = Math.max(...STACK_PARTS.map((p) => p.length));
+  const width = Math.max(...ALL_STACK_PARTS.map((p) => p.length));
   return [part.padEnd(width), state.padEnd(9), status.endpoint, detail, `log: ${shortPath(status.logFile)}`]
     .filter(Boolean)
     .join('  ');
 }
 
-function parseParts(args: string[]): StackPart[] {
-  const unknown = args.filter((a) => !(STACK_PARTS as readonly string[]).includes(a));
+function parseParts(args: string[], byDefault: readonly StackPart[]): StackPart[] {
+  const unknown = args.filter((a) => !(ALL_STACK_PARTS as readonly string[]).includes(a));
   if (unknown.length > 0) throw new Error(`unknown part(s): ${unknown.join(', ')}\n${USAGE}`);
-  const wanted = args.length === 0 ? STACK_PARTS : (args as StackPart[]);
-  return STACK_PARTS.filter((p) => wanted.includes(p));
+  const wanted = args.length === 0 ? byDefault : (args as StackPart[]);
+  return ALL_STACK_PARTS.filter((p) => wanted.includes(p));
 }
 
 async function upCommand(parts: StackPart[]): Promise<boolean> {
@@ -76,7 +76,8 @@ async function statusCommand(parts: StackPart[]): Promise<boolean> {
     const detail = s.pid ? `pid ${s.pid}` : s.running ? '(not started by this stack)' : '';
     console.log(line(s.part, state, s, detail));
   }
-  return statuses.every((s) => s.healthy);
+  // An optional part (kubernetes) that is simply not running is not a failure of a bare `status`.
+  return statuses.every((s) => s.healthy || (!s.running && (OPTIONAL_STACK_PARTS as readonly string[]).includes(s.part) && parts.length > 1));
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -91,7 +92,8 @@ async function main(argv: string[]): Promise<number> {
     console.error(USAGE);
     return 2;
   }
-  return (await run(parseParts(rest))) ? 0 : 1;
+  // A bare `up` starts what `npm start` uses; a bare `down` or `status` also covers the optional parts.
+  return (await run(parseParts(rest, command === 'up' ? STACK_PARTS : ALL_STACK_PARTS))) ? 0 : 1;
 }
 
 main(process.argv.slice(2)).then(

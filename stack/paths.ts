@@ -5,9 +5,15 @@ import { projectRoot } from '../project-root';
 // Where the local stack keeps things, and on which loopback ports it listens.
 // This module is a developer script, so it reads process.env directly.
 
-export type StackPart = 'postgres' | 'temporal' | 'kafka' | 'redis';
+export type StackPart = 'postgres' | 'temporal' | 'kafka' | 'redis' | 'kubernetes';
 
+/** The parts `npm start` and a bare `stack up` bring up. */
 export const STACK_PARTS: readonly StackPart[] = ['postgres', 'temporal', 'kafka', 'redis'];
+
+/** Started only when named (`stack up kubernetes`) or by the tests that need them. */
+export const OPTIONAL_STACK_PARTS: readonly StackPart[] = ['kubernetes'];
+
+export const ALL_STACK_PARTS: readonly StackPart[] = [...STACK_PARTS, ...OPTIONAL_STACK_PARTS];
 
 export const HOST = '127.0.0.1';
 
@@ -69,6 +75,11 @@ export interface StackPorts {
   kafka: number;
   kafkaController: number;
   redis: number;
+  kubeApiserver: number;
+  kubeEtcd: number;
+  kubeEtcdPeer: number;
+  /** kwok's kubelet-like server (pod logs). */
+  kubeKwok: number;
 }
 
 const PORT_VARIABLES: Record<keyof StackPorts, [string, number]> = {
@@ -78,6 +89,10 @@ const PORT_VARIABLES: Record<keyof StackPorts, [string, number]> = {
   kafka: ['EO_KAFKA_PORT', 19092],
   kafkaController: ['EO_KAFKA_CONTROLLER_PORT', 19093],
   redis: ['EO_REDIS_PORT', 16379],
+  kubeApiserver: ['EO_KUBE_APISERVER_PORT', 16443],
+  kubeEtcd: ['EO_KUBE_ETCD_PORT', 12379],
+  kubeEtcdPeer: ['EO_KUBE_ETCD_PEER_PORT', 12380],
+  kubeKwok: ['EO_KUBE_KWOK_PORT', 16250],
 };
 
 /** The variables that move a part to other ports, and the one that replaces it with a server of your own. */
@@ -86,6 +101,7 @@ export const PART_VARIABLES: Record<StackPart, { ports: string[]; endpoint: stri
   temporal: { ports: ['EO_TEMPORAL_PORT', 'EO_TEMPORAL_UI_PORT'], endpoint: 'TEMPORAL_ADDRESS' },
   kafka: { ports: ['EO_KAFKA_PORT', 'EO_KAFKA_CONTROLLER_PORT'], endpoint: 'KAFKA_BROKERS' },
   redis: { ports: ['EO_REDIS_PORT'], endpoint: 'REDIS_URL' },
+  kubernetes: { ports: ['EO_KUBE_APISERVER_PORT', 'EO_KUBE_ETCD_PORT', 'EO_KUBE_ETCD_PEER_PORT', 'EO_KUBE_KWOK_PORT'], endpoint: 'KUBERNETES_KUBECONFIG' },
 };
 
 export function stackPorts(): StackPorts {

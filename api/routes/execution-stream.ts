@@ -23,6 +23,8 @@ export interface ExecutionStreamDeps {
 const RECHECK_MS = 5_000;
 /** SSE comment sent while nothing happens, so proxies keep the connection open, ms. */
 const KEEPALIVE_MS = 15_000;
+/** Reconnect delay a stream closed by a stopping API asks of its client (SSE `retry:`), ms. */
+const RECONNECT_MS = 1_000;
 
 const lastEventIdSchema = z.coerce.number().int().min(0);
 
@@ -30,7 +32,8 @@ const lastEventIdSchema = z.coerce.number().int().min(0);
  * `GET /executions/{id}/stream`: the execution's domain events as Server-Sent Events — `event:` the event
  * type, `id:` its per-execution sequence, `data:` the envelope, as Kafka carries it (read from the outbox,
  * so nothing waits for the relay) — then `event: end` with the execution and its result once it is in a
- * terminal state, cancel included, and the stream closes. `Last-Event-ID` resumes after that sequence.
+ * terminal state, cancel included, and the stream closes. `Last-Event-ID` resumes after that sequence. A stopping
+ * API ends the stream with `event: reconnect` (and `retry:`) instead: the client resumes on another replica.
  */
 export function executionStreamRoutes(deps: ExecutionStreamDeps): Router {
   const router = Router();
@@ -89,7 +92,12 @@ export function executionStreamRoutes(deps: ExecutionStreamDeps): Router {
         });
     };
 
-    const unsubscribe = deps.feed.subscribe(id, { onChange: wake, onClose: finish });
+    // The API is stopping: tell the client to come back (EventSource does, after `retry`, with Last-Event-ID), then close.
+    const handOff = () => {
+      if (!finished) res.write(`retry: ${RECONNECT_MS}\nevent: reconnect\ndata: ${JSON.stringify({ reason: 'server stopping', retryMs: RECONNECT_MS })}\n\n`);
+      finish();
+    };
+    const unsubscribe = deps.feed.subscribe(id, { onChange: wake, onClose: handOff });
     const recheck = setInterval(wake, RECHECK_MS);
     const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS);
     res.on('close', finish); // the client went away (the response's, not the request's: that one may close once read)
