@@ -25,6 +25,8 @@ import { schemaRoutes } from './routes/schemas';
 import type { HealthDeps } from './routes/health';
 import { createCodecRouter } from './routes/codec';
 import type { CodecRouterOptions } from './routes/codec';
+import { createStreamSlots } from './stream-slots';
+import type { StreamCaps } from './stream-slots';
 
 export interface AppDeps extends ExecutionServiceDeps {
   /** Change notifications for the event streams. */
@@ -39,6 +41,8 @@ export interface AppDeps extends ExecutionServiceDeps {
   rateLimits: RateLimits;
   /** The codec endpoint for the Temporal Web UI and CLI: the codec, who may call it, the UI origins. */
   codec: CodecRouterOptions;
+  /** Event streams open at once per key and per process (config STREAMS_PER_KEY, STREAMS_PER_REPLICA). */
+  streams: StreamCaps;
 }
 
 /** Request bodies above this are refused with 413 (a script is at most 64 KiB, stdin the same). */
@@ -66,7 +70,8 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
-  const metrics = createApiMetrics(deps.db, deps.log);
+  const slots = createStreamSlots(deps.streams);
+  const metrics = createApiMetrics(deps.db, deps.log, { slots, feed: deps.feed });
   const executions = createExecutionService(deps);
   const deadLetters = createDeadLetterService(deps);
   const keys = createApiKeyService(deps.db);
@@ -92,7 +97,7 @@ export function createApp(deps: AppDeps): express.Express {
     express.json({ limit: BODY_LIMIT }),
     rejectUnstorableInput,
     executionRoutes({ executions, limitMaxima: deps.limitMaxima, rateLimits: deps.rateLimits }),
-    executionStreamRoutes(deps),
+    executionStreamRoutes({ ...deps, slots, onSetupAbandoned: metrics.streamAbandonedInSetup }),
     deadLetterRoutes({ deadLetters }),
     apiKeyRoutes({ keys }),
     runtimeRoutes(deps),
