@@ -15,6 +15,8 @@ import type { ExecutionServiceDeps } from './services/executions';
 import { createApiKeyService } from '../auth/api-keys';
 import { authenticate, requireAdmin } from './authentication';
 import { hostCheck } from './host-check';
+import { methodNotAllowed } from './method-not-allowed';
+import { buildOpenApiDocument } from './openapi';
 import { rejectUnstorableInput } from './hostile-input';
 import { apiKeyRoutes } from './routes/api-keys';
 import { healthRoutes } from './routes/health';
@@ -79,6 +81,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(hostCheck(deps.listenHost));
   app.use(metrics.timeRequests);
   app.use(requestLogger(deps.log));
+  app.use(methodNotAllowed(buildOpenApiDocument(deps.limitMaxima, deps.producer.version).paths));
   app.get('/metrics', authenticated, requireAdmin, async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });

@@ -89,7 +89,7 @@ export function startUnstartedSweeper(deps: UnstartedSweeperDeps): UnstartedSwee
     sweepOnce()
       .catch((err: unknown) => log.warn({ err: coerceError(err) }, 'unstarted-execution sweep failed; the next one retries'))
       .finally(() => (running = false));
-  }, Math.min(deps.graceMs, 60_000));
+  }, Math.max(1_000, Math.min(deps.graceMs, 60_000)));
   timer.unref();
   return { sweepOnce, stop: () => clearInterval(timer) };
 }

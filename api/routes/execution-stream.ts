@@ -1,6 +1,5 @@
 import { Router } from 'express';
 import type { Response } from 'express';
-import { z } from 'zod';
 import { isTerminal } from '../../domain/execution-status';
 import type { Logger } from '../../observability/logger';
 import { coerceError } from '../../observability/logger';
@@ -12,7 +11,7 @@ import { executionView } from '../execution-view';
 import { notFound } from '../problem';
 import type { StreamSlots } from '../stream-slots';
 import { ownerScopeOf, principalOf } from '../principal';
-import { executionIdOf, headerValue, requestLog, withExecutionIdInLog } from '../request-parts';
+import { executionIdOf, headerValue, lastEventIdSchema, requestLog, withExecutionIdInLog } from '../request-parts';
 
 export interface ExecutionStreamDeps {
   db: Db;
@@ -28,8 +27,6 @@ export interface ExecutionStreamDeps {
 const RECHECK_MS = 5_000;
 /** SSE comment sent while nothing happens, so proxies keep the connection open, ms. */
 const KEEPALIVE_MS = 15_000;
-
-const lastEventIdSchema = z.coerce.number().int().min(0);
 
 /**
  * `GET /executions/{id}/stream`: the execution's domain events as Server-Sent Events — `event:` the event
