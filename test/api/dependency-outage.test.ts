@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { idempotentExecutionId } from '../../api/idempotency';
-import { HttpError } from '../../api/problem';
+import { toHttpError } from '../../api/problem';
 import { createExecutionService } from '../../api/services/executions';
 import { NOT_STARTED_MESSAGE, startUnstartedSweeper } from '../../api/unstarted-executions';
 import { normalizeExecutionRequest } from '../../domain/execution-request';
@@ -42,9 +42,9 @@ test('a submission whose row cannot be written starts no saga: 503 naming Postgr
   const unreachable = createDb('postgresql://postgres@127.0.0.1:1/none');
   const service = createExecutionService({ db: unreachable, temporal, taskQueue: config.temporal.taskQueue, retryPresets: config.retryPresets, producer: config.service, saga: config.saga });
   const key = randomUUID();
-  const submitted = service.submit(normalizeExecutionRequest(job), { ownerId: 'outage-rows', actor: 'key:test', idempotencyKey: key, correlationId: null, traceparent: null }, testLog);
-  await expect(submitted).rejects.toBeInstanceOf(HttpError);
-  await expect(submitted).rejects.toMatchObject({ status: 503, extras: { dependency: 'postgres' } });
+  const failed: unknown = await service.submit(normalizeExecutionRequest(job), { ownerId: 'outage-rows', actor: 'key:test', idempotencyKey: key, correlationId: null, traceparent: null }, testLog).catch((err: unknown) => err);
+  // What the error middleware answers with it.
+  expect(toHttpError(failed)).toMatchObject({ status: 503, extras: { dependency: 'postgres' }, headers: { 'Retry-After': '5' } });
   await expect(temporal.workflow.getHandle(idempotentExecutionId('outage-rows', key)).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
   await unreachable.$disconnect();
 });
