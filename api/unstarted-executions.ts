@@ -20,7 +20,7 @@ const SWEEP_BATCH = 100;
 const DESCRIBE_DEADLINE_MS = 5_000;
 
 /**
- * Records as `error` (queued → error, with its audit row and `execution_failed`-style event, in one transaction)
+ * Records as `error` (queued → error, with its audit row and `execution_failed` event, in one transaction)
  * an execution whose saga was not started, so that it never runs: a saga started after all finds the row ended
  * and refuses to run (queued → running is refused). Returns the row as it is now: still what the caller saw
  * when a concurrent start moved it on (then it runs), or null when the write failed (logged; a later sweep
