@@ -155,8 +155,9 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
   }
 
   /**
-   * Starts an execution, or finds the one its Idempotency-Key already made.
-   * @throws HttpError 422 (key reused with another request), 409 (same key still being accepted).
+   * Starts an execution, or finds the one its Idempotency-Key already made (starting its saga if the request
+   * that made it could not).
+   * @throws HttpError 422 (key reused with another request), 503 (Postgres or Temporal does not answer).
    */
   async function submit(request: NormalizedExecutionRequest, s: Submission, log: Logger): Promise<Submitted> {
     const { ownerId, idempotencyKey } = s;
