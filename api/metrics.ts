@@ -61,7 +61,7 @@ export function createApiMetrics(db: Db, log: Logger, streams: { slots: StreamSl
 
   new Gauge({ name: 'eo_api_event_streams', help: 'Event streams this process holds open (slots taken, from arrival until the connection closes)', registers: [registry], collect() { this.set(streams.slots.counts().open); } });
   new Gauge({ name: 'eo_api_event_stream_timers', help: 'Re-check and keep-alive timers of the open event streams', registers: [registry], collect() { this.set(streams.slots.counts().timers); } });
-  new Gauge({ name: 'eo_api_event_feed_subscribers', help: 'Event streams subscribed to the LISTEN feed of this process', registers: [registry], collect() { this.set(streams.feed.subscriberCount()); } });
+  new Gauge({ name: 'eo_api_event_feed_subscribers', help: 'Event streams of this process waiting on its change notifications (the execution feed)', registers: [registry], collect() { this.set(streams.feed.subscriberCount()); } });
   const abandoned = new Counter({ name: 'eo_api_event_streams_abandoned_in_setup_total', help: 'Event streams whose client left while the stream was set up (nothing was started for them)', registers: [registry] });
 
   return {
