@@ -116,6 +116,15 @@ const envSchema = z.object({
    * `/readyz` (`closed` also makes the API not ready). @default open
    */
   RATE_LIMIT_REDIS_DOWN: z.enum(['open', 'closed']).default('open'),
+  /** Event streams (`/executions/{id}/stream`) open at once per API key, per API replica; past it → 429. @default 20 */
+  STREAMS_PER_KEY: int(20),
+  /** Event streams open at once per API replica, all keys together; past it → 503. @default 1000 */
+  STREAMS_PER_REPLICA: int(1000),
+  /**
+   * How long an execution whose saga could not be started (Temporal did not answer) stays `queued` for a retry of
+   * the same request (same Idempotency-Key) to start it; after that the API records it as `error`, ms. @default 300000
+   */
+  UNSTARTED_EXECUTION_GRACE_MS: int(300_000),
   /** @default execution-orchestrator */
   KAFKA_CLIENT_ID: z.string().min(1).default('execution-orchestrator'),
   /** Runs at once, in all. @default 8 */
@@ -230,6 +239,10 @@ export interface Config {
   /** Where the rate-limit counters live; unset: the local stack's Redis (`npm start`). */
   redisUrl: string | undefined;
   rateLimits: RateLimitConfig;
+  /** Event streams open at once per key and per replica (config STREAMS_PER_KEY, STREAMS_PER_REPLICA). */
+  streams: { perKey: number; perReplica: number };
+  /** Config UNSTARTED_EXECUTION_GRACE_MS: how long a row whose saga did not start waits for a retry, ms. */
+  unstartedGraceMs: number;
   capacity: { global: number; perOwner: number; perLanguage: number };
   limitMaxima: RunLimits;
   retryPresets: RetryPresets;
@@ -318,6 +331,8 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       activeExecutionsPerOwner: e.QUOTA_ACTIVE_EXECUTIONS_PER_OWNER,
       redisDown: e.RATE_LIMIT_REDIS_DOWN,
     },
+    streams: { perKey: e.STREAMS_PER_KEY, perReplica: e.STREAMS_PER_REPLICA },
+    unstartedGraceMs: e.UNSTARTED_EXECUTION_GRACE_MS,
     capacity: { global: e.CAPACITY_GLOBAL, perOwner: e.CAPACITY_PER_OWNER, perLanguage: e.CAPACITY_PER_LANGUAGE },
     limitMaxima,
     retryPresets,

@@ -15,6 +15,8 @@ import type { ExecutionServiceDeps } from './services/executions';
 import { createApiKeyService } from '../auth/api-keys';
 import { authenticate, requireAdmin } from './authentication';
 import { hostCheck } from './host-check';
+import { methodNotAllowed } from './method-not-allowed';
+import { buildOpenApiDocument } from './openapi';
 import { rejectUnstorableInput } from './hostile-input';
 import { apiKeyRoutes } from './routes/api-keys';
 import { healthRoutes } from './routes/health';
@@ -28,6 +30,8 @@ import type { CodecRouterOptions } from './routes/codec';
 import { webhookSecretRoutes } from './routes/webhook-secrets';
 import type { WebhookSecretService } from '../webhooks/secrets';
 import { keepingTraceContext, traceRequests } from '../observability/http-tracing';
+import { createStreamSlots } from './stream-slots';
+import type { StreamCaps } from './stream-slots';
 
 export interface AppDeps extends ExecutionServiceDeps {
   /** Change notifications for the event streams. */
@@ -46,6 +50,8 @@ export interface AppDeps extends ExecutionServiceDeps {
   webhooks?: { secrets: WebhookSecretService; allowHttp: boolean };
   /** More Prometheus text for `/metrics`: the worker's and the relay's series when they run in this process (`npm start`). */
   moreMetrics?: () => Promise<string>;
+  /** Event streams open at once per key and per process (config STREAMS_PER_KEY, STREAMS_PER_REPLICA). */
+  streams: StreamCaps;
 }
 
 /** Request bodies above this are refused with 413 (a script is at most 64 KiB, stdin the same). */
@@ -73,7 +79,8 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
-  const metrics = createApiMetrics(deps.db, deps.log);
+  const slots = createStreamSlots(deps.streams);
+  const metrics = createApiMetrics(deps.db, deps.log, { slots, feed: deps.feed });
   const executions = createExecutionService({ ...deps, webhookSecrets: deps.webhooks?.secrets });
   const deadLetters = createDeadLetterService(deps);
   const keys = createApiKeyService(deps.db);
@@ -82,6 +89,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(hostCheck(deps.listenHost));
   app.use(metrics.timeRequests);
   app.use(requestLogger(deps.log));
+  app.use(methodNotAllowed(buildOpenApiDocument(deps.limitMaxima, deps.producer.version).paths));
   app.get('/metrics', authenticated, requireAdmin, async (_req, res) => {
     const more = deps.moreMetrics ? await deps.moreMetrics() : '';
     res.type(metrics.registry.contentType).send(`${(await metrics.registry.metrics()).trimEnd()}\n${more}`);
@@ -101,7 +109,7 @@ export function createApp(deps: AppDeps): express.Express {
     keepingTraceContext(express.json({ limit: BODY_LIMIT })),
     rejectUnstorableInput,
     executionRoutes({ executions, limitMaxima: deps.limitMaxima, rateLimits: deps.rateLimits, allowHttpCallbacks: deps.webhooks?.allowHttp }),
-    executionStreamRoutes(deps),
+    executionStreamRoutes({ ...deps, slots, onSetupAbandoned: metrics.streamAbandonedInSetup }),
     deadLetterRoutes({ deadLetters }),
     apiKeyRoutes({ keys }),
     ...(deps.webhooks ? [webhookSecretRoutes({ secrets: deps.webhooks.secrets })] : []),

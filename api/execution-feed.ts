@@ -14,6 +14,8 @@ export interface ExecutionFeed {
   subscribe(executionId: string, subscriber: FeedSubscriber): () => void;
   /** Resolves once the LISTEN connection is first up. */
   listening(): Promise<void>;
+  /** Subscribers now, over all executions (a leak shows here: metrics `eo_api_event_feed_subscribers`). */
+  subscriberCount(): number;
   close(): Promise<void>;
 }
 
@@ -46,6 +48,7 @@ export function startExecutionFeed(databaseUrl: string, log: Logger): ExecutionF
       };
     },
     listening: () => listener.listening(),
+    subscriberCount: () => [...subscribers.values()].reduce((n, set) => n + set.size, 0),
     async close() {
       subscribers.forEach((set) => set.forEach((s) => s.onClose()));
       subscribers.clear();

@@ -1,16 +1,20 @@
 import type { NextFunction, Request, Response } from 'express';
-import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '../observability/logger';
 import { coerceError } from '../observability/logger';
 import { countReservationsByState } from '../store/capacity';
 import type { Db } from '../store/db';
 import { countUnfinishedByStatus } from '../store/executions';
 import { outboxBacklog } from '../store/outbox';
+import type { ExecutionFeed } from './execution-feed';
+import type { StreamSlots } from './stream-slots';
 
 export interface ApiMetrics {
   registry: Registry;
   /** Times every request, labelled by route template (never by id), method and status. */
   timeRequests(req: Request, res: Response, next: NextFunction): void;
+  /** Counts an event stream whose client left during set-up. */
+  streamAbandonedInSetup(): void;
 }
 
 /**
@@ -18,7 +22,7 @@ export interface ApiMetrics {
  * Postgres at scrape time (the same for every replica): executions waiting and running, capacity,
  * the outbox behind Kafka and its dead letters.
  */
-export function createApiMetrics(db: Db, log: Logger): ApiMetrics {
+export function createApiMetrics(db: Db, log: Logger, streams: { slots: StreamSlots; feed: ExecutionFeed }): ApiMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'eo_api_' });
 
@@ -55,8 +59,14 @@ export function createApiMetrics(db: Db, log: Logger): ApiMetrics {
   const outbox = new Gauge({ name: 'eo_outbox_events', help: 'Outbox events not published: pending (waiting for the relay) and dead (dead-lettered)', labelNames: ['state'], registers: [registry], collect: readBacklog });
   const outboxAge = new Gauge({ name: 'eo_outbox_oldest_pending_age_seconds', help: 'Age of the oldest event the relay has not published yet; 0 when none wait', registers: [registry], collect: readBacklog });
 
+  new Gauge({ name: 'eo_api_event_streams', help: 'Event streams this process holds open (slots taken, from arrival until the connection closes)', registers: [registry], collect() { this.set(streams.slots.counts().open); } });
+  new Gauge({ name: 'eo_api_event_stream_timers', help: 'Re-check and keep-alive timers of the open event streams', registers: [registry], collect() { this.set(streams.slots.counts().timers); } });
+  new Gauge({ name: 'eo_api_event_feed_subscribers', help: 'Event streams of this process waiting on its change notifications (the execution feed)', registers: [registry], collect() { this.set(streams.feed.subscriberCount()); } });
+  const abandoned = new Counter({ name: 'eo_api_event_streams_abandoned_in_setup_total', help: 'Event streams whose client left while the stream was set up (nothing was started for them)', registers: [registry] });
+
   return {
     registry,
+    streamAbandonedInSetup: () => abandoned.inc(),
     timeRequests(req, res, next) {
       const end = requestDuration.startTimer({ method: req.method });
       res.once('close', () => end({ route: routeOf(req), status: String(res.statusCode) }));

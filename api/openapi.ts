@@ -1,27 +1,44 @@
 import { z } from 'zod';
 import { createExecutionRequestSchema } from '../domain/execution-request';
 import { ExecutionStatus } from '../domain/execution-status';
-import { LANGUAGES } from '../domain/runtimes';
+import { EVENT_TYPES } from '../domain/events';
+import { LANGUAGES, RUNTIMES } from '../domain/runtimes';
 import type { RunLimits } from '../domain/runtimes';
 import { executionViewSchema } from './execution-view';
 import { createKeyBodySchema } from './routes/api-keys';
+import { OWNER_ID_PATTERN } from '../auth/api-keys';
 import { eventJsonSchemas } from './routes/schemas';
+import { DISCARD_REASON_PATTERN } from './routes/dead-letters';
+import { HEADER_PATTERNS } from './request-parts';
+import { CURSOR_PATTERN } from './cursor';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: object) => ({ 'application/json': { schema } });
 const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: ref('Problem') } } });
-const codecPayloads = { type: 'object', required: ['payloads'], properties: { payloads: { type: 'array', items: { type: 'object', properties: { metadata: { type: 'object', additionalProperties: { type: 'string', contentEncoding: 'base64' } }, data: { type: 'string', contentEncoding: 'base64' } } } } } };
+const base64 = { type: 'string', contentEncoding: 'base64', pattern: '^[A-Za-z0-9+/]*={0,2}$' };
+const codecPayloads = { type: 'object', required: ['payloads'], properties: { payloads: { type: 'array', items: { type: 'object', properties: { metadata: { type: ['object', 'null'], additionalProperties: base64 }, data: { ...base64, type: ['string', 'null'] } } } } } };
 const codecOperation = (summary: string) => ({
   summary,
   parameters: [{ name: 'X-Namespace', in: 'header', required: false, schema: { type: 'string' }, description: 'sent by the Web UI' }],
   requestBody: { required: true, content: { 'application/json': { schema: codecPayloads } } },
   responses: { 200: { description: 'the payloads, encoded or decoded', content: { 'application/json': { schema: codecPayloads } } }, 400: problem('not a payload list'), 403: problem('not allowed to use the codec'), 422: problem('a payload this keyring cannot decrypt (unknown key id, wrong key, altered)') },
 });
+/** One Server-Sent Event of an execution's stream: a domain event (its envelope in `data`, its sequence in `id`), or `end`. */
+const sseEventSchema = {
+  type: 'object',
+  required: ['event', 'data'],
+  properties: {
+    event: { enum: [...EVENT_TYPES, 'end'] },
+    data: { type: 'string', contentMediaType: 'application/json', description: 'the event envelope (see /api/v1/schemas/events); for `end`, the execution' },
+    id: { type: 'string', pattern: '^[0-9]+$', description: 'the per-execution sequence; absent on `end`' },
+  },
+};
+const cursorSchema = { type: 'string', pattern: CURSOR_PATTERN.source };
 const idParam = (description: string) => ({ name: 'id', in: 'path', required: true, description, schema: { type: 'string', format: 'uuid' } });
 const query = (name: string, schema: object, description?: string) => ({ name, in: 'query', required: false, schema, ...(description ? { description } : {}) });
-const header = (name: string, description: string) => ({ name, in: 'header', required: false, description, schema: { type: 'string' } });
+const header = (name: string, description: string) => ({ name, in: 'header', required: false, description, schema: { type: 'string', ...(name in HEADER_PATTERNS ? { pattern: HEADER_PATTERNS[name as keyof typeof HEADER_PATTERNS].source } : {}) } });
 const bodyOf = (schema: object, required = true) => ({ required, content: json(schema) });
-const reasonBody = (required: boolean) => ({ type: 'object', additionalProperties: false, properties: { reason: { type: 'string', maxLength: 1000 } }, ...(required ? { required: ['reason'] } : {}) });
+const reasonBody = (required: boolean) => ({ type: 'object', additionalProperties: false, properties: { reason: { type: 'string', maxLength: 1000, ...(required ? { pattern: DISCARD_REASON_PATTERN.source } : {}) } }, ...(required ? { required: ['reason'] } : {}) });
 
 /** Served before the per-principal limits (api/app.ts), so never 429 from them. */
 const UNLIMITED_PATHS = new Set(['/api/v1/openapi.json', '/healthz', '/readyz', '/metrics']);
@@ -51,6 +68,21 @@ const executionSchema = () => {
   return { ...view, properties: { ...view.properties, live } };
 };
 
+type JsonObject = Record<string, unknown> & { properties?: Record<string, JsonObject> };
+
+/**
+ * The rules the request schema checks in code (its refinement), written into the document: each limit's maximum
+ * (config MAX_LIMITS_JSON) and the one version each language provides.
+ */
+function withRuntimeRules(schema: JsonObject, limitMaxima: RunLimits): JsonObject {
+  const limits = schema.properties?.limits;
+  for (const [field, max] of Object.entries(limitMaxima)) {
+    const property = limits?.properties?.[field];
+    if (property) property.maximum = max;
+  }
+  return { ...schema, oneOf: LANGUAGES.map((language) => ({ properties: { language: { const: language }, version: { const: RUNTIMES[language].version } } })) };
+}
+
 /** Operations anyone may call; every other one needs an API key. */
 const PUBLIC_PATHS = new Set(['/api/v1/openapi.json', '/healthz', '/readyz']);
 /** Operations only an admin key may call. */
@@ -67,6 +99,24 @@ function withAccess<T extends Record<string, Record<string, object>>>(paths: T):
       operation.responses[401] = { ...problem('no API key, or one unknown, malformed or revoked'), headers: { 'WWW-Authenticate': { schema: { type: 'string' } } } };
       if (isAdminPath(p)) operation.responses[403] = problem('a user key: this operation needs an admin key');
       operation.responses[503] = { ...problem('the API key cannot be checked now (the database does not answer)'), headers: { 'Retry-After': { schema: { type: 'integer' } } } };
+    }
+  }
+  return paths;
+}
+
+/**
+ * Adds the answers of request parsing to every operation that parses something: 400 (a malformed parameter or
+ * body, naming it), and for a body 413 (too large) and 415 (not JSON). An operation's own wording is kept.
+ */
+function withRequestErrors<T extends Record<string, Record<string, object>>>(paths: T): T {
+  for (const operations of Object.values(paths)) {
+    for (const operation of Object.values(operations) as Array<{ responses: Record<string, unknown>; parameters?: unknown[]; requestBody?: unknown }>) {
+      if (operation.requestBody) {
+        operation.responses[400] ??= problem('invalid body, naming the field');
+        operation.responses[413] ??= problem('body too large');
+        operation.responses[415] ??= problem('body not JSON');
+      }
+      if (operation.parameters?.length) operation.responses[400] ??= problem('a malformed parameter, naming it');
     }
   }
   return paths;
@@ -92,7 +142,7 @@ const apiKeySchema = {
  * the app serves is described here and that every path described here is served.
  */
 export function buildOpenApiDocument(limitMaxima: RunLimits, version: string) {
-  const executionRequest = z.toJSONSchema(createExecutionRequestSchema(limitMaxima), { io: 'input', unrepresentable: 'any' });
+  const executionRequest = withRuntimeRules(z.toJSONSchema(createExecutionRequestSchema(limitMaxima), { io: 'input', unrepresentable: 'any' }) as JsonObject, limitMaxima);
   const createKeyRequest = z.toJSONSchema(createKeyBodySchema, { io: 'input' });
   return {
     openapi: '3.1.0',
@@ -103,17 +153,17 @@ export function buildOpenApiDocument(limitMaxima: RunLimits, version: string) {
         'Runs scripts under limits as Temporal sagas. Errors are RFC 9457 problem+json. Every operation but the document, /healthz and /readyz needs `Authorization: Bearer <API key>`. A user key sees and acts on its own executions only (another owner\'s answers 404, as an unknown one); an admin key sees all, and alone may use /dlq, /keys and /metrics. Strings holding NUL or unpaired UTF-16 surrogates are refused with 400.',
     },
     security: [{ bearerAuth: [] }],
-    paths: withAccess(withLimitResponses({
+    paths: withRequestErrors(withAccess(withLimitResponses({
       '/api/v1/executions': {
         post: {
           summary: 'Submit an execution',
-          parameters: [header('Idempotency-Key', 'same key + same body → the same execution (200); other body → 422'), header('X-Correlation-Id', 'carried into every event'), header('traceparent', 'W3C trace context')],
+          parameters: [header('Idempotency-Key', 'same key + same body → the same execution (200); other body → 422'), header('X-Correlation-Id', 'carried into every event'), header('traceparent', 'W3C trace context: a valid one is continued; anything else is ignored and a new trace starts')],
           requestBody: bodyOf(ref('ExecutionRequest')),
           responses: { 201: { description: 'created', headers: { Location: { schema: { type: 'string' } } }, content: json(ref('Execution')) }, 200: { description: 'idempotent replay', content: json(ref('Execution')) }, 400: problem('invalid request, naming the field'), 413: problem('body too large'), 415: problem('not JSON'), 422: problem('Idempotency-Key reused with another body, or a callbackUrl from an owner without a webhook secret') },
         },
         get: {
           summary: 'List executions, newest first: a user key lists its own owner\'s only',
-          parameters: [query('status', { enum: Object.values(ExecutionStatus) }), query('language', { enum: [...LANGUAGES] }), query('owner', { type: 'string' }, 'admin keys: that owner\'s; user keys: another owner finds none'), query('cursor', { type: 'string' }, 'nextCursor of the previous page'), query('limit', { type: 'integer', minimum: 1, maximum: 100, default: 20 })],
+          parameters: [query('status', { enum: Object.values(ExecutionStatus) }), query('language', { enum: [...LANGUAGES] }), query('owner', { type: 'string', pattern: OWNER_ID_PATTERN.source }, 'admin keys: that owner\'s; user keys: another owner finds none'), query('cursor', cursorSchema, 'nextCursor of the previous page'), query('limit', { type: 'integer', minimum: 1, maximum: 100, default: 20 })],
           responses: { 200: { description: 'a page', content: json({ type: 'object', properties: { items: { type: 'array', items: ref('Execution') }, nextCursor: { type: ['string', 'null'] } } }) }, 400: problem('bad query') },
         },
       },
@@ -121,7 +171,7 @@ export function buildOpenApiDocument(limitMaxima: RunLimits, version: string) {
         post: {
           summary: 'Submit up to 100 executions; answered per item',
           parameters: [header('Idempotency-Key', 'covers the batch: item i uses <key>#<i>')],
-          requestBody: bodyOf({ type: 'object', required: ['items'], additionalProperties: false, properties: { items: { type: 'array', minItems: 1, maxItems: 100, items: ref('ExecutionRequest') } } }),
+          requestBody: bodyOf({ type: 'object', required: ['items'], additionalProperties: false, properties: { items: { type: 'array', minItems: 1, maxItems: 100, items: { type: 'object', description: 'an ExecutionRequest, validated on its own: an invalid one is answered with its problem in its place (status 400), the others still start' } } } }),
           responses: { 200: { description: 'per-item status with execution or problem', content: json({ type: 'object', properties: { items: { type: 'array', items: { type: 'object', properties: { index: { type: 'integer' }, status: { type: 'integer' }, location: { type: 'string' }, execution: ref('Execution'), problem: ref('Problem') } } }, accepted: { type: 'integer' }, failed: { type: 'integer' } } }) }, 400: problem('not a batch'), 415: problem('not JSON') },
         },
       },
@@ -135,7 +185,7 @@ export function buildOpenApiDocument(limitMaxima: RunLimits, version: string) {
         get: {
           summary: 'Server-Sent Events: each domain event, then `end` with the execution; closes on any terminal state',
           parameters: [idParam('execution id'), header('Last-Event-ID', 'resume after this sequence')],
-          responses: { 200: { description: 'event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, 400: problem('bad Last-Event-ID'), 404: problem('unknown, or another owner\'s') },
+          responses: { 200: { description: 'event stream', content: { 'text/event-stream': { schema: sseEventSchema } } }, 400: problem('bad Last-Event-ID'), 404: problem('unknown, or another owner\'s') },
         },
       },
       '/api/v1/executions/{id}/cancel': {
@@ -149,14 +199,14 @@ export function buildOpenApiDocument(limitMaxima: RunLimits, version: string) {
       '/api/v1/dlq': {
         get: {
           summary: 'Dead letters, newest first',
-          parameters: [query('eventType', { type: 'string' }), query('executionId', { type: 'string', format: 'uuid' }), query('cursor', { type: 'string' }), query('limit', { type: 'integer', minimum: 1, maximum: 100, default: 20 })],
+          parameters: [query('eventType', { type: 'string', minLength: 1, maxLength: 100 }), query('executionId', { type: 'string', format: 'uuid' }), query('cursor', cursorSchema, 'nextCursor of the previous page'), query('limit', { type: 'integer', minimum: 1, maximum: 100, default: 20 })],
           responses: { 200: { description: 'a page of dead letters', content: json({ type: 'object' }) }, 400: problem('bad query') },
         },
       },
       '/api/v1/dlq/retry': {
         post: {
           summary: 'Retry dead letters in bulk (up to 1000 a call)',
-          requestBody: bodyOf({ type: 'object', additionalProperties: false, properties: { eventType: { type: 'string' }, executionId: { type: 'string', format: 'uuid' }, all: { const: true }, reason: { type: 'string' } } }),
+          requestBody: bodyOf({ type: 'object', additionalProperties: false, properties: { eventType: { type: 'string', minLength: 1, maxLength: 100 }, executionId: { type: 'string', format: 'uuid' }, all: { const: true }, reason: { type: 'string', maxLength: 1000 } }, anyOf: [{ required: ['all'] }, { required: ['eventType'] }, { required: ['executionId'] }] }),
           responses: { 200: { description: 'how many were retried', content: json({ type: 'object', properties: { retried: { type: 'integer' }, ids: { type: 'array', items: { type: 'string' } }, more: { type: 'boolean' } } }) }, 400: problem('no filter and no "all"') },
         },
       },
@@ -203,7 +253,7 @@ export function buildOpenApiDocument(limitMaxima: RunLimits, version: string) {
       '/codec/encode': { post: codecOperation('Encrypt payloads (Temporal codec-server protocol)') },
       '/codec/decode': { post: codecOperation('Decrypt payloads for the Temporal Web UI and CLI (Temporal codec-server protocol); unencrypted payloads come back as they are') },
       '/metrics': { get: { summary: 'Prometheus metrics (admin key)', responses: { 200: { description: 'text exposition', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
-    })),
+    }))),
     components: {
       securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API key, eo_<prefix>_<secret> (npm run keys -- create, or POST /api/v1/keys)' } },
       schemas: {

@@ -2,6 +2,8 @@ import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import { ZodError } from 'zod';
 import type { Logger } from '../observability/logger';
 import { coerceError } from '../observability/logger';
+import { DEPENDENCY_RETRY_AFTER_S, unreachableDependency } from './dependency-errors';
+import type { Dependency } from './dependency-errors';
 
 /** One invalid field of a request, as reported in `errors` of a 400 problem. */
 export interface FieldError {
@@ -23,6 +25,12 @@ export class HttpError extends Error {
     super(detail);
     this.name = 'HttpError';
   }
+}
+
+/** 503: a dependency the request needs does not answer; the client may come back after `Retry-After`. */
+export function dependencyUnavailable(dependency: Dependency, doing = 'this request cannot be served now'): HttpError {
+  const name = dependency === 'postgres' ? 'the database (Postgres)' : 'Temporal';
+  return new HttpError(503, 'dependency-unavailable', 'Service Unavailable', `${doing}: ${name} does not answer`, { dependency, retryAfterSeconds: DEPENDENCY_RETRY_AFTER_S }, { 'Retry-After': String(DEPENDENCY_RETRY_AFTER_S) });
 }
 
 export const notFound = (what: string) => new HttpError(404, 'not-found', 'Not Found', `${what} does not exist`);
@@ -47,11 +55,12 @@ export const problemTypeUri = (slug: string) => `https://execution-orchestrator.
 /** Unknown route → 404 problem. */
 export const notFoundRoute: RequestHandler = (req, _res, next) => next(notFound(`route ${req.method} ${req.path}`));
 
-/** Maps every error to problem+json: zod → 400, HttpError → its status, body-parser errors → 400/413/415, else 500 (logged). */
+/** Maps every error to problem+json: zod → 400, HttpError → its status, body-parser errors → 400/413/415, Postgres or Temporal unreachable → 503 (logged), else 500 (logged). */
 export function problemMiddleware(logOf: (req: Request) => Logger): ErrorRequestHandler {
   return (rawErr, req, res, _next) => {
     const err = toHttpError(rawErr);
-    if (err.status >= 500) logOf(req).error({ err: coerceError(rawErr), method: req.method, path: req.path }, 'request failed');
+    // A deliberate HttpError says what it is; anything else that becomes a 5xx (a bug, a dependency down) is logged.
+    if (err.status >= 500 && !(rawErr instanceof HttpError)) logOf(req).error({ err: coerceError(rawErr), method: req.method, path: req.path }, 'request failed');
     res.status(err.status).set(err.headers).type('application/problem+json').json(problemBody(err, req.originalUrl));
   };
 }
@@ -76,5 +85,7 @@ export function toHttpError(err: unknown): HttpError {
     case 'charset.unsupported':
       return new HttpError(415, 'unsupported-media-type', 'Unsupported Media Type', bodyParserError.message ?? 'unsupported encoding');
   }
+  const down = unreachableDependency(err);
+  if (down) return dependencyUnavailable(down);
   return new HttpError(500, 'internal-error', 'Internal Server Error', 'an unexpected error occurred; it has been logged');
 }

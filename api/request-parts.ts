@@ -4,10 +4,29 @@ import { z } from 'zod';
 import { TRACEPARENT_PATTERN } from '../observability/trace-context';
 import { HttpError, fieldErrorsOf, validationError } from './problem';
 
-export const correlationSchema = z.string().min(1).max(128);
-export const traceparentSchema = z.string().regex(TRACEPARENT_PATTERN, 'must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)').nullable();
-export const idempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,255}$/, 'must be 1-255 visible ASCII characters');
-export const idSchema = z.uuid();
+/** Header syntaxes, shared by the parsers below and the OpenAPI document (api/openapi.ts): one truth. */
+export const HEADER_PATTERNS = {
+  'Idempotency-Key': /^[\x21-\x7e]{1,255}$/,
+  // Visible ASCII and inner spaces (a header value's outer spaces are not part of it), 1-128 characters.
+  'X-Correlation-Id': /^[\x21-\x7e](?:[\x20-\x7e]{0,126}[\x21-\x7e])?$/,
+  // Sequences are Postgres integers; nine digits is more events than an execution has, and always fits.
+  'Last-Event-ID': /^[0-9]{1,9}$/,
+} as const;
+
+export const correlationSchema = z.string().regex(HEADER_PATTERNS['X-Correlation-Id'], 'must be 1-128 visible ASCII characters (inner spaces allowed)');
+/**
+ * A valid W3C traceparent continues its trace; anything else (malformed, all-zero ids) is ignored and a new trace
+ * starts, as W3C Trace Context asks of a receiver ("MUST ignore the traceparent"), never a 400.
+ */
+export const traceparentSchema = z
+  .string()
+  .transform((v): string | null => (TRACEPARENT_PATTERN.test(v) ? v : null))
+  .nullable();
+export const idempotencyKeySchema = z.string().regex(HEADER_PATTERNS['Idempotency-Key'], 'must be 1-255 visible ASCII characters');
+export const lastEventIdSchema = z.string().regex(HEADER_PATTERNS['Last-Event-ID'], 'must be an event sequence number (digits)').transform(Number);
+// Any 8-4-4-4-12 hex (as Postgres's uuid type and the document's `format: uuid` take it), not only RFC 9562 versions.
+export const idSchema = z.guid();
+
 
 /** The `:id` path parameter as a UUID, or a 400 naming `id`. */
 export function executionIdOf(req: Request): string {
@@ -33,8 +52,10 @@ export function requiredJsonBody(req: Request): unknown {
   return req.body;
 }
 
-/** An optional request body: absent is fine; present, it must be JSON. `req.is` is null without a body. */
+/** An optional request body: absent (or empty and untyped) is fine; present, it must be JSON. `req.is` is null without a body. */
 export function optionalJsonBody(req: Request): unknown {
+  const emptyUntyped = req.get('content-type') === undefined && req.get('transfer-encoding') === undefined && Number(req.get('content-length') ?? 0) === 0;
+  if (emptyUntyped) return undefined;
   if (req.is('application/json') === false) throw notJson();
   return req.body;
 }

@@ -18,6 +18,7 @@ import { codecAccessPlaceholder } from './routes/codec';
 import type { AppDeps } from './app';
 import { connectRedis, createRateLimits } from './rate-limits';
 import { createWebhookSecretService } from '../webhooks/secrets';
+import { startUnstartedSweeper } from './unstarted-executions';
 
 export interface ApiHandle {
   server: Server;
@@ -50,6 +51,7 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
     saga: config.saga,
     // Detected here too: the API answers GET /runtimes for the worker image it ships in.
     installedRuntimes: detectRuntimes().map(({ language, version }) => ({ language, version })),
+    streams: config.streams,
     rateLimits: createRateLimits({ redis, db, ownerLocks, limits: config.rateLimits, log }),
     codec: {
       codec: new EncryptionCodec(keyring),
@@ -60,6 +62,8 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
     webhooks: { secrets: createWebhookSecretService(db, keyring), allowHttp: config.webhooks.allowHttp },
     ...extras,
   });
+  // Rows whose saga could not be started and that no retry of their request started: recorded as `error`.
+  const sweeper = startUnstartedSweeper({ db, temporal, producer: config.service, log, graceMs: config.unstartedGraceMs });
   const server = app.listen(config.api.port, config.api.host);
   await once(server, 'listening');
   const address = server.address();
@@ -72,6 +76,7 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
     /** Drains: no new connections; in-flight requests finish (up to DRAIN_TIMEOUT_MS, then cut); event streams close with a reconnect hint. */
     async stop() {
       log.info({ drain_timeout_ms: config.drainTimeoutMs }, 'api draining');
+      sweeper.stop();
       const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
       await feed.close(); // ends the open event streams, which would otherwise hold the server open
       server.closeIdleConnections(); // their sockets, idle now, instead of waiting out the keep-alive timeout

@@ -12,7 +12,8 @@ import type { Db } from '../store/db';
 export const API_KEY_ROLES = ['user', 'admin'] as const satisfies readonly ApiKeyRole[];
 
 /** Who owns executions: 1-128 characters of A-Z a-z 0-9 . _ : @ - */
-export const ownerIdSchema = z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ : @ -');
+export const OWNER_ID_PATTERN = /^[A-Za-z0-9._:@-]{1,128}$/;
+export const ownerIdSchema = z.string().regex(OWNER_ID_PATTERN, 'must be 1-128 characters of A-Z a-z 0-9 . _ : @ -');
 export const keyPrefixSchema = z.string().regex(/^[0-9a-f]{10}$/, 'must be a key prefix: 10 hex digits');
 export const keyNameSchema = z.string().min(1).max(200);
 

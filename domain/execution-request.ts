@@ -30,7 +30,8 @@ export function createExecutionRequestSchema(maxima: RunLimits, options: { allow
       version: z.string().min(1).max(32).optional(),
       script: z
         .string()
-        .refine((s) => s.trim().length > 0, 'must not be empty')
+        // Something other than ASCII white space; a regex, so that the OpenAPI document carries the same rule.
+        .regex(/[^ \t\n\r\f\v]/, 'must not be empty')
         .refine((s) => utf8Bytes(s) <= MAX_SCRIPT_BYTES, `must be at most ${MAX_SCRIPT_BYTES} bytes`),
       stdin: z
         .string()

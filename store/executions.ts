@@ -59,3 +59,16 @@ export async function countUnfinishedByStatus(db: Db): Promise<Record<string, nu
   const rows = await db.execution.groupBy({ by: ['status'], where: { status: { in: ['queued', 'running'] } }, _count: true });
   return Object.fromEntries(rows.map((r) => [r.status, r._count]));
 }
+
+/**
+ * Executions that may have no saga: still `queued` with only their `execution_requested` event, no capacity
+ * reservation (a saga's first steps make one) and created before `olderThan` — the rows the API wrote but
+ * could not start a saga for (api/unstarted-executions.ts checks each against Temporal). Oldest first.
+ */
+export function possiblyUnstarted(db: Db, olderThan: Date, take: number): Promise<Execution[]> {
+  return db.execution.findMany({
+    where: { status: 'queued', eventSeq: 1, reservation: { is: null }, createdAt: { lt: olderThan } },
+    orderBy: { createdAt: 'asc' },
+    take,
+  });
+}

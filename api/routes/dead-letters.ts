@@ -16,7 +16,9 @@ export interface DeadLetterRoutesDeps {
 const filterSchema = { eventType: z.string().min(1).max(100).optional(), executionId: idSchema.optional() };
 const listQuerySchema = z.object({ ...filterSchema, cursor: z.string().max(200).optional(), limit: z.coerce.number().int().min(1).max(100).default(20) }).strict();
 const retryBodySchema = z.object({ reason: z.string().max(1000).optional() }).strict();
-const discardBodySchema = z.object({ reason: z.string().trim().min(1, 'is required: say why the event is dropped').max(1000) }).strict();
+/** A reason with something in it: at least one character that is not an ASCII space, tab or line break (as the document says). */
+export const DISCARD_REASON_PATTERN = /[^ \t\n\r]/;
+const discardBodySchema = z.object({ reason: z.string().max(1000).regex(DISCARD_REASON_PATTERN, 'is required: say why the event is dropped') }).strict();
 const bulkRetryBodySchema = z
   .object({ ...filterSchema, all: z.literal(true).optional(), reason: z.string().max(1000).optional() })
   .strict()
@@ -49,7 +51,7 @@ export function deadLetterRoutes(deps: DeadLetterRoutesDeps): Router {
 
   router.get('/dlq', async (req, res) => {
     const { eventType, executionId, cursor, limit } = parse(listQuerySchema, req.query, 'query.');
-    const page = await deadLetters.list({ eventType, executionId }, cursor ? decodeCursor(cursor) : null, limit);
+    const page = await deadLetters.list({ eventType, executionId }, cursor !== undefined ? decodeCursor(cursor) : null, limit);
     res.json({ items: page.items.map(deadLetterView), nextCursor: page.more && page.last ? encodeCursor(page.last) : null });
   });
 

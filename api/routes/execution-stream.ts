@@ -1,6 +1,5 @@
 import { Router } from 'express';
 import type { Response } from 'express';
-import { z } from 'zod';
 import { isTerminal } from '../../domain/execution-status';
 import type { Logger } from '../../observability/logger';
 import { coerceError } from '../../observability/logger';
@@ -10,13 +9,18 @@ import { eventsOf } from '../../store/outbox';
 import type { ExecutionFeed } from '../execution-feed';
 import { executionView } from '../execution-view';
 import { notFound } from '../problem';
+import type { StreamSlots } from '../stream-slots';
 import { ownerScopeOf, principalOf } from '../principal';
-import { executionIdOf, headerValue, requestLog, withExecutionIdInLog } from '../request-parts';
+import { executionIdOf, headerValue, lastEventIdSchema, requestLog, withExecutionIdInLog } from '../request-parts';
 
 export interface ExecutionStreamDeps {
   db: Db;
   feed: ExecutionFeed;
   log: Logger;
+  /** Caps and counts the open streams (api/stream-slots.ts). */
+  slots: StreamSlots;
+  /** Called when a client left during set-up, before anything was started for it (counted by the metrics). */
+  onSetupAbandoned?: () => void;
 }
 
 /** Safety net behind the feed's NOTIFY wake-ups (a change missed while its connection was down), ms. */
@@ -26,14 +30,14 @@ const KEEPALIVE_MS = 15_000;
 /** Reconnect delay a stream closed by a stopping API asks of its client (SSE `retry:`), ms. */
 const RECONNECT_MS = 1_000;
 
-const lastEventIdSchema = z.coerce.number().int().min(0);
-
 /**
  * `GET /executions/{id}/stream`: the execution's domain events as Server-Sent Events — `event:` the event
  * type, `id:` its per-execution sequence, `data:` the envelope, as Kafka carries it (read from the outbox,
  * so nothing waits for the relay) — then `event: end` with the execution and its result once it is in a
  * terminal state, cancel included, and the stream closes. `Last-Event-ID` resumes after that sequence. A stopping
  * API ends the stream with `event: reconnect` (and `retry:`) instead: the client resumes on another replica.
+ * Streams are capped per key (429) and per process (503); a stream holds its slot, its feed subscription and
+ * its two timers until its connection closes, whichever side closes it and at whatever point.
  */
 export function executionStreamRoutes(deps: ExecutionStreamDeps): Router {
   const router = Router();
@@ -42,22 +46,32 @@ export function executionStreamRoutes(deps: ExecutionStreamDeps): Router {
   router.get('/executions/:id/stream', async (req, res) => {
     const id = executionIdOf(req);
     let sent = headerValue(req, 'Last-Event-ID', lastEventIdSchema, 0);
-    if (!(await executionExists(deps.db, id, ownerScopeOf(principalOf(res))))) throw notFound(`execution ${id}`);
+    const principal = principalOf(res);
     const log = requestLog(req, deps.log);
-
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    // Everything the stream holds is let go in one place, whenever the connection closes — during set-up too
+    // (the client may leave while the execution is read, before any timer exists: then none is started).
+    const release = deps.slots.acquire(principal.keyId);
     let finished = false;
-    let running: Promise<void> | null = null;
-    let rerun = false;
-
+    const undo: Array<() => void> = [release];
     const finish = () => {
       if (finished) return;
       finished = true;
-      unsubscribe();
-      clearInterval(recheck);
-      clearInterval(keepalive);
-      res.end();
+      for (const step of undo.splice(0)) step();
+      if (res.headersSent && !res.writableEnded) res.end();
     };
+    res.on('close', finish); // the response's, not the request's: that one may close once read
+    // Gone before this handler ran (while its key or rate limit was checked): that close was already emitted.
+    if (res.closed || res.destroyed || req.socket.destroyed) finish();
+    const exists = await executionExists(deps.db, id, ownerScopeOf(principal));
+    if (finished) {
+      deps.onSetupAbandoned?.(); // counted, so that a test can tell this path was taken
+      return; // the client left while the execution was read
+    }
+    if (!exists) throw notFound(`execution ${id}`);
+
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    let running: Promise<void> | null = null;
+    let rerun = false;
 
     /** Writes the events after `sent`; ends the stream once the execution is terminal. Reads the row first:
      * its terminal state and terminal event commit together, so a terminal row means the event is visible. */
@@ -97,10 +111,9 @@ export function executionStreamRoutes(deps: ExecutionStreamDeps): Router {
       if (!finished) res.write(`retry: ${RECONNECT_MS}\nevent: reconnect\ndata: ${JSON.stringify({ reason: 'server stopping', retryMs: RECONNECT_MS })}\n\n`);
       finish();
     };
-    const unsubscribe = deps.feed.subscribe(id, { onChange: wake, onClose: handOff });
-    const recheck = setInterval(wake, RECHECK_MS);
-    const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS);
-    res.on('close', finish); // the client went away (the response's, not the request's: that one may close once read)
+    undo.push(deps.feed.subscribe(id, { onChange: wake, onClose: handOff }));
+    undo.push(deps.slots.timer(setInterval(wake, RECHECK_MS)));
+    undo.push(deps.slots.timer(setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS)));
     wake();
   });
 

@@ -24,7 +24,8 @@ export interface ExecutionRoutesDeps {
 
 /** Most submissions one batch may carry. */
 const BATCH_MAX = 100;
-const batchSchema = z.object({ items: z.array(z.unknown()).min(1).max(BATCH_MAX) }).strict();
+// Each item an object, validated on its own (an invalid one is answered in its place, the others still start).
+const batchSchema = z.object({ items: z.array(z.looseObject({})).min(1).max(BATCH_MAX) }).strict();
 const cancelBodySchema = z.object({ reason: z.string().max(1000).optional() }).strict();
 const listQuerySchema = z
   .object({
@@ -120,7 +121,7 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
       res.json({ items: [], nextCursor: null });
       return;
     }
-    const page = await executions.list({ status, language, ownerId: scope ?? owner }, cursor ? decodeCursor(cursor) : null, limit);
+    const page = await executions.list({ status, language, ownerId: scope ?? owner }, cursor !== undefined ? decodeCursor(cursor) : null, limit);
     res.json({ items: page.items.map(executionView), nextCursor: page.more && page.last ? encodeCursor(page.last) : null });
   });
 

@@ -24,16 +24,15 @@ import type { KeysetPosition } from '../../store/pagination';
 import { pageOf } from '../../store/pagination';
 import { createExecution, newExecutionFrom, transitionsOf } from '../../store/transitions';
 import type { executionSaga } from '../../workflows/execution-saga';
-import type { ExecutionFeed } from '../execution-feed';
+import { unreachableDependency } from '../dependency-errors';
+import { abandonUnstarted } from '../unstarted-executions';
 import { idempotentExecutionId, requestHash } from '../idempotency';
 import { liveState } from '../live-state';
-import { HttpError, notFound, toHttpError } from '../problem';
+import { dependencyUnavailable, HttpError, notFound, toHttpError } from '../problem';
 
 export interface ExecutionServiceDeps {
   db: Db;
   temporal: Client;
-  /** Change notifications: a row another request is writing is awaited on them. */
-  feed: ExecutionFeed;
   taskQueue: string;
   retryPresets: RetryPresets;
   producer: Producer;
@@ -65,10 +64,29 @@ export type BatchOutcome = { index: number } & ({ submitted: Submitted } | { pro
 
 /** Most submissions of one batch started at once. */
 const BATCH_CONCURRENCY = 8;
-/** How long a submission waits for the row of the same Idempotency-Key that another request is writing, ms. */
-const CONCURRENT_ROW_WAIT_MS = 3_000;
-/** Re-read of that row between change notifications (which may be missed while the feed reconnects), ms. */
-const CONCURRENT_ROW_RECHECK_MS = 250;
+/** Longest wait for Temporal to accept a saga's start before the request answers 503, ms. */
+const SAGA_START_DEADLINE_MS = 10_000;
+
+/** The saga input that runs `row`'s script as execution `executionId` (the row's own id: its first start). */
+function sagaInputOf(row: Execution, executionId: string, deps: Pick<ExecutionServiceDeps, 'retryPresets' | 'saga'>): ExecutionSagaInput {
+  return {
+    executionId,
+    ownerId: row.ownerId,
+    correlationId: row.correlationId,
+    retryOfId: row.retryOfId,
+    idempotencyKey: row.idempotencyKey,
+    requestHash: row.requestHash,
+    traceparent: row.traceparent ?? newTraceparent(),
+    language: row.language as Language,
+    version: row.languageVersion,
+    script: row.script,
+    stdin: row.stdin,
+    limits: row.limits as unknown as RunLimits,
+    ...(row.callbackUrl === null ? {} : { callbackUrl: row.callbackUrl }),
+    retryPresets: deps.retryPresets,
+    outagePauseMs: deps.saga.outagePauseMs,
+  };
+}
 
 /**
  * Executions as the API offers them: submit (alone or in a batch), retry, cancel and read. Starts sagas by
@@ -84,66 +102,86 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     return execution;
   };
 
-  /**
-   * Starts the saga, then writes the row. Workflow first: once it is started the request is durable, and the
-   * saga creates the row itself if this process stops in between. Execution ids are never reused.
-   */
-  async function start(input: ExecutionSagaInput, actor: string, log: Logger): Promise<Execution> {
-    trace.getActiveSpan()?.setAttributes({ [SpanAttr.executionId]: input.executionId, [SpanAttr.ownerId]: input.ownerId, [SpanAttr.language]: input.language, [SpanAttr.correlationId]: input.correlationId, [SpanAttr.status]: 'queued' });
-    await deps.temporal.workflow.start<typeof executionSaga>(WORKFLOW_NAME, {
-      workflowId: input.executionId,
-      taskQueue: deps.taskQueue,
-      args: [input],
-      workflowIdReusePolicy: 'REJECT_DUPLICATE',
-      workflowRunTimeout: deps.saga.runTimeoutMs,
-    });
-    await createExecution(db, newExecutionFrom(input), actor, deps.producer);
-    log.info({ execution_id: input.executionId, correlation_id: input.correlationId, retry_of: input.retryOfId }, 'execution started');
-    return getExecution(db, input.executionId);
-  }
-
   /** A webhook is signed with its owner's secret: without one it could not be verified, so it is refused up front. */
   async function requireWebhookSecret(ownerId: string): Promise<void> {
     if (deps.webhookSecrets && (await deps.webhookSecrets.status(ownerId)) !== null) return;
     throw new HttpError(422, 'webhook-secret-missing', 'No webhook secret', `owner ${ownerId} has no webhook signing secret: create one with POST /api/v1/webhook-secret, then send callbackUrl`, { errors: [{ field: 'callbackUrl', message: 'the owner has no webhook signing secret' }] });
   }
 
-  /** The row of a workflow another request just started: it is written right after the start. */
-  async function rowWrittenConcurrently(id: string): Promise<Execution | null> {
-    let changed: () => void = () => undefined;
-    const unsubscribe = deps.feed.subscribe(id, { onChange: () => changed(), onClose: () => changed() });
+  /**
+   * The saga of an execution whose row is written: started by the execution id, idempotently (a saga already
+   * started under that id is the one). When the start fails, `onFailure` says what becomes of the row:
+   * `abandon` records it as `error` at once (nobody can ask for it again), `keep` leaves it `queued` for a
+   * retry of the same request (same Idempotency-Key) to start — or, past UNSTARTED_EXECUTION_GRACE_MS, for
+   * the sweeper (api/unstarted-executions.ts) to record as `error`. A start that failed ambiguously (a timeout)
+   * may have started the saga anyway: it then finds the row `error` and refuses to run (queued → running is
+   * refused), or, with `keep`, it runs what the row says and a retry of the request answers it.
+   * Returns the row when the start failed but the saga turned out to be running (the request succeeded).
+   * @throws HttpError 503 (Temporal does not answer), or the start's own error.
+   */
+  async function launch(input: ExecutionSagaInput, onFailure: 'abandon' | 'keep', log: Logger): Promise<Execution | null> {
     try {
-      for (const until = Date.now() + CONCURRENT_ROW_WAIT_MS; ; ) {
-        const row = await findExecution(db, id);
-        const left = until - Date.now();
-        if (row || left <= 0) return row;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.min(left, CONCURRENT_ROW_RECHECK_MS));
-          changed = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
+      await deps.temporal.withDeadline(Date.now() + SAGA_START_DEADLINE_MS, () =>
+        deps.temporal.workflow.start<typeof executionSaga>(WORKFLOW_NAME, {
+          workflowId: input.executionId,
+          taskQueue: deps.taskQueue,
+          args: [input],
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          workflowRunTimeout: deps.saga.runTimeoutMs,
+        }),
+      );
+      return null;
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return null; // started by a request of the same Idempotency-Key
+      log.warn({ err: coerceError(err), execution_id: input.executionId, on_failure: onFailure }, 'saga not started');
+      if (onFailure === 'abandon') {
+        const now = await abandonUnstarted(db, input.executionId, deps.producer, log);
+        // The ambiguous start did start it, and it already moved on: it runs, so the request succeeded.
+        if (now && !isTerminal(now.status) && now.status !== 'queued') return now;
       }
-    } finally {
-      unsubscribe();
+      const down = unreachableDependency(err);
+      throw down ? dependencyUnavailable(down, `execution ${input.executionId} was not started`) : err;
     }
   }
 
   /**
-   * Starts an execution, or finds the one its Idempotency-Key already made.
-   * @throws HttpError 422 (key reused with another request), 409 (same key still being accepted).
+   * Writes the row (queued, with its audit row and `execution_requested`, in one transaction), then starts the
+   * saga. Row first: a request that fails before the start (Postgres down) has started nothing, and a saga
+   * never runs without its row; see {@link launch} for a start that fails. Returns the row as written (read
+   * before the start, so that nothing after a started saga can fail the request) and whether this call wrote
+   * it (false: a request of the same Idempotency-Key did, and started its saga). Execution ids are never reused.
+   */
+  async function start(input: ExecutionSagaInput, actor: string, onFailure: 'abandon' | 'keep', log: Logger): Promise<{ execution: Execution; created: boolean }> {
+    trace.getActiveSpan()?.setAttributes({ [SpanAttr.executionId]: input.executionId, [SpanAttr.ownerId]: input.ownerId, [SpanAttr.language]: input.language, [SpanAttr.correlationId]: input.correlationId, [SpanAttr.status]: 'queued' });
+    const { created } = await createExecution(db, newExecutionFrom(input), actor, deps.producer);
+    const execution = await getExecution(db, input.executionId);
+    if (!created) return { execution, created };
+    const moved = await launch(input, onFailure, log);
+    log.info({ execution_id: input.executionId, correlation_id: input.correlationId, retry_of: input.retryOfId }, 'execution started');
+    return { execution: moved ?? execution, created };
+  }
+
+  /** The queued row of an Idempotency-Key, whose first request may not have started its saga: started now (idempotent). */
+  async function ensureStarted(row: Execution, log: Logger): Promise<Execution> {
+    if (row.status !== 'queued') return row;
+    return (await launch(sagaInputOf(row, row.id, deps), 'keep', log)) ?? row;
+  }
+
+  /**
+   * Starts an execution, or finds the one its Idempotency-Key already made (starting its saga if the request
+   * that made it could not).
+   * @throws HttpError 422 (key reused with another request), 503 (Postgres or Temporal does not answer).
    */
   async function submit(request: NormalizedExecutionRequest, s: Submission, log: Logger): Promise<Submitted> {
     const { ownerId, idempotencyKey } = s;
     const hash = idempotencyKey ? requestHash(request) : null;
     const id = idempotencyKey ? idempotentExecutionId(ownerId, idempotencyKey) : uuidv7();
 
-    const replay = (found: Execution): Submitted => {
+    const replay = async (found: Execution): Promise<Submitted> => {
       if (found.requestHash !== hash) {
         throw new HttpError(422, 'idempotency-key-reused', 'Idempotency-Key reused', `Idempotency-Key ${idempotencyKey} was already used with a different request (execution ${found.id})`);
       }
-      return { execution: found, replayed: true };
+      return { execution: await ensureStarted(found, log), replayed: true };
     };
     if (idempotencyKey) {
       const found = await findExecution(db, id);
@@ -153,16 +191,11 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     const correlationId = s.correlationId ?? id;
     // The request's span (a child of the caller's traceparent when one came): events and the saga continue it.
     const traceparent = activeTraceparent() ?? s.traceparent ?? newTraceparent();
-    try {
-      const input: ExecutionSagaInput = { executionId: id, ownerId, correlationId, retryOfId: null, idempotencyKey, requestHash: hash, traceparent, ...request, retryPresets: deps.retryPresets, outagePauseMs: deps.saga.outagePauseMs };
-      return { execution: await start(input, s.actor, log), replayed: false };
-    } catch (err) {
-      // Only a request with the same Idempotency-Key can collide: answer as that one is answered.
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError) || !idempotencyKey) throw err;
-      const found = await rowWrittenConcurrently(id);
-      if (!found) throw new HttpError(409, 'request-in-progress', 'Conflict', `a request with Idempotency-Key ${idempotencyKey} is still being accepted; retry shortly`);
-      return replay(found);
-    }
+    const input: ExecutionSagaInput = { executionId: id, ownerId, correlationId, retryOfId: null, idempotencyKey, requestHash: hash, traceparent, ...request, retryPresets: deps.retryPresets, outagePauseMs: deps.saga.outagePauseMs };
+    // Without a key nobody can ask for this execution again: a saga that cannot start is recorded as `error` at once.
+    const { execution, created } = await start(input, s.actor, idempotencyKey ? 'keep' : 'abandon', log);
+    // Only a request with the same Idempotency-Key can have written this id meanwhile: answer as that one is answered.
+    return created ? { execution, replayed: false } : replay(execution);
   }
 
   /**
@@ -200,27 +233,8 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       throw new HttpError(409, 'execution-not-finished', 'Conflict', `execution ${id} is still ${previous.status}; only a finished execution can be retried`, { status_of_execution: previous.status });
     }
     const newId = uuidv7();
-    return start(
-      {
-        executionId: newId,
-        ownerId: previous.ownerId,
-        correlationId: s.correlationId ?? newId,
-        retryOfId: previous.id,
-        idempotencyKey: null,
-        requestHash: null,
-        traceparent: activeTraceparent() ?? s.traceparent ?? newTraceparent(),
-        language: previous.language as Language,
-        version: previous.languageVersion,
-        script: previous.script,
-        stdin: previous.stdin,
-        limits: previous.limits as unknown as RunLimits,
-        ...(previous.callbackUrl === null ? {} : { callbackUrl: previous.callbackUrl }),
-        retryPresets: deps.retryPresets,
-        outagePauseMs: deps.saga.outagePauseMs,
-      },
-      s.actor,
-      log,
-    );
+    const input: ExecutionSagaInput = { ...sagaInputOf(previous, newId, deps), correlationId: s.correlationId ?? newId, retryOfId: previous.id, idempotencyKey: null, requestHash: null, traceparent: activeTraceparent() ?? s.traceparent ?? newTraceparent() };
+    return (await start(input, s.actor, 'abandon', log)).execution;
   }
 
   /**

@@ -48,7 +48,7 @@ test.each([
   [{ status: 'sleeping' }, 'query.status'],
   [{ limit: '0' }, 'query.limit'],
   [{ limit: '1000' }, 'query.limit'],
-  [{ cursor: 'bm90LWEtY3Vyc29y' }, 'cursor'],
+  [{ cursor: 'bm90LWEtY3Vyc29y' }, 'query.cursor'],
   [{ colour: 'red' }, 'query.colour'],
 ])('a bad query %o is a 400 naming %s', async (query, field) => {
   const res = await testApp.api().get('/api/v1/executions').query(query);
