@@ -4,7 +4,7 @@ import { ExecutionStatus } from '../domain/execution-status';
 import { EVENT_TYPES } from '../domain/events';
 import { LANGUAGES, RUNTIMES } from '../domain/runtimes';
 import type { RunLimits } from '../domain/runtimes';
-import { executionViewSchema } from './execution-view';
+import { executionViewSchema, webhookDeliveryViewSchema } from './execution-view';
 import { createKeyBodySchema } from './routes/api-keys';
 import { OWNER_ID_PATTERN } from '../auth/api-keys';
 import { eventJsonSchemas } from './routes/schemas';
@@ -65,7 +65,14 @@ const executionSchema = () => {
   const view = z.toJSONSchema(executionViewSchema, { io: 'output' }) as { $schema?: string; properties: Record<string, unknown> };
   delete view.$schema; // the document's dialect applies
   const live = { type: ['object', 'null'], description: 'GET of one execution only: step, queue position, activity, attempt, last heartbeat, outage pauses while not ended' };
-  return { ...view, properties: { ...view.properties, live } };
+  const deliveries = z.toJSONSchema(z.array(webhookDeliveryViewSchema), { io: 'output' }) as { $schema?: string };
+  delete deliveries.$schema;
+  const webhook = {
+    type: ['object', 'null'],
+    description: 'GET of one execution only: its completion webhook (state of the last attempt, or pending) and every attempt; null when it asked for none',
+    properties: { callbackUrl: { type: ['string', 'null'] }, state: { type: 'string' }, deliveries },
+  };
+  return { ...view, properties: { ...view.properties, live, webhook } };
 };
 
 type JsonObject = Record<string, unknown> & { properties?: Record<string, JsonObject> };
@@ -219,12 +226,12 @@ export function buildOpenApiDocument(limitMaxima: RunLimits, version: string) {
       '/api/v1/webhook-secret': {
         post: {
           summary: 'Make or rotate the owner\'s webhook signing secret (whsec_…, Standard Webhooks); shown this once. A user key: its own owner; an admin key may name ownerId',
-          requestBody: bodyOf({ type: 'object', additionalProperties: false, properties: { ownerId: { type: 'string' } } }, false),
+          requestBody: bodyOf({ type: 'object', additionalProperties: false, properties: { ownerId: { type: 'string', pattern: OWNER_ID_PATTERN.source } } }, false),
           responses: { 201: { description: 'the secret, shown once', content: json({ type: 'object', properties: { ownerId: { type: 'string' }, secret: { type: 'string' }, createdAt: { type: 'string' }, rotatedAt: { type: ['string', 'null'] }, keyId: { type: 'string' } } }) }, 400: problem('bad body, or a user key naming another owner'), 415: problem('not JSON') },
         },
         get: {
           summary: 'Whether the owner has a webhook secret, and since when (never the secret)',
-          parameters: [query('ownerId', { type: 'string' }, 'admin keys only: another owner')],
+          parameters: [query('ownerId', { type: 'string', pattern: OWNER_ID_PATTERN.source }, 'admin keys only: another owner')],
           responses: { 200: { description: 'status', content: json({ type: 'object', properties: { exists: { type: 'boolean' }, ownerId: { type: 'string' }, createdAt: { type: ['string', 'null'] }, rotatedAt: { type: ['string', 'null'] }, keyId: { type: ['string', 'null'] } } }) }, 400: problem('bad query, or a user key naming another owner') },
         },
       },

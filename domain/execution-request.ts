@@ -15,6 +15,8 @@ export function callbackUrlSchema(allowHttp: boolean) {
   return z
     .string()
     .max(MAX_CALLBACK_URL_LENGTH)
+    // The document's rule (written as a pattern so that it shows there): a scheme and a host; the refinements below say the rest.
+    .regex(allowHttp ? /^[Hh][Tt][Tt][Pp][Ss]?:\/\/[^\s/?#]+/ : /^[Hh][Tt][Tt][Pp][Ss]:\/\/[^\s/?#]+/, allowHttp ? 'must be an absolute http: or https: URL' : 'must be an absolute https: URL')
     .refine((raw) => URL.canParse(raw), 'must be an absolute URL')
     .refine((raw) => !URL.canParse(raw) || new URL(raw).protocol === 'https:' || (allowHttp && new URL(raw).protocol === 'http:'), allowHttp ? 'must be an http: or https: URL' : 'must be an https: URL')
     .refine((raw) => !URL.canParse(raw) || (!new URL(raw).username && !new URL(raw).password), 'must not carry credentials')

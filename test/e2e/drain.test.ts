@@ -28,6 +28,8 @@ const baseEnv = {
   REDIS_URL: config.redisUrl!,
   LOG_FORMAT: 'json',
   LOG_LEVEL: 'info',
+  // Two workers at once on this host: each its own ops server port.
+  OPS_PORT: '0',
 };
 let db: Db;
 let api: ApiHandle;
