@@ -6,6 +6,7 @@ import { OUTBOX_CHANNEL, listenForNotifications } from '../store/notifications';
 import type { NotificationListener } from '../store/notifications';
 import { claimHeads, inTransaction, markFailed, markPublished } from '../store/outbox';
 import type { OutboxRow } from '../store/outbox';
+import { deadLetteredEvents, observeRelay, publishedEvents } from './metrics';
 import type { EventPublisher, OutboundMessage } from './publisher';
 import { PublishError } from './publisher';
 
@@ -30,6 +31,8 @@ export interface RelayStatus {
   /** `open` while the broker is unreachable: publishing is paused, no attempts are burnt. */
   circuit: 'closed' | 'open';
   brokerConfigured: boolean;
+  /** False while its cycles fail in Postgres (claiming or settling events); true again after a cycle that did not. */
+  databaseUp: boolean;
   lastError: string | null;
   published: number;
   deadLettered: number;
@@ -49,7 +52,7 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
   const pollIntervalMs = opts.pollIntervalMs ?? 2_000;
   const maxAttempts = opts.maxAttempts ?? 10;
   const log = opts.log.child({ component: 'relay' });
-  const status: RelayStatus = { circuit: 'closed', brokerConfigured: opts.publisher !== null, lastError: null, published: 0, deadLettered: 0 };
+  const status: RelayStatus = { circuit: 'closed', brokerConfigured: opts.publisher !== null, databaseUp: true, lastError: null, published: 0, deadLettered: 0 };
 
   let stopping = false;
   let wake: (() => void) | null = null;
@@ -57,6 +60,7 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
   let loopDone: Promise<void> | null = null;
   let topicsReady = false;
   let outageBackoffMs = BACKOFF_MIN_MS;
+  let unobserve: (() => void) | null = null;
 
   const sleepUntilWoken = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -138,8 +142,10 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
     if (!settled) return 0;
     const { ok, rejected, dead } = settled;
     status.deadLettered += dead.length;
+    deadLetteredEvents.inc(dead.length);
     for (const [row, err] of dead) await announceDeadLetter(publisher, row, err);
     status.published += ok.length;
+    publishedEvents.inc(ok.length);
     return ok.length + rejected.length;
   }
 
@@ -148,7 +154,9 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
       try {
         const settled = await drainOnce();
         if (status.circuit === 'open') log.info('Kafka reachable again; relay resumed');
+        if (!status.databaseUp) log.info('Postgres reachable again; relay resumed');
         status.circuit = 'closed';
+        status.databaseUp = true;
         status.lastError = null;
         outageBackoffMs = BACKOFF_MIN_MS;
         if (settled === 0) await sleepUntilWoken(pollIntervalMs);
@@ -158,8 +166,12 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
         if (err instanceof PublishError && err.kind === 'broker_unavailable') {
           if (status.circuit === 'closed') log.warn({ err: error.message, retry_in_ms: outageBackoffMs }, 'Kafka unreachable; relay paused, events wait in the outbox');
           status.circuit = 'open';
-        } else {
+        } else if (err instanceof PublishError) {
           log.error({ err: error }, 'relay cycle failed; retrying');
+        } else {
+          // Not Kafka's: the claim or the settle failed in Postgres (an outage, a dropped connection).
+          if (status.databaseUp) log.warn({ err: error.message, retry_in_ms: outageBackoffMs }, 'Postgres unreachable from the relay; retrying, events wait in the outbox');
+          status.databaseUp = false;
         }
         await sleepUntilWoken(outageBackoffMs);
         outageBackoffMs = Math.min(outageBackoffMs * 2, BACKOFF_MAX_MS);
@@ -182,6 +194,7 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
         throw err;
       }
       listener = started;
+      unobserve = observeRelay(() => status);
       loopDone = loop();
     },
 
@@ -190,6 +203,7 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
       stopping = true;
       wake?.();
       await loopDone;
+      unobserve?.();
       await listener?.close().catch(() => undefined);
       await opts.publisher?.close();
     },
