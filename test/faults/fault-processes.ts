@@ -69,8 +69,9 @@ async function startProcess(name: string, entry: string, env: NodeJS.ProcessEnv,
 }
 
 /**
- * Waits until the relay named `name` holds claimed outbox rows while its publish to Kafka is in flight — its
- * transaction is open, its last statement the claim (`FOR UPDATE … SKIP LOCKED`) — then SIGKILLs it at once.
+ * Waits until the relay named `name` holds claimed outbox rows between its claim and its commit — its
+ * transaction open, its last statement the claim (`FOR UPDATE … SKIP LOCKED`), so it is publishing them (or
+ * about to) — then SIGKILLs it at once.
  * Probes by freezing it (SIGSTOP) for a look and letting it go on (SIGCONT) until the look finds that moment,
  * so the kill cannot land in a quieter instant than the one seen. Returns how many rows it held.
  */

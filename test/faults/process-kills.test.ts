@@ -66,7 +66,7 @@ const relay = async (name: string) => {
   return started;
 };
 
-test('the relay SIGKILLed mid-batch (holding claimed rows, its publish in flight), another started: every event reaches Kafka, in order, none lost', async () => {
+test('the relay SIGKILLed mid-batch (holding claimed rows between its claim and its commit), another started: every event reaches Kafka, in order, none lost', async () => {
   const first = await relay('relay-a');
   let caught: { heldRows: number; probes: number } | undefined;
   let signal = '';
