@@ -1,20 +1,26 @@
 import { Counter, Gauge } from 'prom-client';
-import type { RelayStatus } from './outbox-relay';
+
+/** What the gauges read of a relay's status (`RelayStatus` in outbox-relay.ts, which imports this module). */
+interface ObservedStatus {
+  circuit: 'closed' | 'open';
+  brokerConfigured: boolean;
+  databaseUp: boolean;
+}
 
 /**
  * The relay's Prometheus metrics, in prom-client's default registry: whichever server a process runs for
  * metrics serves them with the rest. Read from the relays of this process at scrape time (one in production;
  * several in a test), so a gauge is never stale.
  */
-const relays = new Set<() => Readonly<RelayStatus>>();
+const relays = new Set<() => Readonly<ObservedStatus>>();
 
 /** Registers a relay's status for the gauges; returns the call that removes it (on stop). */
-export function observeRelay(status: () => Readonly<RelayStatus>): () => void {
+export function observeRelay(status: () => Readonly<ObservedStatus>): () => void {
   relays.add(status);
   return () => relays.delete(status);
 }
 
-const anyRelay = (test: (s: Readonly<RelayStatus>) => boolean) => ([...relays].some((status) => test(status())) ? 1 : 0);
+const anyRelay = (test: (s: Readonly<ObservedStatus>) => boolean) => ([...relays].some((status) => test(status())) ? 1 : 0);
 
 new Gauge({
   name: 'eo_relay_circuit_open',
