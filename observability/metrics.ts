@@ -46,6 +46,7 @@ export function createRelayMetrics(registry: Registry, readBacklog: () => Promis
     failures: new Counter({ name: 'eo_relay_publish_failures_total', help: 'Publish failures: broker_unavailable (the circuit opens, no attempt spent), rejected (the event counts an attempt), dead_lettered', labelNames: ['kind'], registers }),
     circuitOpen: new Gauge({ name: 'eo_relay_circuit_open', help: '1 while Kafka is unreachable and publishing is paused', registers }),
     brokerConfigured: new Gauge({ name: 'eo_relay_broker_configured', help: '1 when a Kafka broker is configured; 0: events wait in the outbox', registers }),
+    databaseUp: new Gauge({ name: 'eo_relay_database_up', help: '0 while the relay cannot claim or settle outbox events in Postgres (its last cycle failed there)', registers }),
   };
 }
 export type RelayMetrics = ReturnType<typeof createRelayMetrics>;

@@ -34,6 +34,8 @@ export interface RelayStatus {
   /** `open` while the broker is unreachable: publishing is paused, no attempts are burnt. */
   circuit: 'closed' | 'open';
   brokerConfigured: boolean;
+  /** False while its cycles fail in Postgres (claiming or settling events); true again after a cycle that did not. */
+  databaseUp: boolean;
   lastError: string | null;
   published: number;
   deadLettered: number;
@@ -42,6 +44,12 @@ export interface RelayStatus {
 const BACKOFF_MIN_MS = 500;
 const dlqTopic = (eventType: string) => `${eventType}.dlq`;
 const BACKOFF_MAX_MS = 30_000;
+/**
+ * Longest pause between probes of a broker (or database) that is down. A probe is one cheap request, and the
+ * backlog drains only after the next one succeeds: with 30 s, the fault tests saw the outbox drain up to ~20 s
+ * after Kafka was back, when no new event woke the relay.
+ */
+const OUTAGE_BACKOFF_MAX_MS = 5_000;
 
 /**
  * Publishes the transactional outbox to Kafka, at least once, in order per execution.
@@ -53,7 +61,7 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
   const pollIntervalMs = opts.pollIntervalMs ?? 2_000;
   const maxAttempts = opts.maxAttempts ?? 10;
   const log = opts.log.child({ component: 'relay' });
-  const status: RelayStatus = { circuit: 'closed', brokerConfigured: opts.publisher !== null, lastError: null, published: 0, deadLettered: 0 };
+  const status: RelayStatus = { circuit: 'closed', brokerConfigured: opts.publisher !== null, databaseUp: true, lastError: null, published: 0, deadLettered: 0 };
 
   let stopping = false;
   let wake: (() => void) | null = null;
@@ -146,7 +154,9 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
   async function drainOnce(): Promise<number> {
     const publisher = opts.publisher;
     if (!publisher) return 0;
-    if (!topicsReady) {
+    // While the circuit is open this is also the probe that closes it: a cycle with nothing to claim must not
+    // report Kafka reachable without having asked it.
+    if (!topicsReady || status.circuit === 'open') {
       const topics = opts.topics ?? EVENT_TYPES;
       await publisher.ensureTopics([...topics, ...topics.map(dlqTopic)]);
       topicsReady = true;
@@ -186,8 +196,11 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
       try {
         const settled = await drainOnce();
         if (status.circuit === 'open') log.info('Kafka reachable again; relay resumed');
+        if (!status.databaseUp) log.info('Postgres reachable again; relay resumed');
         status.circuit = 'closed';
         opts.metrics?.circuitOpen.set(0);
+        status.databaseUp = true;
+        opts.metrics?.databaseUp.set(1);
         status.lastError = null;
         outageBackoffMs = BACKOFF_MIN_MS;
         if (settled === 0) await sleepUntilWoken(pollIntervalMs);
@@ -199,11 +212,16 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
           status.circuit = 'open';
           opts.metrics?.circuitOpen.set(1);
           opts.metrics?.failures.inc({ kind: 'broker_unavailable' });
-        } else {
+        } else if (err instanceof PublishError) {
           log.error({ err: error }, 'relay cycle failed; retrying');
+        } else {
+          // Not Kafka's: the claim or the settle failed in Postgres (an outage, a dropped connection).
+          if (status.databaseUp) log.warn({ err: error.message, retry_in_ms: outageBackoffMs }, 'Postgres unreachable from the relay; retrying, events wait in the outbox');
+          status.databaseUp = false;
+          opts.metrics?.databaseUp.set(0);
         }
         await sleepUntilWoken(outageBackoffMs);
-        outageBackoffMs = Math.min(outageBackoffMs * 2, BACKOFF_MAX_MS);
+        outageBackoffMs = Math.min(outageBackoffMs * 2, OUTAGE_BACKOFF_MAX_MS);
       }
     }
   }
@@ -216,6 +234,7 @@ export function createOutboxRelay(opts: OutboxRelayOptions) {
       if (!opts.publisher) log.warn('no Kafka broker configured; events wait in the outbox until one is');
       opts.metrics?.brokerConfigured.set(opts.publisher ? 1 : 0);
       opts.metrics?.circuitOpen.set(0);
+      opts.metrics?.databaseUp.set(1);
       // Woken by NOTIFY; the poll keeps events flowing while the LISTEN connection is down.
       const started = listenForNotifications({ databaseUrl: opts.databaseUrl, channel: OUTBOX_CHANNEL, name: 'relay', log, onNotification: () => wake?.(), onReconnected: () => wake?.() });
       try {

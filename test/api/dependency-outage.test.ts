@@ -8,6 +8,7 @@ import { normalizeExecutionRequest } from '../../domain/execution-request';
 import { downPart, upPart } from '../../stack';
 import { createDb } from '../../store/db';
 import { expectNothingLost } from '../faults/invariants';
+import type { FaultRun } from '../faults/invariants';
 import { apiClient } from '../support/api-client';
 import { serviceForThisFile, testLog, waitFor } from '../support/harness';
 
@@ -35,6 +36,9 @@ async function post(token: string, body: object, headers: Record<string, string>
   const res = await fetch(`${ctx.service.api.url}/api/v1/executions`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
   return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> & { id: string } };
 }
+
+/** The executions a test made, as the fault harness reads a run (its drain timed from now). */
+const runOf = (ids: string[]): FaultRun => ({ ids, inFlightAtFault: 0, faultStartedAt: Date.now(), recoveredAt: Date.now(), loadEndedAt: Date.now() });
 
 test('a submission whose row cannot be written starts no saga: 503 naming Postgres, and no workflow of its id', async () => {
   const { config, temporal } = ctx.service;
@@ -66,7 +70,7 @@ test('Postgres stopped: POST answers 503 problem+json with Retry-After, no saga 
     return res.status === 201 ? res.body : undefined;
   }, { deadlineMs: 60_000, intervalMs: 500 });
   expect(await sagasOfThisFile()).toBe(sagasBefore + 1);
-  await expectNothingLost(ctx.service, [accepted.id]);
+  await expectNothingLost(ctx.service, 'Postgres stopped under POST', runOf([accepted.id]));
 }, 180_000);
 
 test('Temporal stopped: POST answers 503; the row is recorded `error` at once (no key) or waits for the same request (key), and one nobody retries is ended by the sweep — nothing lost', async () => {
@@ -110,5 +114,5 @@ test('Temporal stopped: POST answers 503; the row is recorded `error` at once (n
   }
   const abandonedId = idempotentExecutionId(owner, abandoned);
   expect(await ctx.service.db.execution.findUnique({ where: { id: abandonedId } })).toMatchObject({ status: 'error', errorMessage: NOT_STARTED_MESSAGE });
-  await expectNothingLost(ctx.service, [noKeyId!, retriedId, abandonedId], { endings: ['completed', 'error'] });
+  await expectNothingLost(ctx.service, 'Temporal stopped under POST', runOf([noKeyId!, retriedId, abandonedId]), { endings: ['completed', 'error'] });
 }, 300_000);

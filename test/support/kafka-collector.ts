@@ -9,6 +9,8 @@ export interface CollectedMessage {
   headers: Map<string, string>;
   partition: number;
   offset: bigint;
+  /** The producer's timestamp, ms. */
+  timestamp: number;
 }
 
 /** Reads the given topics from the beginning into memory, for assertions on what the relay published. */
@@ -22,7 +24,7 @@ export async function collectKafka(brokers: string[], topics: string[]) {
   const messages: CollectedMessage[] = [];
   const stream: MessagesStream<string, string, string, string> = await consumer.consume({ topics, mode: 'earliest', autocommit: false, maxWaitTime: 200 });
   stream.on('data', (m) => {
-    messages.push({ topic: m.topic, key: m.key, value: m.value, headers: new Map(m.headers), partition: m.partition, offset: m.offset });
+    messages.push({ topic: m.topic, key: m.key, value: m.value, headers: new Map(m.headers), partition: m.partition, offset: m.offset, timestamp: Number(m.timestamp) });
   });
   return {
     messages,
