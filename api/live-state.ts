@@ -11,12 +11,48 @@ import type { SagaState } from '../domain/saga';
  */
 export const LIVE_STATE_DEADLINE_MS = 1_000;
 
+/** What {@link liveState} answers; null when the saga could not be asked. */
+export type LiveState = Awaited<ReturnType<typeof askTemporal>>;
+
+/**
+ * How long one answer of the saga's live state is served to every GET of that execution, ms. A workflow query
+ * is a workflow task on the worker: clients polling a running execution every few ms made one each and halved
+ * the worker's throughput (bench/). Within this window GETs share one answer; after it, a GET still gets the
+ * last answer (if under twice this old) at once while one new query runs for the next GETs. So a client that
+ * polls waits on Temporal only for its first GET, and sees live state at most about a second old.
+ */
+export const LIVE_STATE_MAX_AGE_MS = 500;
+
+interface Entry {
+  at: number;
+  pending: Promise<LiveState>;
+  /** The last settled answer, served while `pending` refreshes it. */
+  last?: { value: LiveState };
+}
+const recent = new Map<string, Entry>();
+const FORGET_AFTER_MS = 10 * LIVE_STATE_MAX_AGE_MS;
+
 /**
  * What the saga is doing now: its step and queue position (workflow query) and the current activity's
- * attempt and last heartbeat (from Temporal's description). Null when the workflow cannot be asked, with the
- * reason logged: at debug when the saga has just ended or not yet started, as a warning otherwise.
+ * attempt and last heartbeat (from Temporal's description), shared by GETs within {@link LIVE_STATE_MAX_AGE_MS}.
+ * Null when the workflow cannot be asked, with the reason logged: at debug when the saga has just ended or not
+ * yet started, as a warning otherwise.
  */
-export async function liveState(temporal: Client, workflowId: string, log: Logger) {
+export function liveState(temporal: Client, workflowId: string, log: Logger): Promise<LiveState> {
+  const now = Date.now();
+  let entry = recent.get(workflowId);
+  if (entry && now - entry.at > FORGET_AFTER_MS) entry = undefined;
+  if (entry && now - entry.at <= LIVE_STATE_MAX_AGE_MS) return entry.last ? Promise.resolve(entry.last.value) : entry.pending;
+  if (recent.size >= 1000) for (const [id, e] of recent) if (now - e.at > FORGET_AFTER_MS) recent.delete(id);
+  const next: Entry = { at: now, pending: askTemporal(temporal, workflowId, log), last: entry && now - entry.at <= 2 * LIVE_STATE_MAX_AGE_MS ? entry.last : undefined };
+  void next.pending.then((value) => {
+    next.last = { value };
+  });
+  recent.set(workflowId, next);
+  return next.last ? Promise.resolve(next.last.value) : next.pending;
+}
+
+async function askTemporal(temporal: Client, workflowId: string, log: Logger) {
   const handle = temporal.workflow.getHandle(workflowId);
   try {
     const [state, description] = await temporal.connection.withDeadline(Date.now() + LIVE_STATE_DEADLINE_MS, () =>

@@ -1,14 +1,16 @@
 import { kafka } from './kafka';
 import { down, statusOf, up, type PartDefinition, type PartStatus, type UpOptions, type UpResult } from './part';
-import type { StackPart } from './paths';
+import { temporalFlavor, type StackPart } from './paths';
 import { postgres } from './postgres';
 import { redis } from './redis';
 import { temporal } from './temporal';
+import { temporalServer } from './temporal-server';
 
-// The local stack: real Postgres, Temporal dev server, Kafka and Redis on loopback, each started
+// The local stack: real Postgres, Temporal (dev server, or the production server with EO_TEMPORAL_SERVER=production), Kafka and Redis on loopback, each started
 // detached (they outlive the caller), idempotently, and checked before being reported up.
 
-export { STACK_PARTS, stackEndpoints } from './paths';
+export { STACK_PARTS, stackEndpoints, temporalFlavor } from './paths';
+export type { TemporalFlavor } from './paths';
 export type { StackPart } from './paths';
 export type { PartStatus, UpResult } from './part';
 export { createProgress } from './progress';
@@ -17,6 +19,8 @@ export type { Progress } from './progress';
 const PARTS: Record<StackPart, PartDefinition> = { postgres, temporal, kafka, redis };
 
 function definition(part: StackPart): PartDefinition {
+  // EO_TEMPORAL_SERVER picks the dev server or the production server, per call (the bench runs both in turn).
+  if (part === 'temporal' && temporalFlavor() === 'production') return temporalServer;
   const def = PARTS[part];
   if (!def) throw new Error(`unknown stack part '${String(part)}' (expected one of ${Object.keys(PARTS).join(', ')})`);
   return def;
