@@ -26,6 +26,7 @@ import pg from 'pg';
 import { deleteReconcilerSchedule } from '../reconciler/schedule';
 import { downPart, stackEndpoints, statusPart, upPart, type StackPart, type TemporalFlavor } from '../stack';
 import { groupMembers } from '../stack/process';
+import { temporalSqlitePragmas } from '../stack/paths';
 import { isBuilt as productionServerBuilt } from '../stack/temporal-server';
 import { createApiKeyService } from '../auth/api-keys';
 import { createDb } from '../store/db';
@@ -270,6 +271,7 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
   const submitted: string[] = [];
 
   const result: Record<string, unknown> = { temporal: temporalAddress, version: await serverVersion(temporal), loadAtStart: os.loadavg()[0] };
+  if (server === 'dev') result.sqlitePragmas = temporalSqlitePragmas();
   try {
     await waitUntil('the API to be ready', async () => (await fetch(`${apiUrl}/readyz`)).ok, 60_000);
     const memory: MemorySample[] = [];
@@ -468,7 +470,7 @@ function renderMarkdown(r: Record<string, unknown>): string {
     `# Benchmark ${String(r.at)}`,
     '',
     `Machine: ${machine.cpus} × ${machine.model}, ${machine.memoryGb} GiB, load ${machine.loadAtStart.toFixed(2)} at start. Command: \`npm run bench -- ${process.argv.slice(2).join(' ')}\`.`,
-    `Temporal servers: ${servers.map(([server, s]) => `${name(server, s)}: ${SERVER_NAMES[server] ?? server} at ${String(s.temporal)}, load ${Number(s.loadAtStart).toFixed(2)} when its turn began`).join('; ')}.`,
+    `Temporal servers: ${servers.map(([server, s]) => `${name(server, s)}: ${SERVER_NAMES[server] ?? server}${s.sqlitePragmas ? ` (pragmas ${(s.sqlitePragmas as string[]).join(', ') || 'none'})` : ''} at ${String(s.temporal)}, load ${Number(s.loadAtStart).toFixed(2)} when its turn began`).join('; ')}.`,
     '',
     '## 1–2. End to end (POST → `end` on the event stream) vs the same-shape baseline (raw Temporal, six no-op activities)',
     '',
