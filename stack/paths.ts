@@ -73,7 +73,7 @@ export interface StackPorts {
   temporalHistory: number;
   temporalMatching: number;
   temporalWorker: number;
-  /** First of four consecutive membership (ringpop) ports: frontend, history, matching, worker. */
+  /** First of four consecutive membership (ringpop) ports: frontend, history, matching, worker; at most 32764 (a smallint in the schema). */
   temporalMembership: number;
 }
 

@@ -20,7 +20,7 @@ import { waitFor } from './wait';
 const SERVER_MODULE = 'go.temporal.io/server';
 const SERVER_VERSION = 'v1.32.2';
 const UI_MODULE = 'github.com/temporalio/ui-server/v2';
-const UI_VERSION = 'v2.58.1';
+const UI_VERSION = 'v2.42.1'; // the UI the dev server embeds; later versions need modules the proxy does not serve here
 /** Both modules declare `go 1.26.10`; the go command fetches this toolchain from the module proxy if older. */
 const GO_TOOLCHAIN = 'go1.27.3';
 const BUILD_DEADLINE_MS = 45 * 60_000;
@@ -29,6 +29,7 @@ export const PERSISTENCE_DATABASE = 'temporal';
 export const VISIBILITY_DATABASE = 'temporal_visibility';
 /** Fixed forever once the persistence database is set up; 4 is plenty for one node on a small machine. */
 const HISTORY_SHARDS = 4;
+const MAX_MEMBERSHIP_PORT = 32_767;
 
 interface Built {
   server: string;
@@ -261,7 +262,6 @@ host: "${HOST}"
 port: ${uiPort}
 enableUi: true
 defaultNamespace: ${TEMPORAL_NAMESPACE}
-disableNewsFetch: true
 notifyOnNewVersion: false
 codec:
   endpoint: "${uiCodecEndpoint()}"
@@ -306,6 +306,11 @@ export const temporalServer: PartDefinition = {
   stopSignal: 'SIGTERM',
 
   async prepare(log, progress) {
+    const membership = stackPorts().temporalMembership;
+    // The server records each host's membership port in cluster_membership.rpc_port, a SMALLINT.
+    if (membership + 3 > MAX_MEMBERSHIP_PORT) {
+      throw new Error(`EO_TEMPORAL_MEMBERSHIP_PORT must be at most ${MAX_MEMBERSHIP_PORT - 3} (it and the next three are stored as a Postgres smallint), got ${membership}`);
+    }
     fs.mkdirSync(path.join(stateDir(), 'ui'), { recursive: true });
     await ensureTemporalBinary(log, progress); // the CLI: health, namespace and search attributes
     const built = await ensureTemporalServerBuilt(log, progress);

@@ -33,14 +33,17 @@ test('an execution completes end to end on the production Temporal server, its h
   const workflowId = String(created.json.workflowId);
   const history = await queryTemporalDatabase<{ n: string }>(PERSISTENCE_DATABASE, 'select count(*) as n from executions where workflow_id = $1', [workflowId]);
   expect(Number(history[0]?.n)).toBe(1);
-  // Visibility is written asynchronously; the custom search attribute reaches its Postgres table.
-  const visible = await waitFor('the closed workflow in SQL visibility', async () => {
-    const rows = await queryTemporalDatabase<{ state: string | null }>(
-      VISIBILITY_DATABASE,
-      `select search_attributes->>'${SEARCH_ATTRIBUTE_NAMES.status}' as state from executions_visibility where workflow_id = $1 and close_time is not null`,
-      [workflowId],
-    );
+  // Visibility (its own Postgres database) is written asynchronously; the custom search attribute is queryable.
+  const query = `WorkflowId = "${workflowId}" AND ${SEARCH_ATTRIBUTE_NAMES.status} = "completed"`;
+  const listed = await waitFor('the completed workflow found by its search attribute', async () => {
+    for await (const workflow of ctx.service.temporal.workflow.list({ query })) return workflow;
+    return undefined;
+  }, { deadlineMs: 20_000 });
+  expect(listed.workflowId).toBe(workflowId);
+  // The saga sets the attribute just before it closes; the close follows.
+  const closed = await waitFor('the closed workflow in the visibility database', async () => {
+    const rows = await queryTemporalDatabase<{ status: number }>(VISIBILITY_DATABASE, 'select status from executions_visibility where workflow_id = $1 and close_time is not null', [workflowId]);
     return rows[0];
   }, { deadlineMs: 20_000 });
-  expect(visible.state).toBe('completed');
+  expect(closed.status).toBe(2); // WORKFLOW_EXECUTION_STATUS_COMPLETED
 }, 120_000);
