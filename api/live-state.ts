@@ -17,20 +17,31 @@ export type LiveState = Awaited<ReturnType<typeof askTemporal>>;
 /**
  * How long one answer of the saga's live state is served to every GET of that execution, ms. A workflow query
  * is a workflow task on the worker: clients polling a running execution every few ms made one each and halved
- * the worker's throughput (bench/). Within this window GETs share one answer; after it, a GET still gets the
- * last answer (if under twice this old) at once while one new query runs for the next GETs. So a client that
- * polls waits on Temporal only for its first GET, and sees live state at most about a second old.
+ * the worker's throughput (bench/). Within this window GETs share one answer; after it, one new query runs
+ * (never two at once for an execution) while GETs still get the last answer at once. So a polling client waits
+ * on Temporal only for its first GET, and sees live state at most about two seconds old.
  */
 export const LIVE_STATE_MAX_AGE_MS = 500;
+/** An answer older than this is not served while a new one is asked for: the GET waits for the new one. */
+const SERVE_STALE_MS = LIVE_STATE_DEADLINE_MS + 2 * LIVE_STATE_MAX_AGE_MS;
 
 interface Entry {
-  at: number;
-  pending: Promise<LiveState>;
-  /** The last settled answer, served while `pending` refreshes it. */
-  last?: { value: LiveState };
+  /** The query in flight, if any. */
+  pending?: Promise<LiveState>;
+  /** The last answer and when it came. */
+  last?: { value: LiveState; at: number };
 }
 const recent = new Map<string, Entry>();
-const FORGET_AFTER_MS = 10 * LIVE_STATE_MAX_AGE_MS;
+
+function refresh(entry: Entry, temporal: Client, workflowId: string, log: Logger): Promise<LiveState> {
+  const pending = askTemporal(temporal, workflowId, log).then((value) => {
+    entry.last = { value, at: Date.now() };
+    entry.pending = undefined;
+    return value;
+  });
+  entry.pending = pending;
+  return pending;
+}
 
 /**
  * What the saga is doing now: its step and queue position (workflow query) and the current activity's
@@ -40,16 +51,18 @@ const FORGET_AFTER_MS = 10 * LIVE_STATE_MAX_AGE_MS;
  */
 export function liveState(temporal: Client, workflowId: string, log: Logger): Promise<LiveState> {
   const now = Date.now();
+  if (recent.size >= 1000) {
+    for (const [id, e] of recent) if (!e.pending && (!e.last || now - e.last.at > SERVE_STALE_MS)) recent.delete(id);
+  }
   let entry = recent.get(workflowId);
-  if (entry && now - entry.at > FORGET_AFTER_MS) entry = undefined;
-  if (entry && now - entry.at <= LIVE_STATE_MAX_AGE_MS) return entry.last ? Promise.resolve(entry.last.value) : entry.pending;
-  if (recent.size >= 1000) for (const [id, e] of recent) if (now - e.at > FORGET_AFTER_MS) recent.delete(id);
-  const next: Entry = { at: now, pending: askTemporal(temporal, workflowId, log), last: entry && now - entry.at <= 2 * LIVE_STATE_MAX_AGE_MS ? entry.last : undefined };
-  void next.pending.then((value) => {
-    next.last = { value };
-  });
-  recent.set(workflowId, next);
-  return next.last ? Promise.resolve(next.last.value) : next.pending;
+  if (!entry) {
+    entry = {};
+    recent.set(workflowId, entry);
+  }
+  const last = entry.last;
+  if (last && now - last.at <= LIVE_STATE_MAX_AGE_MS) return Promise.resolve(last.value);
+  const pending = entry.pending ?? refresh(entry, temporal, workflowId, log);
+  return last && now - last.at <= SERVE_STALE_MS ? Promise.resolve(last.value) : pending;
 }
 
 async function askTemporal(temporal: Client, workflowId: string, log: Logger) {
