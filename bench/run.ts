@@ -24,7 +24,7 @@ import { Client, Connection } from '@temporalio/client';
 import { generateKeyEntry } from '../payload-codec/keyring';
 import pg from 'pg';
 import { deleteReconcilerSchedule } from '../reconciler/schedule';
-import { downPart, stackEndpoints, statusPart, upPart, type StackPart, type TemporalFlavor } from '../stack';
+import { downPart, runningTemporalFlavor, stackEndpoints, statusPart, upPart, type StackPart, type TemporalFlavor } from '../stack';
 import { groupMembers } from '../stack/process';
 import { temporalSqlitePragmas } from '../stack/paths';
 import { isBuilt as productionServerBuilt } from '../stack/temporal-server';
@@ -158,13 +158,11 @@ async function main(): Promise<void> {
         (result.servers as Record<string, unknown>)[server] = await measureServer(server, process.env.TEMPORAL_ADDRESS!);
         continue;
       }
-      for (const other of (['dev', 'production'] as const).filter((f) => f !== server)) {
-        await asFlavor(other, async () => {
-          if ((await statusPart('temporal')).pid === undefined) return;
-          say(`stopping the local ${other} Temporal server for the ${server} server's turn`);
-          await downPart('temporal');
-          restore.push(other);
-        });
+      const running = runningTemporalFlavor();
+      if (running && running !== server) {
+        say(`stopping the local ${running} Temporal server for the ${server} server's turn`);
+        await downPart('temporal');
+        restore.push(running);
       }
       (result.servers as Record<string, unknown>)[server] = await asFlavor(server, async () => {
         const up = await upPart('temporal', { log: (line) => say(`temporal (${server}): ${line}`) });

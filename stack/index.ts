@@ -1,6 +1,7 @@
 import { kafka } from './kafka';
 import { down, statusOf, up, type PartDefinition, type PartStatus, type UpOptions, type UpResult } from './part';
-import { temporalFlavor, type StackPart } from './paths';
+import { pidFile, temporalFlavor, type StackPart, type TemporalFlavor } from './paths';
+import { inspectPidFile } from './process';
 import { postgres } from './postgres';
 import { redis } from './redis';
 import { temporal } from './temporal';
@@ -26,16 +27,37 @@ function definition(part: StackPart): PartDefinition {
   return def;
 }
 
-/** Starts a part unless it is already up and healthy; resolves once it is usable. */
-export async function upPart(part: StackPart, opts?: UpOptions): Promise<UpResult> {
-  return up(definition(part), opts);
+const TEMPORAL_FLAVORS = [
+  { name: 'dev', def: temporal },
+  { name: 'production', def: temporalServer },
+] as const;
+
+/** The Temporal server this stack started and that still runs, whichever EO_TEMPORAL_SERVER says. */
+function runningTemporal(): (typeof TEMPORAL_FLAVORS)[number] | undefined {
+  return TEMPORAL_FLAVORS.find(({ def }) => inspectPidFile(pidFile('temporal'), def.marker).kind === 'running');
 }
 
-/** Stops a part started by this stack (polite signal, then SIGKILL after the deadline). */
+/** Which Temporal server this stack started and still runs, if any. */
+export function runningTemporalFlavor(): TemporalFlavor | undefined {
+  return runningTemporal()?.name;
+}
+
+/** Starts a part unless it is already up and healthy; resolves once it is usable. */
+export async function upPart(part: StackPart, opts?: UpOptions): Promise<UpResult> {
+  const def = definition(part);
+  const running = part === 'temporal' ? runningTemporal() : undefined;
+  if (running && running.def !== def) {
+    // Both listen on the same ports; starting one would only find the other in the way.
+    throw new Error(`temporal: the local ${running.name} Temporal server is running, not the one EO_TEMPORAL_SERVER asks for; stop it first: EO_TEMPORAL_SERVER=${running.name} npm run stack -- down temporal`);
+  }
+  return up(def, opts);
+}
+
+/** Stops a part started by this stack (polite signal, then SIGKILL after the deadline); for Temporal, whichever server runs. */
 export async function downPart(part: StackPart, opts?: { deadlineMs?: number }): Promise<void> {
-  return down(definition(part), opts);
+  return down((part === 'temporal' ? runningTemporal()?.def : undefined) ?? definition(part), opts);
 }
 
 export async function statusPart(part: StackPart): Promise<PartStatus> {
-  return statusOf(definition(part));
+  return statusOf((part === 'temporal' ? runningTemporal()?.def : undefined) ?? definition(part));
 }
