@@ -11,12 +11,61 @@ import type { SagaState } from '../domain/saga';
  */
 export const LIVE_STATE_DEADLINE_MS = 1_000;
 
+/** What {@link liveState} answers; null when the saga could not be asked. */
+export type LiveState = Awaited<ReturnType<typeof askTemporal>>;
+
+/**
+ * How long one answer of the saga's live state is served to every GET of that execution, ms. A workflow query
+ * is a workflow task on the worker: clients polling a running execution every few ms made one each and halved
+ * the worker's throughput (bench/). Within this window GETs share one answer; after it, one new query runs
+ * (never two at once for an execution) while GETs still get the last answer at once. So a polling client waits
+ * on Temporal only for its first GET, and sees live state at most about two seconds old.
+ */
+export const LIVE_STATE_MAX_AGE_MS = 500;
+/** An answer older than this is not served while a new one is asked for: the GET waits for the new one. */
+const SERVE_STALE_MS = LIVE_STATE_DEADLINE_MS + 2 * LIVE_STATE_MAX_AGE_MS;
+
+interface Entry {
+  /** The query in flight, if any. */
+  pending?: Promise<LiveState>;
+  /** The last answer and when it came. */
+  last?: { value: LiveState; at: number };
+}
+const recent = new Map<string, Entry>();
+
+function refresh(entry: Entry, temporal: Client, workflowId: string, log: Logger): Promise<LiveState> {
+  const pending = askTemporal(temporal, workflowId, log).then((value) => {
+    entry.last = { value, at: Date.now() };
+    entry.pending = undefined;
+    return value;
+  });
+  entry.pending = pending;
+  return pending;
+}
+
 /**
  * What the saga is doing now: its step and queue position (workflow query) and the current activity's
- * attempt and last heartbeat (from Temporal's description). Null when the workflow cannot be asked, with the
- * reason logged: at debug when the saga has just ended or not yet started, as a warning otherwise.
+ * attempt and last heartbeat (from Temporal's description), shared by GETs within {@link LIVE_STATE_MAX_AGE_MS}.
+ * Null when the workflow cannot be asked, with the reason logged: at debug when the saga has just ended or not
+ * yet started, as a warning otherwise.
  */
-export async function liveState(temporal: Client, workflowId: string, log: Logger) {
+export function liveState(temporal: Client, workflowId: string, log: Logger): Promise<LiveState> {
+  const now = Date.now();
+  if (recent.size >= 1000) {
+    for (const [id, e] of recent) if (!e.pending && (!e.last || now - e.last.at > SERVE_STALE_MS)) recent.delete(id);
+  }
+  let entry = recent.get(workflowId);
+  if (!entry) {
+    entry = {};
+    recent.set(workflowId, entry);
+  }
+  const last = entry.last;
+  if (last && now - last.at <= LIVE_STATE_MAX_AGE_MS) return Promise.resolve(last.value);
+  const pending = entry.pending ?? refresh(entry, temporal, workflowId, log);
+  return last && now - last.at <= SERVE_STALE_MS ? Promise.resolve(last.value) : pending;
+}
+
+async function askTemporal(temporal: Client, workflowId: string, log: Logger) {
   const handle = temporal.workflow.getHandle(workflowId);
   try {
     const [state, description] = await temporal.connection.withDeadline(Date.now() + LIVE_STATE_DEADLINE_MS, () =>

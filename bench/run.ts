@@ -1,14 +1,17 @@
-// npm run bench -- [--concurrency=1,8,32] [--counts=20,80,160] [--languages=bash,python,node]
-//                  [--memory=1000] [--api-rate=50] [--api-seconds=8]
-// Brings up the real local stack, runs api, worker and relay as their own processes (`node dist/…`) on a
-// fresh database, and measures from outside, over REST and the event stream, as a client would:
+// npm run bench -- [--temporal=dev|production|both] [--concurrency=1,8,32] [--counts=20,80,160]
+//                  [--languages=bash,python,node] [--memory=1000] [--api-rate=50] [--api-seconds=8] [--runner-runs=30]
+// Brings up the real local stack, and for each Temporal server (--temporal; default both when the production
+// server is built, else dev; an own server through TEMPORAL_ADDRESS is the only one) runs api, worker and relay as
+// their own processes (`node dist/…`) on a fresh database, and measures from outside, over REST and the event
+// stream, as a client would:
 //   1. end to end: trivial scripts, POST → `end` on the execution's event stream, at each concurrency;
 //   2. the same Temporal server driving a workflow of the saga's shape whose six activities do nothing;
 //   5. API latency at a fixed rate: GET of a running execution; POST and GET with the worker stopped;
-//   6. RSS of each process at start, after the sections above, and at each --memory checkpoint.
+//   6. RSS of each process (ours and the Temporal server's) at start, after the sections above, and at each
+//      --memory checkpoint (e.g. --memory=1000,5000);
 //   4. relay: occurred_at of each event (its transaction) → the event read from Kafka by a consumer, during
 //      the fixed-rate POSTs of section 5 (worker stopped: one event per POST, so --api-rate events/s);
-// (3. runner overhead: `npm run bench:sandbox`.)
+//   3. runner overhead, once (no Temporal in it): bench/sandbox-overhead.ts, --runner-runs interleaved runs.
 // Writes bench/results/<timestamp>.json and .md and prints the markdown.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -21,7 +24,10 @@ import { Client, Connection } from '@temporalio/client';
 import { generateKeyEntry } from '../payload-codec/keyring';
 import pg from 'pg';
 import { deleteReconcilerSchedule } from '../reconciler/schedule';
-import { downPart, stackEndpoints, upPart, type StackPart } from '../stack';
+import { downPart, runningTemporalFlavor, stackEndpoints, statusPart, upPart, type StackPart, type TemporalFlavor } from '../stack';
+import { groupMembers } from '../stack/process';
+import { temporalSqlitePragmas } from '../stack/paths';
+import { isBuilt as productionServerBuilt } from '../stack/temporal-server';
 import { createApiKeyService } from '../auth/api-keys';
 import { createDb } from '../store/db';
 import { runMigrations } from '../store/migrate';
@@ -43,6 +49,7 @@ const languages = flag('languages', 'bash,python,node').split(',');
 const memoryCheckpoints = numbers(flag('memory', '1000'));
 const apiRate = Number(flag('api-rate', '50'));
 const apiSeconds = Number(flag('api-seconds', '8'));
+const runnerRuns = Number(flag('runner-runs', '30'));
 const say = (line: string): void => void process.stderr.write(`[bench] ${line}\n`);
 
 const SCRIPTS: Record<string, string> = { bash: 'true', python: 'pass', node: '0' };
@@ -103,16 +110,117 @@ interface CellResult {
   failures: number;
 }
 
+type Server = TemporalFlavor | 'external';
+
+function serversToRun(): Server[] {
+  if (process.env.TEMPORAL_ADDRESS) return ['external'];
+  const choice = flag('temporal', productionServerBuilt() ? 'both' : 'dev');
+  if (choice === 'both') return ['dev', 'production'];
+  if (choice === 'dev' || choice === 'production') return [choice];
+  throw new Error(`--temporal must be dev, production or both, got '${choice}'`);
+}
+
+/** Runs `task` with EO_TEMPORAL_SERVER set to `flavor` (the stack reads it on every call). */
+async function asFlavor<T>(flavor: TemporalFlavor, task: () => Promise<T>): Promise<T> {
+  const saved = process.env.EO_TEMPORAL_SERVER;
+  process.env.EO_TEMPORAL_SERVER = flavor;
+  try {
+    return await task();
+  } finally {
+    if (saved === undefined) delete process.env.EO_TEMPORAL_SERVER;
+    else process.env.EO_TEMPORAL_SERVER = saved;
+  }
+}
+
 async function main(): Promise<void> {
+  const servers = serversToRun();
   const started: StackPart[] = [];
   const local = stackEndpoints();
-  for (const [part, variable] of [['postgres', 'DATABASE_URL'], ['temporal', 'TEMPORAL_ADDRESS'], ['kafka', 'KAFKA_BROKERS'], ['redis', 'REDIS_URL']] as const) {
+  for (const [part, variable] of [['postgres', 'DATABASE_URL'], ['kafka', 'KAFKA_BROKERS'], ['redis', 'REDIS_URL']] as const) {
     if (process.env[variable]) continue;
     const up = await upPart(part, { log: (line) => say(`${part}: ${line}`) });
     if (!up.alreadyRunning) started.push(part);
   }
+  const result: Record<string, unknown> = {
+    at: new Date().toISOString(),
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGb: Math.round(os.totalmem() / 2 ** 30), loadAtStart: os.loadavg()[0] },
+    flags: { servers, concurrencies, counts, languages, memoryCheckpoints, apiRate, apiSeconds, runnerRuns },
+  };
+  // Both servers listen on the same ports: one runs at a time. One the bench found running is stopped for the
+  // other's turn and started again at the end.
+  const restore: TemporalFlavor[] = [];
+  try {
+    say(`runner: ${runnerRuns} trivial runs per language, sandboxed vs direct`);
+    result.runner = await runnerOverhead();
+    result.servers = {};
+    for (const server of servers) {
+      if (server === 'external') {
+        (result.servers as Record<string, unknown>)[server] = await measureServer(server, process.env.TEMPORAL_ADDRESS!);
+        continue;
+      }
+      const running = runningTemporalFlavor();
+      if (running && running !== server) {
+        say(`stopping the local ${running} Temporal server for the ${server} server's turn`);
+        await downPart('temporal');
+        restore.push(running);
+      }
+      (result.servers as Record<string, unknown>)[server] = await asFlavor(server, async () => {
+        const up = await upPart('temporal', { log: (line) => say(`temporal (${server}): ${line}`) });
+        try {
+          return await measureServer(server, local.temporalAddress);
+        } finally {
+          if (!up.alreadyRunning && !restore.includes(server)) await downPart('temporal');
+        }
+      });
+    }
+  } finally {
+    for (const flavor of restore) await asFlavor(flavor, () => upPart('temporal', { log: (line) => say(`temporal (${flavor}): ${line}`) }));
+    for (const part of started.reverse()) await downPart(part);
+  }
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  fs.mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });
+  fs.writeFileSync(path.join(ROOT, 'bench', 'results', `${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  const markdown = renderMarkdown(result);
+  fs.writeFileSync(path.join(ROOT, 'bench', 'results', `${stamp}.md`), markdown);
+  process.stdout.write(markdown);
+}
+
+/** Section 3, once: bench/sandbox-overhead.ts as its own process; its markdown table. */
+async function runnerOverhead(): Promise<{ table: string } | { error: string }> {
+  const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['bench/sandbox-overhead.ts', String(runnerRuns)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return code === 0 ? { table: out.trim() } : { error: `exited with ${code}: ${err.trim().split('\n').slice(-3).join(' ')}` };
+}
+
+/** RSS of the Temporal server's processes: the server (leader of the part's process group) and the others (the UI server). */
+async function temporalRss(server: Server): Promise<{ serverMb: number | null; uiMb: number | null }> {
+  if (server === 'external') return { serverMb: null, uiMb: null };
+  const { pid } = await statusPart('temporal');
+  if (pid === undefined) return { serverMb: null, uiMb: null };
+  const others = groupMembers(pid).filter((p) => p !== pid).map((p) => rssMb(p) ?? 0);
+  return { serverMb: rssMb(pid), uiMb: others.length > 0 ? others.reduce((a, b) => a + b, 0) : null };
+}
+
+interface MemorySample {
+  after: string;
+  executions: number;
+  apiMb: number | null;
+  workerMb: number | null;
+  relayMb: number | null;
+  temporalMb: number | null;
+  temporalUiMb: number | null;
+}
+
+/** Sections 1, 2, 4, 5 and 6 against one Temporal server, with api, worker and relay of their own on a fresh database. */
+async function measureServer(server: Server, temporalAddress: string): Promise<Record<string, unknown>> {
+  const local = stackEndpoints();
+  stopping = false;
+  say(`measuring on the ${server} Temporal server at ${temporalAddress}`);
   const adminUrl = process.env.DATABASE_URL ?? local.databaseUrl;
-  const temporalAddress = process.env.TEMPORAL_ADDRESS ?? local.temporalAddress;
   const databaseUrl = Object.assign(new URL(adminUrl), { pathname: `/${BENCH_DATABASE}` }).toString();
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
@@ -161,18 +269,16 @@ async function main(): Promise<void> {
   const auth = await benchKeyHeader(databaseUrl);
   const submitted: string[] = [];
 
-  const result: Record<string, unknown> = {
-    at: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGb: Math.round(os.totalmem() / 2 ** 30), loadAtStart: os.loadavg()[0] },
-    flags: { concurrencies, counts, languages, memoryCheckpoints, apiRate, apiSeconds },
-    temporal: temporalAddress,
-  };
+  const result: Record<string, unknown> = { temporal: temporalAddress, version: await serverVersion(temporal), loadAtStart: os.loadavg()[0] };
+  if (server === 'dev') result.sqlitePragmas = temporalSqlitePragmas();
   try {
     await waitUntil('the API to be ready', async () => (await fetch(`${apiUrl}/readyz`)).ok, 60_000);
-    const memory: Array<{ after: string; executions: number; apiMb: number | null; workerMb: number | null; relayMb: number | null }> = [];
-    const sampleMemory = (after: string) =>
-      memory.push({ after, executions: submitted.length, apiMb: rssMb(processes.api?.pid), workerMb: rssMb(processes.worker?.pid), relayMb: rssMb(processes.relay?.pid) });
-    sampleMemory('start');
+    const memory: MemorySample[] = [];
+    const sampleMemory = async (after: string) => {
+      const t = await temporalRss(server);
+      memory.push({ after, executions: submitted.length, apiMb: rssMb(processes.api?.pid), workerMb: rssMb(processes.worker?.pid), relayMb: rssMb(processes.relay?.pid), temporalMb: t.serverMb, temporalUiMb: t.uiMb });
+    };
+    await sampleMemory('start');
 
     /** One execution: POST, then its event stream until `end`; the latency is POST → end. */
     const execute = async (language: string, script: string, limits = { wallTimeMs: 10_000 }): Promise<{ ms: number; status: string }> => {
@@ -220,13 +326,14 @@ async function main(): Promise<void> {
     await waitUntil('every event published', async () => (await pendingEvents()) === 0, 120_000).catch(() => undefined);
     const totals = (await db.query(`SELECT count(*) AS all, count(*) FILTER (WHERE state = 'published') AS published FROM outbox_events`)).rows[0];
     result.events = { total: Number(totals.all), published: Number(totals.published), drainedInMs: Date.now() - publishedBy };
-    sampleMemory('sections 1–2');
+    await sampleMemory('sections 1–2');
 
     for (const checkpoint of memoryCheckpoints) {
       if (submitted.length >= checkpoint) continue;
       say(`running bash executions at concurrency 8 up to ${checkpoint} in all`);
       await runLanes(checkpoint - submitted.length, 8, async () => void (await execute('bash', 'true')));
-      sampleMemory(`${checkpoint} executions`);
+      await sampleMemory(`${checkpoint} executions`);
+      say(`memory after ${checkpoint}: ${JSON.stringify(memory.at(-1))}`);
     }
     result.memory = memory;
 
@@ -241,14 +348,18 @@ async function main(): Promise<void> {
     await Promise.all(Object.values(processes).map((p) => stopProcess(p)));
     await connection.close();
     await db.end();
-    for (const part of started.reverse()) await downPart(part);
   }
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  fs.mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });
-  fs.writeFileSync(path.join(ROOT, 'bench', 'results', `${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);
-  const markdown = renderMarkdown(result);
-  fs.writeFileSync(path.join(ROOT, 'bench', 'results', `${stamp}.md`), markdown);
-  process.stdout.write(markdown);
+  return result;
+}
+
+/** The frontend's server version: the dev server embeds one, the production server is another. */
+async function serverVersion(temporal: Client): Promise<string | null> {
+  try {
+    const info = await temporal.workflowService.getSystemInfo({});
+    return info.serverVersion || null;
+  } catch {
+    return null;
+  }
 }
 
 async function runBaseline(temporal: Client, taskQueue: string, address: string, concurrency: number, count: number): Promise<CellResult> {
@@ -344,42 +455,78 @@ async function measureApiAndRelay(
   return { api: { rate: apiRate, seconds: apiSeconds, getRunning, postWorkerStopped, getWorkerStopped: getQueued }, relay };
 }
 
+const SERVER_NAMES: Record<string, string> = {
+  dev: 'dev server (`temporal server start-dev`, SQLite)',
+  production: 'production server (`go.temporal.io/server`, Postgres)',
+  external: 'TEMPORAL_ADDRESS',
+};
+
 function renderMarkdown(r: Record<string, unknown>): string {
-  const cells = (r.cells ?? []) as CellResult[];
   const machine = r.machine as { cpus: number; model: string; memoryGb: number; loadAtStart: number };
+  const servers = Object.entries((r.servers ?? {}) as Record<string, Record<string, unknown>>);
+  const name = (server: string, s: Record<string, unknown>) => `${server}${s.version ? ` ${String(s.version)}` : ''}`;
   const lines = [
     `# Benchmark ${String(r.at)}`,
     '',
-    `Machine: ${machine.cpus} × ${machine.model}, ${machine.memoryGb} GiB, load ${machine.loadAtStart.toFixed(2)} at start. Temporal: ${String(r.temporal)}.`,
+    `Machine: ${machine.cpus} × ${machine.model}, ${machine.memoryGb} GiB, load ${machine.loadAtStart.toFixed(2)} at start. Command: \`npm run bench -- ${process.argv.slice(2).join(' ')}\`.`,
+    `Temporal servers: ${servers.map(([server, s]) => `${name(server, s)}: ${SERVER_NAMES[server] ?? server}${s.sqlitePragmas ? ` (pragmas ${(s.sqlitePragmas as string[]).join(', ') || 'none'})` : ''} at ${String(s.temporal)}, load ${Number(s.loadAtStart).toFixed(2)} when its turn began`).join('; ')}.`,
     '',
     '## 1–2. End to end (POST → `end` on the event stream) vs the same-shape baseline (raw Temporal, six no-op activities)',
     '',
-    '| section | language | concurrency | n | per second | ratio to baseline | p50 ms | p95 ms | p99 ms | not completed |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| server | section | language | concurrency | n | per second | ratio to baseline | p50 ms | p95 ms | p99 ms | not completed |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
-  for (const c of cells) {
-    const baseline = cells.find((b) => b.section === 'same-shape baseline' && b.concurrency === c.concurrency);
-    const ratio = c.section === 'end to end' && baseline ? `${(c.perSecond / baseline.perSecond).toFixed(2)}×` : '';
-    lines.push(`| ${c.section} | ${c.language} | ${c.concurrency} | ${c.count} | ${c.perSecond.toFixed(2)} | ${ratio} | ${c.latencyMs.p50} | ${c.latencyMs.p95} | ${c.latencyMs.p99} | ${c.failures} |`);
-  }
-  const events = r.events as { total: number; published: number; drainedInMs: number } | undefined;
-  if (events) lines.push('', `Events: ${events.published} of ${events.total} published to Kafka (drained ${events.drainedInMs} ms after the last execution).`);
-  const api = r.api as { rate: number; seconds: number; getRunning: Summary; postWorkerStopped: Summary; getWorkerStopped: Summary } | undefined;
-  if (api) {
-    lines.push('', `## 5. API latency at ${api.rate} requests/s for ${api.seconds} s`, '', '| request | n | p50 ms | p95 ms | p99 ms | max ms |', '| --- | --- | --- | --- | --- | --- |');
-    for (const [name, s] of [['GET of a running execution', api.getRunning], ['POST, worker stopped', api.postWorkerStopped], ['GET, worker stopped (queued)', api.getWorkerStopped]] as const) {
-      lines.push(`| ${name} | ${s.n} | ${s.p50} | ${s.p95} | ${s.p99} | ${s.max} |`);
+  for (const [server, s] of servers) {
+    const cells = (s.cells ?? []) as CellResult[];
+    for (const c of cells) {
+      const baseline = cells.find((b) => b.section === 'same-shape baseline' && b.concurrency === c.concurrency);
+      const ratio = c.section === 'end to end' && baseline ? `${(c.perSecond / baseline.perSecond).toFixed(2)}×` : '';
+      lines.push(`| ${server} | ${c.section} | ${c.language} | ${c.concurrency} | ${c.count} | ${c.perSecond.toFixed(2)} | ${ratio} | ${c.latencyMs.p50} | ${c.latencyMs.p95} | ${c.latencyMs.p99} | ${c.failures} |`);
     }
   }
-  const relay = r.relay as { eventsPerSecond: number; seconds: number; posted: number; read: number; latencyMs: Summary } | undefined;
-  if (relay) {
-    lines.push('', `## 4. Relay: commit → read from Kafka, ${relay.eventsPerSecond} events/s for ${relay.seconds} s (the POSTs above, one event each)`, '', '| events committed | read from Kafka | p50 ms | p95 ms | p99 ms | max ms |', '| --- | --- | --- | --- | --- | --- |');
-    lines.push(`| ${relay.posted} | ${relay.read} | ${relay.latencyMs.p50} | ${relay.latencyMs.p95} | ${relay.latencyMs.p99} | ${relay.latencyMs.max} |`);
+  const [devRun, prodRun] = [servers.find(([n]) => n === 'dev')?.[1], servers.find(([n]) => n === 'production')?.[1]];
+  if (devRun && prodRun) {
+    lines.push('', '### Production server ÷ dev server (throughput)', '', '| section | language | concurrency | dev per second | production per second | production ÷ dev |', '| --- | --- | --- | --- | --- | --- |');
+    for (const c of (prodRun.cells ?? []) as CellResult[]) {
+      const d = ((devRun.cells ?? []) as CellResult[]).find((x) => x.section === c.section && x.language === c.language && x.concurrency === c.concurrency);
+      if (d) lines.push(`| ${c.section} | ${c.language} | ${c.concurrency} | ${d.perSecond.toFixed(2)} | ${c.perSecond.toFixed(2)} | ${(c.perSecond / d.perSecond).toFixed(2)}× |`);
+    }
   }
-  const memory = (r.memory ?? []) as Array<{ after: string; executions: number; apiMb: number | null; workerMb: number | null; relayMb: number | null }>;
-  if (memory.length > 0) {
-    lines.push('', '## 6. Memory (RSS, MB)', '', '| after | executions | api | worker | relay |', '| --- | --- | --- | --- | --- |');
-    for (const m of memory) lines.push(`| ${m.after} | ${m.executions} | ${m.apiMb} | ${m.workerMb} | ${m.relayMb} |`);
+  for (const [server, s] of servers) {
+    const events = s.events as { total: number; published: number; drainedInMs: number } | undefined;
+    if (events) lines.push('', `Events (${server}): ${events.published} of ${events.total} published to Kafka (drained ${events.drainedInMs} ms after the last execution).`);
+  }
+  const runner = r.runner as { table?: string; error?: string } | undefined;
+  if (runner) {
+    lines.push('', `## 3. Runner: trivial scripts sandboxed vs the interpreter spawned directly (no Temporal; \`npm run bench:sandbox\`)`, '');
+    lines.push(runner.table ?? `not measured: ${runner.error}`);
+  }
+  const relays = servers.filter(([, s]) => s.relay);
+  if (relays.length > 0) {
+    const first = relays[0]![1].relay as { eventsPerSecond: number; seconds: number };
+    lines.push('', `## 4. Relay: commit → read from Kafka, ${first.eventsPerSecond} events/s for ${first.seconds} s (the POSTs of section 5, one event each)`, '', '| server | events committed | read from Kafka | p50 ms | p95 ms | p99 ms | max ms |', '| --- | --- | --- | --- | --- | --- | --- |');
+    for (const [server, s] of relays) {
+      const relay = s.relay as { posted: number; read: number; latencyMs: Summary };
+      lines.push(`| ${server} | ${relay.posted} | ${relay.read} | ${relay.latencyMs.p50} | ${relay.latencyMs.p95} | ${relay.latencyMs.p99} | ${relay.latencyMs.max} |`);
+    }
+  }
+  const apis = servers.filter(([, s]) => s.api);
+  if (apis.length > 0) {
+    const first = apis[0]![1].api as { rate: number; seconds: number };
+    lines.push('', `## 5. API latency at ${first.rate} requests/s for ${first.seconds} s`, '', '| server | request | n | p50 ms | p95 ms | p99 ms | max ms |', '| --- | --- | --- | --- | --- | --- | --- |');
+    for (const [server, s] of apis) {
+      const api = s.api as { getRunning: Summary; postWorkerStopped: Summary; getWorkerStopped: Summary };
+      for (const [label, x] of [['GET of a running execution', api.getRunning], ['POST, worker stopped', api.postWorkerStopped], ['GET, worker stopped (queued)', api.getWorkerStopped]] as const) {
+        lines.push(`| ${server} | ${label} | ${x.n} | ${x.p50} | ${x.p95} | ${x.p99} | ${x.max} |`);
+      }
+    }
+  }
+  const memories = servers.filter(([, s]) => ((s.memory ?? []) as MemorySample[]).length > 0);
+  if (memories.length > 0) {
+    lines.push('', '## 6. Memory (RSS, MB; the Temporal server\'s own process, and the production server\'s Web UI server)', '', '| server | after | executions | api | worker | relay | Temporal server | Temporal UI server |', '| --- | --- | --- | --- | --- | --- | --- | --- |');
+    for (const [server, s] of memories) {
+      for (const m of s.memory as MemorySample[]) lines.push(`| ${server} | ${m.after} | ${m.executions} | ${m.apiMb} | ${m.workerMb} | ${m.relayMb} | ${m.temporalMb ?? '–'} | ${m.temporalUiMb ?? '–'} |`);
+    }
   }
   return `${lines.join('\n')}\n`;
 }

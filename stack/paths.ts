@@ -80,6 +80,12 @@ export interface StackPorts {
   kubeEtcdPeer: number;
   /** kwok's kubelet-like server (pod logs). */
   kubeKwok: number;
+  /** The production server's internal services (EO_TEMPORAL_SERVER=production); unused by the dev server. */
+  temporalHistory: number;
+  temporalMatching: number;
+  temporalWorker: number;
+  /** First of four consecutive membership (ringpop) ports: frontend, history, matching, worker; at most 32764 (a smallint in the schema). */
+  temporalMembership: number;
 }
 
 const PORT_VARIABLES: Record<keyof StackPorts, [string, number]> = {
@@ -93,12 +99,20 @@ const PORT_VARIABLES: Record<keyof StackPorts, [string, number]> = {
   kubeEtcd: ['EO_KUBE_ETCD_PORT', 12379],
   kubeEtcdPeer: ['EO_KUBE_ETCD_PEER_PORT', 12380],
   kubeKwok: ['EO_KUBE_KWOK_PORT', 16250],
+  // Temporal's own defaults; the dev server picks its internal ports itself.
+  temporalHistory: ['EO_TEMPORAL_HISTORY_PORT', 7234],
+  temporalMatching: ['EO_TEMPORAL_MATCHING_PORT', 7235],
+  temporalWorker: ['EO_TEMPORAL_WORKER_PORT', 7239],
+  temporalMembership: ['EO_TEMPORAL_MEMBERSHIP_PORT', 6933],
 };
 
 /** The variables that move a part to other ports, and the one that replaces it with a server of your own. */
 export const PART_VARIABLES: Record<StackPart, { ports: string[]; endpoint: string }> = {
   postgres: { ports: ['EO_PG_PORT'], endpoint: 'DATABASE_URL' },
-  temporal: { ports: ['EO_TEMPORAL_PORT', 'EO_TEMPORAL_UI_PORT'], endpoint: 'TEMPORAL_ADDRESS' },
+  temporal: {
+    ports: ['EO_TEMPORAL_PORT', 'EO_TEMPORAL_UI_PORT', 'EO_TEMPORAL_HISTORY_PORT', 'EO_TEMPORAL_MATCHING_PORT', 'EO_TEMPORAL_WORKER_PORT', 'EO_TEMPORAL_MEMBERSHIP_PORT'],
+    endpoint: 'TEMPORAL_ADDRESS',
+  },
   kafka: { ports: ['EO_KAFKA_PORT', 'EO_KAFKA_CONTROLLER_PORT'], endpoint: 'KAFKA_BROKERS' },
   redis: { ports: ['EO_REDIS_PORT'], endpoint: 'REDIS_URL' },
   kubernetes: { ports: ['EO_KUBE_APISERVER_PORT', 'EO_KUBE_ETCD_PORT', 'EO_KUBE_ETCD_PEER_PORT', 'EO_KUBE_KWOK_PORT'], endpoint: 'KUBERNETES_KUBECONFIG' },
@@ -118,6 +132,36 @@ export function stackPorts(): StackPorts {
 }
 
 export const DATABASE_NAME = 'execution_orchestrator';
+
+/**
+ * The dev server's SQLite pragmas (`EO_TEMPORAL_SQLITE_PRAGMAS`, comma-separated `name=value`; `none`: SQLite's
+ * own defaults, a rollback journal and synchronous=full). The default, WAL with synchronous=normal, survives a
+ * crash or kill of any process without losing a commit; only an OS crash or power cut can lose the last
+ * commits (never corrupt the file), as the local Postgres (fsync=off) already may. Measured in README.md.
+ * @default journal_mode=wal,synchronous=normal
+ */
+export function temporalSqlitePragmas(): string[] {
+  const raw = process.env.EO_TEMPORAL_SQLITE_PRAGMAS ?? 'journal_mode=wal,synchronous=normal';
+  if (raw.trim() === 'none') return [];
+  const pragmas = raw.split(',').map((p) => p.trim()).filter(Boolean);
+  const bad = pragmas.find((p) => !/^[a-z_]+=[A-Za-z0-9_]+$/.test(p));
+  if (bad) throw new Error(`EO_TEMPORAL_SQLITE_PRAGMAS: '${bad}' is not name=value (e.g. journal_mode=wal,synchronous=normal)`);
+  return pragmas;
+}
+
+export type TemporalFlavor = 'dev' | 'production';
+
+/**
+ * Which Temporal server the local stack runs (`EO_TEMPORAL_SERVER`): `dev`, the CLI's dev server (SQLite, one
+ * process, the default), or `production`, the real server (`go.temporal.io/server`) on the local Postgres with
+ * the Web UI server beside it. Read on every call, so one process (the bench) can run both in turn.
+ */
+export function temporalFlavor(): TemporalFlavor {
+  const raw = process.env.EO_TEMPORAL_SERVER;
+  if (raw === undefined || raw === '' || raw === 'dev') return 'dev';
+  if (raw === 'production') return 'production';
+  throw new Error(`EO_TEMPORAL_SERVER must be 'dev' or 'production', got '${raw}'`);
+}
 
 export function stackEndpoints(): {
   databaseUrl: string;

@@ -38,7 +38,7 @@ function runningBuilds(): number[] {
   return pids;
 }
 
-function findGo(): string {
+export function findGo(): string {
   const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/local/go/bin', '/usr/lib/go/bin'];
   for (const dir of dirs) {
     if (dir && isExecutable(path.join(dir, 'go'))) return path.join(dir, 'go');

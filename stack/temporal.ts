@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { SEARCH_ATTRIBUTE_NAMES } from '../domain/search-attributes';
-import { HOST, partDataDir, stackEndpoints, stackPorts, uiCodecEndpoint } from './paths';
+import { HOST, partDataDir, stackEndpoints, stackPorts, temporalSqlitePragmas, uiCodecEndpoint } from './paths';
 import type { PartDefinition, ReadyContext } from './part';
 import { isPortOpen } from './port';
 import { runChecked } from './process';
@@ -14,14 +14,15 @@ import { waitFor } from './wait';
 /** Custom search attributes the orchestrator's workflows set (all Keyword). */
 export const TEMPORAL_SEARCH_ATTRIBUTES = Object.values(SEARCH_ATTRIBUTE_NAMES);
 
-const NAMESPACE = 'default';
+export const TEMPORAL_NAMESPACE = 'default';
+const NAMESPACE = TEMPORAL_NAMESPACE;
 
 function databaseFile(): string {
   return path.join(partDataDir('temporal'), 'temporal.db');
 }
 
 /** Runs a `temporal` client command against our server; the flags win over TEMPORAL_* env and config files. */
-function temporalCli(args: string[], timeoutMs = 10_000): Promise<string> {
+export function temporalCli(args: string[], timeoutMs = 10_000): Promise<string> {
   const address = stackEndpoints().temporalAddress;
   return runChecked(
     temporalBinary(),
@@ -30,19 +31,19 @@ function temporalCli(args: string[], timeoutMs = 10_000): Promise<string> {
   );
 }
 
-async function serving(): Promise<boolean> {
+export async function serving(): Promise<boolean> {
   const out = await temporalCli(['operator', 'cluster', 'health']);
   return (JSON.parse(out) as { status?: string }).status === 'SERVING';
 }
 
-async function missingSearchAttributes(): Promise<string[]> {
+export async function missingSearchAttributes(): Promise<string[]> {
   const out = await temporalCli(['operator', 'search-attribute', 'list', '--namespace', NAMESPACE]);
   const listed = JSON.parse(out) as { customAttributes?: Record<string, string> };
   const custom = listed.customAttributes ?? {};
   return TEMPORAL_SEARCH_ATTRIBUTES.filter((name) => custom[name] !== 'INDEXED_VALUE_TYPE_KEYWORD');
 }
 
-async function registerSearchAttributes(ctx: ReadyContext): Promise<void> {
+export async function registerSearchAttributes(ctx: Pick<ReadyContext, 'log'>): Promise<void> {
   for (const name of await missingSearchAttributes()) {
     ctx.log(`registering search attribute ${name} (Keyword)`);
     try {
@@ -82,6 +83,7 @@ export const temporal: PartDefinition = {
       // Payloads are encrypted (payload-codec/): the UI decodes them through the API's codec endpoint.
       '--ui-codec-endpoint', uiCodecEndpoint(),
     ];
+    for (const pragma of temporalSqlitePragmas()) args.push('--sqlite-pragma', pragma);
     // Registered at start (idempotent across restarts on the same database).
     for (const name of TEMPORAL_SEARCH_ATTRIBUTES) args.push('--search-attribute', `${name}=Keyword`);
     return { command: temporalBinary(), args, cwd: partDataDir('temporal') };
