@@ -8,6 +8,7 @@ import type { ResolvedConfig } from './config';
 import type { Logger } from './observability/logger';
 import { createLogger } from './observability/logger';
 import { installTemporalRuntime } from './observability/temporal-runtime';
+import { createKubernetesRunner } from './runners/kubernetes-runner';
 import { createLocalRunner } from './runners/local-runner';
 import type { Runner } from './runners/runner';
 import { createDb } from './store/db';
@@ -30,22 +31,21 @@ export interface WorkerOptions {
   interceptors?: WorkerInterceptors;
   /** A prebuilt workflow bundle (`bundleWorkflowCode`); without it the worker bundles `workflows/` at start. */
   workflowBundlePath?: string;
-  /** Wraps the local runner (fault injection in tests). */
+  /** Wraps the runner (fault injection in tests). */
   wrapRunner?: (runner: Runner) => Runner;
 }
 
-/** Runs the Temporal worker: the saga workflow bundle and its activities, with the local runner. */
+/** Runs the Temporal worker: the saga workflow bundle and its activities, with the configured runner (RUNNER). */
 export async function startWorker(config: ResolvedConfig, log: Logger, options: WorkerOptions = {}): Promise<WorkerHandle> {
   const dataConverter = createDataConverter(codecKeyring(config));
   installTemporalRuntime(log, config.workerMetricsAddress);
   const db = createDb(config.databaseUrl);
-  const localRunner = createLocalRunner({
-    workDir: config.runnerWorkDir,
-    sandbox: config.runnerSandbox,
-    heartbeatIntervalMs: RUNNER_HEARTBEAT_MS,
-    log: { info: (msg, fields) => log.info(fields ?? {}, msg), warn: (msg, fields) => log.warn(fields ?? {}, msg) },
-  });
-  const runner = options.wrapRunner ? options.wrapRunner(localRunner) : localRunner;
+  const runnerLog = { info: (msg: string, fields?: Record<string, unknown>) => log.info(fields ?? {}, msg), warn: (msg: string, fields?: Record<string, unknown>) => log.warn(fields ?? {}, msg) };
+  const baseRunner =
+    config.runner === 'kubernetes'
+      ? createKubernetesRunner({ ...config.kubernetes, heartbeatIntervalMs: RUNNER_HEARTBEAT_MS, log: runnerLog })
+      : createLocalRunner({ workDir: config.runnerWorkDir, sandbox: config.runnerSandbox, heartbeatIntervalMs: RUNNER_HEARTBEAT_MS, log: runnerLog });
+  const runner = options.wrapRunner ? options.wrapRunner(baseRunner) : baseRunner;
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const clientConnection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace, dataConverter });
