@@ -55,7 +55,8 @@ start kube-apiserver "$BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$KUB
 ready=0
 for _ in $(seq 1 600); do
   [ "$(api GET /readyz)" = 200 ] && { ready=1; break; }
-  kill -0 "${pids[0]}" 2>/dev/null || { echo "control-plane: etcd exited; see etcd.log"; break; }
+  # e.g. "listen tcp 127.0.0.1:<port>: bind: address already in use" (a port in the ephemeral range, taken by a client socket)
+  kill -0 "${pids[0]}" 2>/dev/null || { echo "control-plane: etcd exited: $(grep -o '"error":"[^"]*"' "$W/etcd.log" | tail -1); see etcd.log"; break; }
   kill -0 "${pids[1]}" 2>/dev/null || break
   sleep 0.1
 done
