@@ -53,7 +53,11 @@ test('the run pod is restricted: non-root, read-only root, no capabilities, Runt
   expect(container.resources).toMatchObject({ limits: { memory: '128Mi', cpu: '1' }, requests: { memory: '128Mi' } });
   expect(spec.volumes?.filter((v) => v.emptyDir).map((v) => v.emptyDir?.sizeLimit)).toEqual(['64Mi', '64Mi']);
   expect(pod.metadata?.labels).toMatchObject({ 'app.kubernetes.io/component': 'script-run' });
-  const map = await cluster.core.readNamespacedConfigMap({ name: pod.metadata!.name!, namespace: cluster.namespace });
+  // The runner makes the pod own its ConfigMap just after creating the pod, which may be Running by then.
+  const map = await waitFor('the ConfigMap to be owned by its pod', async () => {
+    const found = await cluster.core.readNamespacedConfigMap({ name: pod.metadata!.name!, namespace: cluster.namespace });
+    return found.metadata?.ownerReferences?.length ? found : undefined;
+  });
   expect(map.data?.['main.py']).toBe('print(1)');
   expect(map.metadata?.ownerReferences).toEqual([expect.objectContaining({ kind: 'Pod', name: pod.metadata!.name, uid: pod.metadata!.uid })]);
   await simulate(cluster, created.id, { exitCode: 0, stdout: '1\n' });
