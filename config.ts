@@ -149,6 +149,27 @@ const envSchema = z.object({
    * @default bwrap
    */
   RUNNER_SANDBOX: z.enum(['bwrap', 'none']).default('bwrap'),
+  /** Where scripts run: `local` (this host, in a sandbox: RUNNER_SANDBOX) or `kubernetes` (a Pod per execution: KUBERNETES_*). @default local */
+  RUNNER: z.enum(['local', 'kubernetes']).default('local'),
+  /** RUNNER=kubernetes: path of the kubeconfig to use; unset: the worker pod's in-cluster service account. */
+  KUBERNETES_KUBECONFIG: z.string().min(1).optional(),
+  /** RUNNER=kubernetes: namespace of the run pods (PodSecurity `restricted`, deny-all NetworkPolicy). @default eo-runs */
+  KUBERNETES_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name').default('eo-runs'),
+  /** RUNNER=kubernetes: partial JSON of the image per language, e.g. `{"python":"registry.example/python:3.13-slim@sha256:…"}`. @default python:3-slim, node:24-slim, bash:5 */
+  KUBERNETES_IMAGES_JSON: jsonObject.pipe(z.object({ python: z.string().min(1), node: z.string().min(1), bash: z.string().min(1) }).partial().strict()).optional(),
+  /** RUNNER=kubernetes: RuntimeClass of the run pods (e.g. `gvisor`); unset: the cluster's default runtime. */
+  KUBERNETES_RUNTIME_CLASS: z.string().min(1).optional(),
+  /** RUNNER=kubernetes: JSON object of annotations every run pod carries (string values). */
+  KUBERNETES_POD_ANNOTATIONS_JSON: jsonObject.pipe(z.record(z.string(), z.string())).optional(),
+  /** RUNNER=kubernetes: CPU request / limit of a run pod (Kubernetes quantities). @default 100m / 1 */
+  KUBERNETES_CPU_REQUEST: z.string().regex(/^\d+(\.\d+)?m?$/, 'must be a CPU quantity, e.g. 100m or 1').default('100m'),
+  KUBERNETES_CPU_LIMIT: z.string().regex(/^\d+(\.\d+)?m?$/, 'must be a CPU quantity, e.g. 500m or 2').default('1'),
+  /** RUNNER=kubernetes: size of each of a run's emptyDirs (/box, /tmp), MiB. @default 64 */
+  KUBERNETES_SCRATCH_MB: int(64),
+  /** RUNNER=kubernetes: uid (and gid) the run container runs as. @default 65534 */
+  KUBERNETES_RUN_AS_USER: int(65534),
+  /** RUNNER=kubernetes: re-read of a watched run pod when its watch stays quiet, ms. @default 30000 */
+  KUBERNETES_RESYNC_MS: int(30_000),
   /** host:port where the worker serves the Temporal SDK's Prometheus metrics (`/metrics`); unset: none. */
   WORKER_METRICS_ADDRESS: z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port').optional(),
   /** Address of the ops server (`/healthz`, `/readyz`, `/metrics`) of the worker and the relay run alone. @default 127.0.0.1 */
@@ -248,6 +269,9 @@ export interface Config {
   retryPresets: RetryPresets;
   runnerWorkDir: string | undefined;
   runnerSandbox: 'bwrap' | 'none';
+  runner: 'local' | 'kubernetes';
+  /** RUNNER=kubernetes only (see runners/kubernetes-runner.ts). */
+  kubernetes: KubernetesRunnerConfig;
   workerMetricsAddress: string | null;
   relay: { pollIntervalMs: number; batchSize: number; maxAttempts: number };
   /** The ops server of a worker or relay run alone (OPS_HOST, OPS_PORT). */
@@ -275,6 +299,20 @@ export interface TemporalConnectionConfig {
   connectTimeoutMs: number;
   keepAliveTimeMs: number;
   keepAliveTimeoutMs: number;
+}
+
+/** The Kubernetes runner's settings (config KUBERNETES_*). */
+export interface KubernetesRunnerConfig {
+  kubeconfigPath: string | undefined;
+  namespace: string;
+  images: Partial<Record<'python' | 'node' | 'bash', string>>;
+  runtimeClassName: string | undefined;
+  podAnnotations: Record<string, string>;
+  cpuRequest: string;
+  cpuLimit: string;
+  scratchMb: number;
+  runAsUser: number;
+  resyncIntervalMs: number;
 }
 
 /** The API's limits per principal and per owner (config RATE_LIMIT_*, QUOTA_ACTIVE_EXECUTIONS_PER_OWNER). */
@@ -338,6 +376,19 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     retryPresets,
     runnerWorkDir: e.RUNNER_WORK_DIR,
     runnerSandbox: e.RUNNER_SANDBOX,
+    runner: e.RUNNER,
+    kubernetes: {
+      kubeconfigPath: e.KUBERNETES_KUBECONFIG,
+      namespace: e.KUBERNETES_NAMESPACE,
+      images: e.KUBERNETES_IMAGES_JSON ?? {},
+      runtimeClassName: e.KUBERNETES_RUNTIME_CLASS,
+      podAnnotations: e.KUBERNETES_POD_ANNOTATIONS_JSON ?? {},
+      cpuRequest: e.KUBERNETES_CPU_REQUEST,
+      cpuLimit: e.KUBERNETES_CPU_LIMIT,
+      scratchMb: e.KUBERNETES_SCRATCH_MB,
+      runAsUser: e.KUBERNETES_RUN_AS_USER,
+      resyncIntervalMs: e.KUBERNETES_RESYNC_MS,
+    },
     workerMetricsAddress: e.WORKER_METRICS_ADDRESS ?? null,
     relay: { pollIntervalMs: e.RELAY_POLL_INTERVAL_MS, batchSize: e.RELAY_BATCH_SIZE, maxAttempts: e.RELAY_MAX_ATTEMPTS },
     ops: { host: e.OPS_HOST, port: e.OPS_PORT },

@@ -4,8 +4,8 @@ module.exports = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.(ts|js|mjs)$': ['@swc/jest'] },
-  // @platformatic/kafka and uuid ship ESM only; compile them to CommonJS like our sources.
-  transformIgnorePatterns: ['/node_modules/(?!(@platformatic|hwp|mnemonist|scule|fastq|uuid)/)'],
+  // @platformatic/kafka, uuid and @kubernetes/client-node (with its ESM dependencies) ship ESM only; compile them to CommonJS like our sources.
+  transformIgnorePatterns: ['/node_modules/(?!(@platformatic|hwp|mnemonist|scule|fastq|uuid|@kubernetes|openid-client|jose|oauth4webapi|jsonpath-plus|rfc4648|socks-proxy-agent|agent-base)/)'],
   // The generated Prisma client imports its siblings as `./x.js`.
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   globalSetup: '<rootDir>/test/support/global-setup.ts',

@@ -14,6 +14,7 @@ import { startOpsServer } from './observability/ops-server';
 import type { Readiness } from './observability/ops-server';
 import { clientTracingInterceptors, installTracing, workerTracingInterceptors, workflowSpanSinks } from './observability/tracing';
 import { connectTemporalClient, connectTemporalNative } from './temporal-connection';
+import { createKubernetesRunner } from './runners/kubernetes-runner';
 import { createLocalRunner } from './runners/local-runner';
 import type { Runner } from './runners/runner';
 import { createDb } from './store/db';
@@ -52,7 +53,7 @@ export interface WorkerOptions {
    * from observability/tracing.ts for traced workflows); without it the worker bundles `workflows/` at start.
    */
   workflowBundlePath?: string;
-  /** Wraps the local runner (fault injection in tests). */
+  /** Wraps the runner (fault injection in tests). */
   wrapRunner?: (runner: Runner) => Runner;
   /** Where the worker's series are registered (the process's one registry under `npm start`). @default a registry of its own */
   registry?: Registry;
@@ -61,7 +62,7 @@ export interface WorkerOptions {
 /** How long the readiness probe waits for Temporal, ms. */
 const READY_CHECK_TIMEOUT_MS = 2_000;
 
-/** Runs the Temporal worker: the saga workflow bundle and its activities, with the local runner. */
+/** Runs the Temporal worker: the saga workflow bundle and its activities, with the configured runner (RUNNER). */
 export async function startWorker(config: ResolvedConfig, log: Logger, options: WorkerOptions = {}): Promise<WorkerHandle> {
   const dataConverter = createDataConverter(codecKeyring(config));
   // The SDK's exporter always runs (on a free loopback port unless WORKER_METRICS_ADDRESS says where): /metrics re-serves it.
@@ -69,13 +70,12 @@ export async function startWorker(config: ResolvedConfig, log: Logger, options: 
   const registry = options.registry ?? new Registry();
   const metrics = createWorkerMetrics(registry);
   const db = createDb(config.databaseUrl);
-  const localRunner = createLocalRunner({
-    workDir: config.runnerWorkDir,
-    sandbox: config.runnerSandbox,
-    heartbeatIntervalMs: RUNNER_HEARTBEAT_MS,
-    log: { info: (msg, fields) => log.info(fields ?? {}, msg), warn: (msg, fields) => log.warn(fields ?? {}, msg) },
-  });
-  const runner = options.wrapRunner ? options.wrapRunner(localRunner) : localRunner;
+  const runnerLog = { info: (msg: string, fields?: Record<string, unknown>) => log.info(fields ?? {}, msg), warn: (msg: string, fields?: Record<string, unknown>) => log.warn(fields ?? {}, msg) };
+  const baseRunner =
+    config.runner === 'kubernetes'
+      ? createKubernetesRunner({ ...config.kubernetes, heartbeatIntervalMs: RUNNER_HEARTBEAT_MS, log: runnerLog })
+      : createLocalRunner({ workDir: config.runnerWorkDir, sandbox: config.runnerSandbox, heartbeatIntervalMs: RUNNER_HEARTBEAT_MS, log: runnerLog });
+  const runner = options.wrapRunner ? options.wrapRunner(baseRunner) : baseRunner;
   const connection = await connectTemporalNative(config.temporal);
   const clientConnection = await connectTemporalClient(config.temporal);
   const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace, dataConverter, interceptors: { workflow: clientTracingInterceptors() } });

@@ -273,6 +273,21 @@ export function createActivities(deps: ActivityDeps) {
           failed.push(saga.executionId);
         }
       }
+      // Runs a crashed worker or an uncompensated saga left behind (Kubernetes pods): collected once their execution has ended.
+      // The pass's records stand if this fails (e.g. the cluster API is down); the next pass tries again.
+      try {
+        const orphans = (await runner.collectOrphans?.(async (ids) => {
+          const finished = new Set<string>();
+          for (const id of ids) {
+            const status = await statusOf(db, id);
+            if (!status || isTerminal(status)) finished.add(id);
+          }
+          return finished;
+        })) ?? [];
+        if (orphans.length > 0) deps.log.warn({ execution_ids: orphans }, 'reconciler collected orphaned runs');
+      } catch (err) {
+        deps.log.error({ err: coerceError(err) }, 'reconciler could not collect orphaned runs; the next pass tries again');
+      }
       if (failed.length > 0) throw new Error(`reconciler could not record ${failed.length} closed saga(s): ${failed.join(', ')}`);
       return { examined, recorded };
     },

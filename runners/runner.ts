@@ -1,6 +1,6 @@
 /**
  * The runner contract: something that runs one user script under limits and reports how it
- * ended. `local` (child process) implements it today; `kubernetes` (a Pod) is meant to.
+ * ended: `local` (a sandboxed child process) and `kubernetes` (a Pod per execution) implement it.
  */
 
 import type { Language, RunLimits } from '../domain/runtimes';
@@ -72,6 +72,11 @@ export interface Runner {
   destroy(executionId: string): Promise<boolean>;
   /** Execution ids currently running in this process. */
   active(): string[];
+  /**
+   * Removes runs left behind whose execution has ended, as `isFinished` tells (returns the ids of those that have);
+   * returns the execution ids collected. Runners whose runs cannot outlive their worker (local) have none.
+   */
+  collectOrphans?(isFinished: (executionIds: string[]) => Promise<Set<string>>): Promise<string[]>;
 }
 
 /** The logging a runner needs: a constant message plus fields. */

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
+import net from 'node:net';
 import path from 'node:path';
 import { withLock } from './lock';
 import type { Log, PartDefinition, ReadyContext } from './part';
@@ -212,6 +213,40 @@ async function writeClusterFiles(binDir: string): Promise<void> {
   writeFile(path.join(dir, 'kwok-stages.yaml'), `${stages.join('\n---\n')}\n`);
 }
 
+/** Whether a listener can bind the port now (a client socket of a stopped cluster may hold it in TIME_WAIT for a minute). */
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ host: HOST, port, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+function ephemeralRange(): [number, number] | undefined {
+  try {
+    const [low, high] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    return low && high ? [low, high] : undefined;
+  } catch {
+    return undefined; // not Linux: nothing to warn about
+  }
+}
+
+/**
+ * Waits until every port of the control plane can be bound. A port inside the kernel's ephemeral range can be
+ * held by any client socket (the last cluster's apiserver → etcd connections linger a minute in TIME_WAIT): said once.
+ */
+async function awaitFreePorts(log: Log): Promise<void> {
+  const ports = stackPorts();
+  const mine = [ports.kubeApiserver, ports.kubeEtcd, ports.kubeEtcdPeer, ports.kubeKwok];
+  const range = ephemeralRange();
+  const risky = range ? mine.filter((p) => p >= range[0] && p <= range[1]) : [];
+  if (risky.length > 0) log(`ports ${risky.join(', ')} are in the ephemeral range ${range?.join('-')}: a client socket may hold them; EO_KUBE_* ports below ${range?.[0]} avoid that`);
+  await waitFor(`ports ${mine.join(', ')} to be free to bind`, async () => {
+    for (const port of mine) if (!(await bindable(port))) return false;
+    return true;
+  }, { deadlineMs: 75_000, intervalMs: 500 });
+}
+
 let preparedBinDir: string | undefined;
 
 export const kubernetes: PartDefinition = {
@@ -229,6 +264,7 @@ export const kubernetes: PartDefinition = {
   async prepare(log, progress) {
     preparedBinDir = await ensureKubernetesBinaries(log, progress);
     await writeClusterFiles(preparedBinDir);
+    await awaitFreePorts(log);
   },
 
   serverCommand() {

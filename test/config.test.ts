@@ -61,3 +61,14 @@ test('a saga run timeout that would cut off the longest allowed run stops start-
   expect(loadConfig({ ...env, SAGA_RUN_TIMEOUT_MS: String(deadline + 1) }).saga.runTimeoutMs).toBe(deadline + 1);
   expect(loadConfig({}).saga.runTimeoutMs).toBe(24 * 60 * 60 * 1000);
 });
+
+test('the Kubernetes runner is opt-in (RUNNER=kubernetes) with restrictive defaults, and a bad KUBERNETES_* value stops start-up naming it', () => {
+  expect(loadConfig({})).toMatchObject({ runner: 'local', kubernetes: { namespace: 'eo-runs', cpuRequest: '100m', cpuLimit: '1', scratchMb: 64, runAsUser: 65534, kubeconfigPath: undefined } });
+  expect(loadConfig({ RUNNER: 'kubernetes', KUBERNETES_IMAGES_JSON: '{"python":"r.example/py:3.13"}', KUBERNETES_RUNTIME_CLASS: 'gvisor' }).kubernetes).toMatchObject({
+    images: { python: 'r.example/py:3.13' },
+    runtimeClassName: 'gvisor',
+  });
+  for (const [variable, value] of [['RUNNER', 'docker'], ['KUBERNETES_NAMESPACE', 'Not_A_Namespace'], ['KUBERNETES_IMAGES_JSON', '{"ruby":"x"}'], ['KUBERNETES_CPU_LIMIT', 'lots'], ['KUBERNETES_POD_ANNOTATIONS_JSON', '{"a":1}']] as const) {
+    expect(() => loadConfig({ [variable]: value })).toThrow(new RegExp(variable));
+  }
+});

@@ -41,7 +41,8 @@ api() { # method path [yaml file]: a call to the apiserver as the stack's admin
 start etcd "$BIN/etcd" --name local --data-dir "$W/etcd-data" \
   --listen-client-urls "http://127.0.0.1:$KUBE_ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$KUBE_ETCD_PORT" \
   --listen-peer-urls "http://127.0.0.1:$KUBE_ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$KUBE_ETCD_PEER_PORT" \
-  --initial-cluster "local=http://127.0.0.1:$KUBE_ETCD_PEER_PORT" --unsafe-no-fsync --log-level warn
+  --initial-cluster "local=http://127.0.0.1:$KUBE_ETCD_PEER_PORT" --unsafe-no-fsync --log-level warn \
+  --socket-reuse-address=true
 
 start kube-apiserver "$BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$KUBE_ETCD_PORT" \
   --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$KUBE_APISERVER_PORT" \
@@ -54,6 +55,8 @@ start kube-apiserver "$BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$KUB
 ready=0
 for _ in $(seq 1 600); do
   [ "$(api GET /readyz)" = 200 ] && { ready=1; break; }
+  # e.g. "listen tcp 127.0.0.1:<port>: bind: address already in use" (a port in the ephemeral range, taken by a client socket)
+  kill -0 "${pids[0]}" 2>/dev/null || { echo "control-plane: etcd exited: $(grep -o '"error":"[^"]*"' "$W/etcd.log" | tail -1); see etcd.log"; break; }
   kill -0 "${pids[1]}" 2>/dev/null || break
   sleep 0.1
 done
