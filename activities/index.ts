@@ -13,7 +13,7 @@ import type { Execution } from '../generated/prisma/client';
 import type { Db } from '../store/db';
 import type { Producer } from '../store/envelope';
 import { TransitionRefusedError } from '../store/errors';
-import { findExecution, getExecution, needingReconciliation, statusOf } from '../store/executions';
+import { executionExists, findExecution, getExecution, needingReconciliation, statusOf } from '../store/executions';
 import { applyTransition, createExecution, newExecutionFrom } from '../store/transitions';
 import type { ResultFields } from '../store/transitions';
 import { release, reserve } from '../store/capacity';
@@ -90,7 +90,8 @@ export function createActivities(deps: ActivityDeps) {
      * @throws ValidationFailed when the runtime is unknown or a limit is above its maximum.
      */
     async validateExecution(input: ExecutionSagaInput): Promise<void> {
-      await createExecution(db, newExecutionFrom(input), SAGA_ACTOR, producer);
+      // The API writes the row right after starting the saga, so it is usually there: one read, not a transaction.
+      if (!(await executionExists(db, input.executionId))) await createExecution(db, newExecutionFrom(input), SAGA_ACTOR, producer);
       const problems: string[] = [];
       if (!(input.language in RUNTIMES)) problems.push(`language: unknown runtime ${input.language}`);
       for (const [field, message] of limitViolations(input.limits, deps.limitMaxima)) problems.push(`limits.${field}: ${message}`);
