@@ -16,7 +16,7 @@ import type { Execution } from '../generated/prisma/client';
 import type { Db } from '../store/db';
 import type { Producer } from '../store/envelope';
 import { TransitionRefusedError } from '../store/errors';
-import { findExecution, getExecution, needingReconciliation, statusOf } from '../store/executions';
+import { executionExists, findExecution, getExecution, needingReconciliation, statusOf } from '../store/executions';
 import { applyTransition, createExecution, newExecutionFrom } from '../store/transitions';
 import type { ResultFields } from '../store/transitions';
 import { release, reserve } from '../store/capacity';
@@ -112,7 +112,8 @@ export function createActivities(deps: ActivityDeps) {
      * @throws ValidationFailed when the runtime is unknown or a limit is above its maximum.
      */
     async validateExecution(input: ExecutionSagaInput): Promise<void> {
-      await createExecution(db, newExecutionFrom(input), SAGA_ACTOR, producer);
+      // The API writes the row before it starts the saga, so it is there: one read, not a transaction.
+      if (!(await executionExists(db, input.executionId))) await createExecution(db, newExecutionFrom(input), SAGA_ACTOR, producer);
       // Counted once per saga (its first attempt), whichever of the API and this activity wrote the row.
       if (Context.current().info.attempt === 1) deps.metrics?.executions.inc({ status: 'queued', language: input.language });
       const problems: string[] = [];

@@ -1,5 +1,6 @@
 // npm run bench -- [--temporal=dev|production|both] [--concurrency=1,8,32] [--counts=20,80,160]
 //                  [--languages=bash,python,node] [--memory=1000] [--api-rate=50] [--api-seconds=8] [--runner-runs=30]
+//                  [--end-to-end-only]
 // Brings up the real local stack, and for each Temporal server (--temporal; default both when the production
 // server is built, else dev; an own server through TEMPORAL_ADDRESS is the only one) runs api, worker and relay as
 // their own processes (`node dist/…`) on a fresh database, and measures from outside, over REST and the event
@@ -12,6 +13,7 @@
 //   4. relay: occurred_at of each event (its transaction) → the event read from Kafka by a consumer, during
 //      the fixed-rate POSTs of section 5 (worker stopped: one event per POST, so --api-rate events/s);
 //   3. runner overhead, once (no Temporal in it): bench/sandbox-overhead.ts, --runner-runs interleaved runs.
+// --end-to-end-only runs sections 1–2 alone (a quick before/after).
 // Writes bench/results/<timestamp>.json and .md and prints the markdown.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -50,6 +52,7 @@ const memoryCheckpoints = numbers(flag('memory', '1000'));
 const apiRate = Number(flag('api-rate', '50'));
 const apiSeconds = Number(flag('api-seconds', '8'));
 const runnerRuns = Number(flag('runner-runs', '30'));
+const endToEndOnly = process.argv.includes('--end-to-end-only');
 const say = (line: string): void => void process.stderr.write(`[bench] ${line}\n`);
 
 const SCRIPTS: Record<string, string> = { bash: 'true', python: 'pass', node: '0' };
@@ -107,6 +110,8 @@ interface CellResult {
   count: number;
   perSecond: number;
   latencyMs: Summary;
+  /** POST alone (201 received), end to end only. */
+  postLatencyMs?: Summary;
   failures: number;
 }
 
@@ -281,7 +286,7 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
     await sampleMemory('start');
 
     /** One execution: POST, then its event stream until `end`; the latency is POST → end. */
-    const execute = async (language: string, script: string, limits = { wallTimeMs: 10_000 }): Promise<{ ms: number; status: string }> => {
+    const execute = async (language: string, script: string, limits = { wallTimeMs: 10_000 }): Promise<{ ms: number; postMs: number; status: string }> => {
       const t = performance.now();
       const res = await fetch(`${apiUrl}/api/v1/executions`, {
         method: 'POST',
@@ -289,12 +294,13 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
         body: JSON.stringify({ language, script, limits }),
       });
       const body = (await res.json()) as { id?: string; detail?: string };
+      const postMs = performance.now() - t;
       if (res.status !== 201 || !body.id) throw new Error(`POST answered ${res.status}: ${JSON.stringify(body)}`);
       submitted.push(body.id);
       const stream = await readEventStream(`${apiUrl}/api/v1/executions/${body.id}/stream`, auth, 120_000);
       const end = stream.events.find((e) => e.event === 'end');
       const status = end ? ((JSON.parse(end.data) as { status?: string }).status ?? 'unknown') : 'no end event';
-      return { ms: performance.now() - t, status };
+      return { ms: performance.now() - t, postMs, status };
     };
 
     say('warming up');
@@ -305,14 +311,17 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
       const count = counts[i] ?? counts.at(-1)!;
       for (const language of languages) {
         const latencies: number[] = [];
+        const postLatencies: number[] = [];
         let failures = 0;
         const wall = await runLanes(count, concurrency, async () => {
-          const { ms, status } = await execute(language, SCRIPTS[language] ?? 'true');
+          const { ms, postMs, status } = await execute(language, SCRIPTS[language] ?? 'true');
           latencies.push(ms);
+          postLatencies.push(postMs);
           if (status !== 'completed') failures++;
         });
-        cells.push({ section: 'end to end', language, concurrency, count, perSecond: (count / wall) * 1000, latencyMs: summarize(latencies), failures });
-        say(`end to end ${language} c=${concurrency}: ${((count / wall) * 1000).toFixed(2)}/s, p50 ${summarize(latencies).p50} ms`);
+        const post = summarize(postLatencies);
+        cells.push({ section: 'end to end', language, concurrency, count, perSecond: (count / wall) * 1000, latencyMs: summarize(latencies), postLatencyMs: post, failures });
+        say(`end to end ${language} c=${concurrency}: ${((count / wall) * 1000).toFixed(2)}/s, p50 ${summarize(latencies).p50} ms, POST p50 ${post.p50} / p99 ${post.p99} ms`);
       }
       const baseline = await runBaseline(temporal, baselineQueue, temporalAddress, concurrency, count);
       cells.push(baseline);
@@ -328,7 +337,7 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
     result.events = { total: Number(totals.all), published: Number(totals.published), drainedInMs: Date.now() - publishedBy };
     await sampleMemory('sections 1–2');
 
-    for (const checkpoint of memoryCheckpoints) {
+    for (const checkpoint of endToEndOnly ? [] : memoryCheckpoints) {
       if (submitted.length >= checkpoint) continue;
       say(`running bash executions at concurrency 8 up to ${checkpoint} in all`);
       await runLanes(checkpoint - submitted.length, 8, async () => void (await execute('bash', 'true')));
@@ -337,9 +346,11 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
     }
     result.memory = memory;
 
-    const apiAndRelay = await measureApiAndRelay(apiUrl, env.KAFKA_BROKERS!.split(','), processes, submitted, temporal, auth);
-    result.api = apiAndRelay.api;
-    result.relay = apiAndRelay.relay;
+    if (!endToEndOnly) {
+      const apiAndRelay = await measureApiAndRelay(apiUrl, env.KAFKA_BROKERS!.split(','), processes, submitted, temporal, auth);
+      result.api = apiAndRelay.api;
+      result.relay = apiAndRelay.relay;
+    }
   } finally {
     stopping = true;
     // Sagas the bench left waiting (the worker was stopped for the API section) end now.
@@ -484,6 +495,8 @@ function renderMarkdown(r: Record<string, unknown>): string {
       lines.push(`| ${server} | ${c.section} | ${c.language} | ${c.concurrency} | ${c.count} | ${c.perSecond.toFixed(2)} | ${ratio} | ${c.latencyMs.p50} | ${c.latencyMs.p95} | ${c.latencyMs.p99} | ${c.failures} |`);
     }
   }
+  const posts = servers.flatMap(([server, s]) => ((s.cells ?? []) as CellResult[]).filter((c) => c.postLatencyMs).map((c) => `${server} ${c.language} c=${c.concurrency} ${c.postLatencyMs!.p50}/${c.postLatencyMs!.p99}`));
+  if (posts.length > 0) lines.push('', `POST alone (201), p50/p99 ms: ${posts.join('; ')}.`);
   const [devRun, prodRun] = [servers.find(([n]) => n === 'dev')?.[1], servers.find(([n]) => n === 'production')?.[1]];
   if (devRun && prodRun) {
     lines.push('', '### Production server ÷ dev server (throughput)', '', '| section | language | concurrency | dev per second | production per second | production ÷ dev |', '| --- | --- | --- | --- | --- | --- |');

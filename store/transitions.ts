@@ -136,25 +136,26 @@ export async function createExecution(db: Db, input: NewExecution, actor: string
  */
 export async function applyTransition(db: Db, req: TransitionRequest): Promise<TransitionResult> {
   return db.$transaction(async (tx) => {
-    // Lock the row first: transitions of one execution are serialized, and `from` is known exactly.
-    await tx.$queryRaw`SELECT 1 FROM executions WHERE id = ${req.executionId}::uuid FOR UPDATE`;
-    const current = await tx.execution.findUnique({ where: { id: req.executionId } });
+    // Lock the row first: transitions of one execution are serialized, and `from` is known exactly. One round
+    // trip reads the state and the id of the latest event (the cause of this one) under the lock.
+    const [current] = await tx.$queryRaw<Array<{ status: ExecutionStatus; cause_id: string | null }>>`
+      SELECT e.status::text AS status, o.id::text AS cause_id
+        FROM executions e LEFT JOIN outbox_events o ON o.execution_id = e.id AND o.sequence = e.event_seq
+       WHERE e.id = ${req.executionId}::uuid
+         FOR UPDATE OF e`;
     if (!current) throw new TransitionRefusedError(req.executionId, req.from, req.to, null);
     if (!req.from.includes(current.status) || !canTransition(current.status, req.to)) {
       const alreadyApplied =
         current.status === req.to &&
         (await tx.executionTransition.count({ where: { executionId: req.executionId, toStatus: req.to } })) > 0;
-      if (alreadyApplied) return { execution: current, applied: false };
+      if (alreadyApplied) return { execution: await tx.execution.findUniqueOrThrow({ where: { id: req.executionId } }), applied: false };
       throw new TransitionRefusedError(req.executionId, req.from, req.to, current.status);
     }
     const execution = await tx.execution.update({
       where: { id: req.executionId },
       data: { status: req.to, eventSeq: { increment: 1 }, ...req.fields },
     });
-    const cause = await tx.outboxEvent.findUnique({
-      where: { executionId_sequence: { executionId: req.executionId, sequence: current.eventSeq } },
-      select: { id: true },
-    });
+    const cause = current.cause_id ? { id: current.cause_id } : null;
     const type = EVENT_FOR_STATUS[req.to];
     const envelope = buildEnvelope({
       type,
@@ -196,8 +197,8 @@ async function writeEventAndAudit(
   await tx.executionTransition.create({
     data: { id: uuidv7(), executionId: a.executionId, fromStatus: a.from, toStatus: a.to, actor: a.actor, reason: a.reason, eventId: a.envelope.event_id },
   });
-  await tx.$executeRawUnsafe(`SELECT pg_notify('${OUTBOX_CHANNEL}', '')`);
-  await tx.$executeRaw`SELECT pg_notify(${EXECUTION_CHANGES_CHANNEL}, ${a.executionId})`;
+  // Both wake-ups in one round trip: the relay's and the API's execution feed.
+  await tx.$executeRaw`SELECT pg_notify(${OUTBOX_CHANNEL}, ''), pg_notify(${EXECUTION_CHANGES_CHANNEL}, ${a.executionId})`;
 }
 
 function payloadFor(type: EventType, e: Execution, req: TransitionRequest): EventPayload<EventType> {

@@ -9,6 +9,7 @@ import {
   log,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   sleep,
   upsertSearchAttributes,
@@ -42,14 +43,27 @@ const STEP_TIMEOUT_MS = 10_000;
  */
 const OUTLAST_OUTAGES_PATCH = 'outlast-database-outages';
 
-function activitiesFor(presets: RetryPresets, runTimeoutMs: number) {
+/**
+ * Patch: the short database steps (validate, reserve and release capacity, mark running, store the result,
+ * record the end) run as local activities, in the workflow task that reaches them, instead of a round trip
+ * through the task queue each: a saga is two workflow tasks and one activity task (the run). Same steps,
+ * transactions, retry presets and compensations. Histories recorded before it (v1-*, v2-*) take the old path.
+ */
+const LOCAL_DATABASE_STEPS_PATCH = 'local-database-steps';
+
+function activitiesFor(presets: RetryPresets, runTimeoutMs: number, localDatabaseSteps: boolean) {
   const withPreset = (name: keyof typeof ACTIVITY_RETRY_PRESET) =>
     proxyActivities<Activities>({ startToCloseTimeout: STEP_TIMEOUT_MS, retry: toTemporalRetryPolicy(presets[ACTIVITY_RETRY_PRESET[name]]) });
+  // A local step's retries back off in the worker up to localRetryThreshold (1 min), then on a workflow timer.
+  const databaseStep = (name: keyof typeof ACTIVITY_RETRY_PRESET) =>
+    localDatabaseSteps
+      ? proxyLocalActivities<Activities>({ startToCloseTimeout: STEP_TIMEOUT_MS, retry: toTemporalRetryPolicy(presets[ACTIVITY_RETRY_PRESET[name]]) })
+      : withPreset(name);
   return {
-    validateExecution: withPreset('validateExecution').validateExecution,
-    reserveCapacity: withPreset('reserveCapacity').reserveCapacity,
-    releaseCapacity: withPreset('releaseCapacity').releaseCapacity,
-    markRunning: withPreset('markRunning').markRunning,
+    validateExecution: databaseStep('validateExecution').validateExecution,
+    reserveCapacity: databaseStep('reserveCapacity').reserveCapacity,
+    releaseCapacity: databaseStep('releaseCapacity').releaseCapacity,
+    markRunning: databaseStep('markRunning').markRunning,
     runScript: proxyActivities<Activities>({
       startToCloseTimeout: runTimeoutMs,
       heartbeatTimeout: RUN_HEARTBEAT_TIMEOUT_MS,
@@ -58,8 +72,8 @@ function activitiesFor(presets: RetryPresets, runTimeoutMs: number) {
       retry: toTemporalRetryPolicy(presets[ACTIVITY_RETRY_PRESET.runScript]),
     }).runScript,
     destroyRunner: withPreset('destroyRunner').destroyRunner,
-    storeResult: withPreset('storeResult').storeResult,
-    recordTerminal: withPreset('recordTerminal').recordTerminal,
+    storeResult: databaseStep('storeResult').storeResult,
+    recordTerminal: databaseStep('recordTerminal').recordTerminal,
   };
 }
 
@@ -70,7 +84,7 @@ function activitiesFor(presets: RetryPresets, runTimeoutMs: number) {
  * @throws ValidationFailed, TransitionRefused, or the activity failure that exhausted its retries (status `error`).
  */
 export async function executionSaga(input: ExecutionSagaInput): Promise<ExecutionOutcome> {
-  const acts = activitiesFor(input.retryPresets, input.limits.wallTimeMs + RUN_TIMEOUT_MARGIN_MS);
+  const acts = activitiesFor(input.retryPresets, input.limits.wallTimeMs + RUN_TIMEOUT_MARGIN_MS, patched(LOCAL_DATABASE_STEPS_PATCH));
   const ref = { executionId: input.executionId };
   const state: SagaState = { step: 'validating', status: 'queued', capacityPosition: null };
   setHandler(sagaStateQuery, () => state);
@@ -203,7 +217,7 @@ async function outlastingOutages<T>(step: () => Promise<T>, pauseMs: number, sta
     try {
       return await step();
     } catch (err) {
-      const nonRetryable = (err as { cause?: { nonRetryable?: boolean } }).cause?.nonRetryable === true;
+      const nonRetryable = (reportedFailure(err) as { nonRetryable?: boolean } | undefined)?.nonRetryable === true;
       if (isCancellation(err) || nonRetryable) throw err;
       state.outagePauses = (state.outagePauses ?? 0) + 1;
       await sleep(pauseMs);
@@ -211,13 +225,21 @@ async function outlastingOutages<T>(step: () => Promise<T>, pauseMs: number, sta
   }
 }
 
+/**
+ * What the failed step reported: an activity task's failure arrives as the cause of an ActivityFailure; a local
+ * activity's failure arrives as itself (only its timeouts and cancels are wrapped).
+ */
+function reportedFailure(err: unknown): unknown {
+  return (err as { cause?: unknown } | undefined)?.cause ?? err;
+}
+
 function describeFailure(err: unknown): string {
-  const cause = (err as { cause?: { message?: string } }).cause;
+  const cause = reportedFailure(err) as { message?: string } | undefined;
   return cause?.message ?? (err instanceof Error ? err.message : String(err));
 }
 
 /** The domain failure type carried by an activity failure, if any (never `instanceof` across the sandbox). */
 function failureTypeOf(err: unknown): string | undefined {
-  const type = (err as { cause?: { type?: string } }).cause?.type;
+  const type = (reportedFailure(err) as { type?: string } | undefined)?.type;
   return type && (ACTIVITY_FAILURE_TYPES as readonly string[]).includes(type) ? type : undefined;
 }

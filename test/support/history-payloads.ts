@@ -13,8 +13,9 @@ const toJson = (p: Payload): JsonPayload => ({
 
 /**
  * Runs every `{payloads: [...]}` of a history in its JSON form (inputs, results, failure and heartbeat
- * details) through `op` — a codec's encode or decode — in place, as a worker's codec sees them. Patch
- * markers are left alone: the SDK's core writes them, never through the codec.
+ * details) through `op` — a codec's encode or decode — in place, as a worker's codec sees them. Of a
+ * marker, only a local activity's result and failure went through the codec; the rest (patch markers, a local
+ * activity's `data`) the SDK's core writes itself, never through the codec.
  */
 export async function mapHistoryPayloads(node: unknown, op: (payloads: Payload[]) => Promise<Payload[]>): Promise<void> {
   if (Array.isArray(node)) {
@@ -29,5 +30,12 @@ export async function mapHistoryPayloads(node: unknown, op: (payloads: Payload[]
   }
   for (const [key, value] of Object.entries(record)) {
     if (key !== 'markerRecordedEventAttributes') await mapHistoryPayloads(value, op);
+    else await mapLocalActivityMarker(value as Record<string, unknown>, op);
   }
+}
+
+async function mapLocalActivityMarker(marker: Record<string, unknown>, op: (payloads: Payload[]) => Promise<Payload[]>): Promise<void> {
+  if (marker.markerName !== 'core_local_activity') return;
+  await mapHistoryPayloads((marker.details as Record<string, unknown> | undefined)?.result, op);
+  await mapHistoryPayloads(marker.failure, op);
 }

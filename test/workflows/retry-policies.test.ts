@@ -15,38 +15,54 @@ beforeAll(async () => {
   api = apiClient(service.api.url, service.adminKey);
 }, 120_000);
 afterAll(async () => {
-  await service?.db.$executeRawUnsafe('ALTER TABLE executions DROP CONSTRAINT IF EXISTS test_refuse_running');
+  await service?.db.$executeRawUnsafe('DROP TRIGGER IF EXISTS test_refuse_running ON executions');
+  await service?.db.$executeRawUnsafe('DROP FUNCTION IF EXISTS test_refuse_running()');
+  await service?.db.$executeRawUnsafe('DROP SEQUENCE IF EXISTS test_refused_running');
   await service?.stop();
 });
 
-/** The attempt number at which each activity type last started, from the workflow's history. */
+/**
+ * The attempt number at which each activity type last ran, from the workflow's history: an activity task's
+ * started event, or a local activity's marker (the database steps run as local activities since the
+ * local-database-steps patch; the marker keeps the last attempt).
+ */
 async function attemptsByActivity(handle: WorkflowHandle): Promise<Record<string, number>> {
   const history = await handle.fetchHistory();
   const typeByScheduledId = new Map<string, string>();
   const attempts: Record<string, number> = {};
+  const record = (type: string, attempt: number) => {
+    attempts[type] = Math.max(attempts[type] ?? 0, attempt);
+  };
   for (const event of history.events ?? []) {
     const scheduled = event.activityTaskScheduledEventAttributes;
     if (scheduled) typeByScheduledId.set(String(event.eventId), scheduled.activityType!.name!);
     const started = event.activityTaskStartedEventAttributes;
-    if (started) {
-      const type = typeByScheduledId.get(String(started.scheduledEventId))!;
-      attempts[type] = Math.max(attempts[type] ?? 0, started.attempt ?? 1);
+    if (started) record(typeByScheduledId.get(String(started.scheduledEventId))!, started.attempt ?? 1);
+    const marker = event.markerRecordedEventAttributes;
+    if (marker?.markerName === 'core_local_activity') {
+      // The marker's `data` is plain JSON written by the SDK's core (not through the payload codec).
+      const data = JSON.parse(Buffer.from(marker.details!.data!.payloads![0]!.data!).toString()) as { activity_type: string; attempt: number };
+      record(data.activity_type, data.attempt);
     }
   }
   return attempts;
 }
 
 test('a transient database error in a step is retried by its preset, and the execution completes', async () => {
-  // A real database failure: the status update of markRunning violates this constraint until it is dropped.
-  await service.db.$executeRawUnsafe(`ALTER TABLE executions ADD CONSTRAINT test_refuse_running CHECK (status <> 'running') NOT VALID`);
+  // A real database failure: the status update of markRunning is refused until the trigger is dropped. Each
+  // refusal counts itself in a sequence, which the rolled-back transaction cannot take back.
+  await service.db.$executeRawUnsafe('CREATE SEQUENCE test_refused_running');
+  await service.db.$executeRawUnsafe(`CREATE FUNCTION test_refuse_running() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN PERFORM nextval('test_refused_running'); RAISE EXCEPTION 'test: running refused'; END $$`);
+  await service.db.$executeRawUnsafe(`CREATE TRIGGER test_refuse_running BEFORE UPDATE ON executions FOR EACH ROW WHEN (NEW.status = 'running') EXECUTE FUNCTION test_refuse_running()`);
   const { json } = await api.submit({ language: 'python', script: 'print("after the blip")' });
   const handle = service.temporal.workflow.getHandle(json.id);
-  await waitFor('markRunning to fail at least twice', async () => {
-    const pending = (await handle.describe()).raw.pendingActivities ?? [];
-    const mark = pending.find((a) => a.activityType?.name === 'markRunning');
-    return mark && (mark.attempt ?? 0) >= 3 ? mark : undefined;
+  await waitFor('markRunning to fail at least three times', async () => {
+    const [row] = await service.db.$queryRawUnsafe<Array<{ refused: bigint }>>('SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS refused FROM test_refused_running');
+    const refused = row?.refused ?? 0n;
+    return refused >= 3n ? refused : undefined;
   });
-  await service.db.$executeRawUnsafe('ALTER TABLE executions DROP CONSTRAINT test_refuse_running');
+  await service.db.$executeRawUnsafe('DROP TRIGGER test_refuse_running ON executions');
 
   const done = await api.waitForStatus(json.id, (s) => TERMINAL.includes(s));
   expect(done.status).toBe('completed');
