@@ -23,11 +23,11 @@ test.each(files)('history %s replays deterministically against the current workf
 }, 60_000);
 
 test('a history whose payloads are encrypted replays deterministically with the keys, and not without them', async () => {
-  const json = JSON.parse(readFileSync(path.join(dir, 'v4-completed.json'), 'utf8')) as unknown;
+  const json = JSON.parse(readFileSync(path.join(dir, 'v5-completed.json'), 'utf8')) as unknown;
   const codec = new EncryptionCodec(keyring);
   await mapHistoryPayloads(json, (payloads) => codec.encode(payloads));
   expect(JSON.stringify(json)).toContain(Buffer.from('binary/encrypted').toString('base64'));
-  await Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows'), dataConverter }, historyFromJSON(json), 'v4-completed-encrypted');
+  await Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows'), dataConverter }, historyFromJSON(json), 'v5-completed-encrypted');
   const otherKeys = createDataConverter(parseKeyring(generateKeyEntry()));
-  await expect(Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows'), dataConverter: otherKeys }, historyFromJSON(json), 'v4-completed-other-key')).rejects.toThrow();
+  await expect(Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows'), dataConverter: otherKeys }, historyFromJSON(json), 'v5-completed-other-key')).rejects.toThrow();
 }, 60_000);
