@@ -227,12 +227,12 @@ export function buildOpenApiDocument(limitMaxima: RunLimits, version: string) {
         post: {
           summary: 'Make or rotate the owner\'s webhook signing secret (whsec_…, Standard Webhooks); shown this once. A user key: its own owner; an admin key may name ownerId',
           requestBody: bodyOf({ type: 'object', additionalProperties: false, properties: { ownerId: { type: 'string', pattern: OWNER_ID_PATTERN.source } } }, false),
-          responses: { 201: { description: 'the secret, shown once', content: json({ type: 'object', properties: { ownerId: { type: 'string' }, secret: { type: 'string' }, createdAt: { type: 'string' }, rotatedAt: { type: ['string', 'null'] }, keyId: { type: 'string' } } }) }, 400: problem('bad body, or a user key naming another owner'), 415: problem('not JSON') },
+          responses: { 201: { description: 'the secret, shown once', content: json({ type: 'object', properties: { ownerId: { type: 'string' }, secret: { type: 'string' }, createdAt: { type: 'string' }, rotatedAt: { type: ['string', 'null'] }, keyId: { type: 'string' } } }) }, 400: problem('bad body'), 403: problem('a user key naming another owner'), 415: problem('not JSON') },
         },
         get: {
           summary: 'Whether the owner has a webhook secret, and since when (never the secret)',
           parameters: [query('ownerId', { type: 'string', pattern: OWNER_ID_PATTERN.source }, 'admin keys only: another owner')],
-          responses: { 200: { description: 'status', content: json({ type: 'object', properties: { exists: { type: 'boolean' }, ownerId: { type: 'string' }, createdAt: { type: ['string', 'null'] }, rotatedAt: { type: ['string', 'null'] }, keyId: { type: ['string', 'null'] } } }) }, 400: problem('bad query, or a user key naming another owner') },
+          responses: { 200: { description: 'status', content: json({ type: 'object', properties: { exists: { type: 'boolean' }, ownerId: { type: 'string' }, createdAt: { type: ['string', 'null'] }, rotatedAt: { type: ['string', 'null'] }, keyId: { type: ['string', 'null'] } } }) }, 400: problem('bad query'), 403: problem('a user key naming another owner') },
         },
       },
       '/api/v1/keys': {

@@ -7,6 +7,12 @@ const utf8Bytes = (s: string) => new TextEncoder().encode(s).length;
 /** Longest callback URL accepted. */
 export const MAX_CALLBACK_URL_LENGTH = 2048;
 
+// The document's rule for a callback URL, written as a pattern so that it shows there: scheme, an ASCII host name (or
+// IPv4 address), a port of at most 65535, then printable ASCII without '#'. The refinements below say the rest.
+const CALLBACK_URL_REST = String.raw`:\/\/[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?(?:[/?][\x21\x22\x24-\x7e]*)?$`;
+const CALLBACK_URL_HTTPS = new RegExp(String.raw`^[Hh][Tt][Tt][Pp][Ss]` + CALLBACK_URL_REST);
+const CALLBACK_URL_HTTP_OR_HTTPS = new RegExp(String.raw`^[Hh][Tt][Tt][Pp][Ss]?` + CALLBACK_URL_REST);
+
 /**
  * A completion webhook target: an absolute `https:` URL (`http:` only where allowed), without credentials or
  * fragment. Where it may connect is checked as it is delivered (the address its host name resolves to then).
@@ -16,7 +22,7 @@ export function callbackUrlSchema(allowHttp: boolean) {
     .string()
     .max(MAX_CALLBACK_URL_LENGTH)
     // The document's rule (written as a pattern so that it shows there): a scheme and a host; the refinements below say the rest.
-    .regex(allowHttp ? /^[Hh][Tt][Tt][Pp][Ss]?:\/\/[^\s/?#]+/ : /^[Hh][Tt][Tt][Pp][Ss]:\/\/[^\s/?#]+/, allowHttp ? 'must be an absolute http: or https: URL' : 'must be an absolute https: URL')
+    .regex(allowHttp ? CALLBACK_URL_HTTP_OR_HTTPS : CALLBACK_URL_HTTPS, allowHttp ? 'must be an absolute http: or https: URL with an ASCII host name' : 'must be an absolute https: URL with an ASCII host name')
     .refine((raw) => URL.canParse(raw), 'must be an absolute URL')
     .refine((raw) => !URL.canParse(raw) || new URL(raw).protocol === 'https:' || (allowHttp && new URL(raw).protocol === 'http:'), allowHttp ? 'must be an http: or https: URL' : 'must be an https: URL')
     .refine((raw) => !URL.canParse(raw) || (!new URL(raw).username && !new URL(raw).password), 'must not carry credentials')

@@ -3,7 +3,7 @@ import type { Response } from 'express';
 import { z } from 'zod';
 import { ownerIdSchema } from '../../auth/api-keys';
 import type { WebhookSecretService } from '../../webhooks/secrets';
-import { fieldErrorsOf, validationError } from '../problem';
+import { HttpError, fieldErrorsOf, validationError } from '../problem';
 import { actorOf, principalOf } from '../principal';
 import { optionalJsonBody, requestLog } from '../request-parts';
 
@@ -14,11 +14,11 @@ export interface WebhookSecretRoutesDeps {
 const ownerBodySchema = z.object({ ownerId: ownerIdSchema.optional() }).strict();
 const ownerQuerySchema = z.object({ ownerId: ownerIdSchema.optional() }).strict();
 
-/** The owner a request acts for: its key's; an admin key may name another (`field` says where a user key tried to). */
+/** The owner a request acts for: its key's; an admin key may name another (a user key naming another: 403, `field` says where). */
 function ownerFor(res: Response, named: string | undefined, field: string): string {
   const principal = principalOf(res);
   if (named === undefined || named === principal.ownerId) return principal.ownerId;
-  if (principal.role !== 'admin') throw validationError([{ field, message: 'only an admin key may name another owner' }]);
+  if (principal.role !== 'admin') throw new HttpError(403, 'forbidden', 'Forbidden', `${field}: only an admin key may name another owner`, { errors: [{ field, message: 'only an admin key may name another owner' }] });
   return named;
 }
 

@@ -98,6 +98,8 @@ async function main(): Promise<void> {
     REDIS_URL: local.redisUrl,
     TEMPORAL_TASK_QUEUE: `soak-${randomUUID()}`,
     PAYLOAD_CODEC_KEYS: process.env.PAYLOAD_CODEC_KEYS || generateKeyEntry(),
+    // Two workers and two relays on this host: each its own ops server port.
+    OPS_PORT: '0',
     RUNNER_WORK_DIR: workDir,
     PORT: '0',
     LOG_LEVEL: 'warn',

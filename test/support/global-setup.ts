@@ -47,6 +47,8 @@ export default async function globalSetup(): Promise<void> {
   process.env.KAFKA_BROKERS ??= local.kafkaBrokers;
   process.env.REDIS_URL ??= local.redisUrl;
   process.env.LOG_LEVEL ??= 'warn';
+  // Workers and relays the tests start as processes of their own each serve /metrics: on a free port each.
+  process.env.OPS_PORT ??= '0';
   // Tests stop workers with runs in flight: a short drain keeps that quick (the drain tests set their own).
   process.env.DRAIN_TIMEOUT_MS ??= '1000';
   // A key of this run: every worker, client and spawned process of the tests encrypts with it.

@@ -144,7 +144,7 @@ test('a rotated secret signs the next webhooks at once; a user key cannot name a
   const { json } = await user.submit({ language: 'bash', script: 'true', callbackUrl: receiver.url('/rotated') });
   await waitFor('the webhook to be delivered', async () => ((await webhookOf(json.id))?.state === 'delivered' ? true : undefined), { deadlineMs: 60_000 });
   expect(receiver.receivedAt('/rotated')[0]!.verified).toBe(true);
-  expect((await user.call('POST', '/webhook-secret', { ownerId: 'someone-else' })).status).toBe(400);
+  expect((await user.call('POST', '/webhook-secret', { ownerId: 'someone-else' })).status).toBe(403);
 });
 
 test('batch items carry their own callbackUrl, each delivered on its own', async () => {
