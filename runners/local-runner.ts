@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { CgroupTree, detectCgroupLayout } from './local/cgroup';
 import { LocalExecution, type Confinement } from './local/local-execution';
 import { detectRuntimes, type DetectedRuntime } from './local/runtime-registry';
+import { reachableInterpreter } from './local/reachable-interpreter';
 import { DEFAULT_SANDBOX_TOOLS, SECCOMP_FD, STATUS_FD, buildSandboxCommand, type SandboxTools } from './local/sandbox-command';
 import { buildSeccompFilter } from './local/seccomp-filter';
 import { LANGUAGES } from '../domain/runtimes';
@@ -94,7 +95,7 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): LocalRunner {
   if (!isExecutable(tools.prlimit)) {
     throw new Error(`prlimit is not executable at ${tools.prlimit}: the local runner cannot enforce limits without it (util-linux)`);
   }
-  const runtimes = detectRuntimes(opts.interpreters);
+  let runtimes = detectRuntimes(opts.interpreters);
   const log = opts.log;
 
   let confine: (executionId: string) => Confinement;
@@ -102,6 +103,7 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): LocalRunner {
   let ready: Promise<unknown> = Promise.resolve();
   if (sandbox === 'bwrap') {
     const hostUser = process.getuid?.() === 0 ? (opts.hostUser ?? NOBODY) : null;
+    if (hostUser) runtimes = runtimes.map((runtime) => reachableInterpreter(runtime, hostUser));
     const scratchBytes = opts.scratchBytes ?? 64 * 1024 * 1024;
     const seccompFilter = buildSeccompFilter();
     const tree = probeSandbox({ tools, hostUser, seccompFilter, scratchBytes });
