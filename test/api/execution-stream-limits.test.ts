@@ -43,7 +43,12 @@ async function streamGauges(api: ApiHandle) {
 const connectionsOf = (api: ApiHandle) => new Promise<number>((resolve, reject) => api.server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
 
 async function longRun() {
-  const { json } = await ctx.api.submit({ language: 'bash', script: 'sleep 60', limits: { wallTimeMs: 120_000 } });
+  // After the churn the admin key may meet a limit for a moment (429 with Retry-After): ask again until accepted.
+  const json = await waitFor('the long run to be accepted', async () => {
+    const { status, json: body } = await ctx.api.submit({ language: 'bash', script: 'sleep 60', limits: { wallTimeMs: 120_000 } });
+    if (status !== 201) throw new Error(`${status} ${JSON.stringify(body)}`);
+    return body;
+  }, { deadlineMs: 30_000, intervalMs: 1_000 });
   await ctx.api.waitForStatus(json.id, (s) => s === 'running');
   return json.id;
 }
