@@ -342,8 +342,13 @@ export const temporalServer: PartDefinition = {
       ...opts,
       deadlineMs: ctx.remainingMs(),
     });
-    const registered = async (): Promise<boolean> => (await missingSearchAttributes()).length === 0;
-    if (!(await registered().catch(() => false))) await registerSearchAttributes(ctx);
+    // A namespace just created reaches the search-attribute service only once the server's namespace cache has
+    // refreshed ("Namespace default is not found" meanwhile, on a fresh database): register inside the wait, so
+    // that it is asked again rather than fatal.
+    const registered = async (): Promise<boolean> => {
+      if ((await missingSearchAttributes()).length > 0) await registerSearchAttributes(ctx);
+      return (await missingSearchAttributes()).length === 0;
+    };
     await waitFor('search attributes', registered, { ...opts, deadlineMs: ctx.remainingMs() });
     await waitFor(`the temporal Web UI server on ${HOST}:${uiPort}`, () => isPortOpen(HOST, uiPort), { ...opts, deadlineMs: ctx.remainingMs() });
   },
