@@ -4,6 +4,7 @@ import { trimIncompleteUtf8 } from './local/capped-output';
 import { buildConfigMap, buildPod, configMapName, CONTAINER_NAME, EXECUTION_ANNOTATION, podName, RUN_SELECTOR, type PodSettings } from './kubernetes/pod-spec';
 import { podFinished, podOutcome, podStuckReason, TERMINATION_MESSAGE_BYTES } from './kubernetes/pod-outcome';
 import type { RunLimits, RunObserver, RunResult, RunSpec, Runner, RunnerLog, RunTermination } from './runner';
+import { createRunsInFlight } from './runs-in-flight';
 
 export interface KubernetesRunnerOptions extends Partial<Omit<PodSettings, 'namespace' | 'images'>> {
   /** Path of a kubeconfig; unset: the pod's in-cluster service account. */
@@ -68,28 +69,21 @@ export function createKubernetesRunner(opts: KubernetesRunnerOptions = {}): Kube
     deleteDeadlineMs: opts.deleteDeadlineMs ?? 30_000,
   };
   const k8s: Cluster = { core, watcher, namespace: settings.namespace, log };
-  const runs = new Map<string, { execution: PodExecution; promise: Promise<RunResult> }>();
+  const runs = createRunsInFlight<PodExecution>(log);
 
   return {
     namespace: settings.namespace,
 
     run(spec, observer) {
-      const current = runs.get(spec.executionId);
-      if (current) {
-        current.execution.attach(observer);
-        log?.info('run attached', { executionId: spec.executionId });
-        return current.promise;
-      }
+      const attached = runs.attach(spec.executionId, observer);
+      if (attached) return attached;
       try {
         validateSpec(spec);
       } catch (err) {
         return Promise.reject(err);
       }
       const execution = new PodExecution(spec, k8s, settings, timing);
-      execution.attach(observer);
-      const promise = execution.start().finally(() => runs.delete(spec.executionId));
-      runs.set(spec.executionId, { execution, promise });
-      return promise;
+      return runs.track(spec.executionId, execution, () => execution.start(), observer);
     },
 
     async destroy(executionId) {
@@ -109,7 +103,7 @@ export function createKubernetesRunner(opts: KubernetesRunnerOptions = {}): Kube
     },
 
     active() {
-      return [...runs.keys()];
+      return runs.ids();
     },
 
     async collectOrphans(isFinished) {

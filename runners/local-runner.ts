@@ -9,7 +9,8 @@ import { reachableInterpreter } from './local/reachable-interpreter';
 import { DEFAULT_SANDBOX_TOOLS, SECCOMP_FD, STATUS_FD, buildSandboxCommand, type SandboxTools } from './local/sandbox-command';
 import { buildSeccompFilter } from './local/seccomp-filter';
 import { LANGUAGES } from '../domain/runtimes';
-import type { RunLimits, RunResult, RunSpec, Runner, RunnerLanguage, RunnerLog } from './runner';
+import type { RunLimits, RunSpec, Runner, RunnerLanguage, RunnerLog } from './runner';
+import { createRunsInFlight } from './runs-in-flight';
 
 /** `bwrap`: every run in a bubblewrap sandbox with its own cgroup. `none`: no sandbox at all (unsafe). */
 export type RunnerSandbox = 'bwrap' | 'none';
@@ -124,7 +125,7 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): LocalRunner {
     });
   }
 
-  const runs = new Map<string, { execution: LocalExecution; promise: Promise<RunResult> }>();
+  const runs = createRunsInFlight<LocalExecution>(log);
   const byLanguage = new Map(runtimes.map((runtime) => [runtime.language, runtime]));
 
   return {
@@ -132,12 +133,8 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): LocalRunner {
     sandbox,
 
     run(spec, observer) {
-      const current = runs.get(spec.executionId);
-      if (current) {
-        current.execution.attach(observer);
-        log?.info('run attached', { executionId: spec.executionId });
-        return current.promise;
-      }
+      const attached = runs.attach(spec.executionId, observer);
+      if (attached) return attached;
       try {
         validateSpec(spec);
       } catch (err) {
@@ -159,10 +156,7 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): LocalRunner {
         log,
         beforeStart,
       });
-      execution.attach(observer);
-      const promise = execution.promise.finally(() => runs.delete(spec.executionId));
-      runs.set(spec.executionId, { execution, promise });
-      return promise;
+      return runs.track(spec.executionId, execution, () => execution.promise, observer);
     },
 
     async destroy(executionId) {
@@ -182,7 +176,7 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): LocalRunner {
     },
 
     active() {
-      return [...runs.keys()];
+      return runs.ids();
     },
   };
 }
