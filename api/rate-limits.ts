@@ -50,10 +50,11 @@ export interface RateLimits {
   /**
    * Runs `start`, which starts up to `count` executions for the request's principal and `ownerId`, if they
    * fit: the owner's quota of unfinished executions, then the principal's executions per minute (all or
-   * none). Holds the owner's lock from the count until `start` has written its rows.
+   * none). Holds the owner's lock from the count until `start` calls `admitted` (its rows are written, so the
+   * next count includes them) or ends: the slow part of a start, Temporal's, runs outside it.
    * @throws HttpError 429 (a limit), 503 (Redis down and limits fail closed).
    */
-  admitExecutions<T>(req: Request, res: Response, admission: { ownerId: string; count: number }, start: () => Promise<T>): Promise<T>;
+  admitExecutions<T>(req: Request, res: Response, admission: { ownerId: string; count: number }, start: (admitted: () => void) => Promise<T>): Promise<T>;
   readiness(): Promise<RateLimitsReadiness>;
 }
 
@@ -165,10 +166,10 @@ export function createRateLimits(deps: RateLimitsDeps): RateLimits {
     },
 
     async admitExecutions(req, res, { ownerId, count }, start) {
-      if (count <= 0) return start();
-      // The API starts a workflow and then writes its row: without the lock, racing submissions of one owner
-      // would all count the rows written before any of them, and all pass.
-      return deps.ownerLocks.withOwnerLock(ownerId, async () => {
+      if (count <= 0) return start(() => undefined);
+      // Without the lock, racing submissions of one owner would all count the rows written before any of them,
+      // and all pass; once a submission's rows are written it lets the next one count.
+      return deps.ownerLocks.withOwnerLock(ownerId, async (unlock) => {
         const quota = limits.activeExecutionsPerOwner;
         const active = await countUnfinishedOfOwner(deps.db, ownerId);
         if (active + count > quota) {
@@ -176,7 +177,7 @@ export function createRateLimits(deps: RateLimitsDeps): RateLimits {
           throw tooMany('active-executions', quota, QUOTA_RETRY_AFTER_S, `owner ${ownerId} has ${active} executions queued or running; at most ${quota} at once${count > 1 ? ` (this request adds ${count})` : ''}`, { active });
         }
         await spend(res, 'executions', limitKeyOf(req, res), count, true);
-        return start();
+        return start(() => void unlock());
       });
     },
 

@@ -8,9 +8,10 @@ const LOCK_WAIT_MS = 15_000;
 export interface OwnerLocks {
   /**
    * Runs `fn` holding a lock on `ownerId` shared by every process on this database (a session advisory lock
-   * on a connection of its own pool, so `fn` may use the Prisma pool freely without starving it).
+   * on a connection of its own pool, so `fn` may use the Prisma pool freely without starving it). `fn` may call
+   * `unlock` as soon as what the lock protects is done, letting the next holder in before `fn` ends.
    */
-  withOwnerLock<T>(ownerId: string, fn: () => Promise<T>): Promise<T>;
+  withOwnerLock<T>(ownerId: string, fn: (unlock: () => Promise<void>) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -37,14 +38,17 @@ export function createOwnerLocks(databaseUrl: string): OwnerLocks {
         release(err as Error);
         throw err;
       }
-      try {
-        return await fn();
-      } finally {
-        // A failed unlock destroys the connection, which releases its session locks all the same.
-        await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]).then(
+      let unlocked: Promise<void> | undefined;
+      // A failed unlock destroys the connection, which releases its session locks all the same.
+      const unlock = () =>
+        (unlocked ??= client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]).then(
           () => release(),
           (err: Error) => release(err),
-        );
+        ));
+      try {
+        return await fn(unlock);
+      } finally {
+        await unlock();
       }
     },
     close: () => pool.end(),
