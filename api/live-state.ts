@@ -1,8 +1,9 @@
 import { QueryNotRegisteredError, WorkflowNotFoundError } from '@temporalio/client';
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
+import { temporal as proto } from '@temporalio/proto';
 import type { Logger } from '../observability/logger';
 import { coerceError } from '../observability/logger';
-import { SAGA_STATE_QUERY } from '../domain/saga';
+import { INITIAL_SAGA_STATE, SAGA_STATE_QUERY } from '../domain/saga';
 import type { SagaState } from '../domain/saga';
 
 /**
@@ -65,12 +66,21 @@ export function liveState(temporal: Client, workflowId: string, log: Logger): Pr
   return last && now - last.at <= SERVE_STALE_MS ? Promise.resolve(last.value) : pending;
 }
 
+/** The history holds the start and its first workflow task, scheduled and not yet taken by a worker. */
+function notYetBegun(description: WorkflowExecutionDescription): boolean {
+  const task = description.raw.pendingWorkflowTask;
+  return description.historyLength <= 2 && task?.state === proto.api.enums.v1.PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_SCHEDULED;
+}
+
 async function askTemporal(temporal: Client, workflowId: string, log: Logger) {
   const handle = temporal.workflow.getHandle(workflowId);
   try {
-    const [state, description] = await temporal.connection.withDeadline(Date.now() + LIVE_STATE_DEADLINE_MS, () =>
-      Promise.all([handle.query<SagaState>(SAGA_STATE_QUERY), handle.describe()]),
-    );
+    const deadline = Date.now() + LIVE_STATE_DEADLINE_MS;
+    const querying = temporal.connection.withDeadline(deadline, () => handle.query<SagaState>(SAGA_STATE_QUERY));
+    const description = await temporal.connection.withDeadline(deadline, () => handle.describe());
+    // No worker has taken the saga's first task yet (none is polling, or all are busy): a query would wait for
+    // one, up to the deadline, to learn what is already known — the saga has not begun.
+    const state = notYetBegun(description) ? (querying.catch(() => undefined), INITIAL_SAGA_STATE) : await querying;
     const activity = description.raw.pendingActivities?.[0];
     const heartbeat = activity?.lastHeartbeatTime?.seconds;
     return {

@@ -58,6 +58,9 @@ export const SagaStep = {
 } as const;
 export type SagaStep = (typeof SagaStep)[keyof typeof SagaStep];
 
+/** The saga's state before its first workflow task: what its query would answer, known without asking it. */
+export const INITIAL_SAGA_STATE: Readonly<SagaState> = { step: SagaStep.validating, status: 'queued', capacityPosition: null };
+
 /** Live state returned by the `sagaState` query. */
 export interface SagaState {
   step: SagaStep;

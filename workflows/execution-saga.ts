@@ -19,7 +19,7 @@ import type { ExecutionStatus } from '../domain/execution-status';
 import { ACTIVITY_FAILURE_TYPES, FailureType } from '../domain/failure-types';
 import { ACTIVITY_RETRY_PRESET, DEFAULT_RETRY_PRESETS, toTemporalRetryPolicy } from '../domain/retry-policies';
 import type { RetryPresets } from '../domain/retry-policies';
-import { CANCEL_REQUESTED_SIGNAL, CAPACITY_GRANTED_SIGNAL, DEFAULT_OUTAGE_PAUSE_MS, RUN_TIMEOUT_MARGIN_MS, SAGA_ACTOR, SAGA_STATE_QUERY, runDeadlineMs } from '../domain/saga';
+import { CANCEL_REQUESTED_SIGNAL, CAPACITY_GRANTED_SIGNAL, DEFAULT_OUTAGE_PAUSE_MS, INITIAL_SAGA_STATE, RUN_TIMEOUT_MARGIN_MS, SAGA_ACTOR, SAGA_STATE_QUERY, runDeadlineMs } from '../domain/saga';
 import type { CancelRequest, ExecutionOutcome, ExecutionSagaInput, SagaState } from '../domain/saga';
 import { ExecutionStateKey, ScriptLanguageKey, OwnerIdKey } from './search-attributes';
 
@@ -86,7 +86,7 @@ function activitiesFor(presets: RetryPresets, runTimeoutMs: number, localDatabas
 export async function executionSaga(input: ExecutionSagaInput): Promise<ExecutionOutcome> {
   const acts = activitiesFor(input.retryPresets, input.limits.wallTimeMs + RUN_TIMEOUT_MARGIN_MS, patched(LOCAL_DATABASE_STEPS_PATCH));
   const ref = { executionId: input.executionId };
-  const state: SagaState = { step: 'validating', status: 'queued', capacityPosition: null };
+  const state: SagaState = { ...INITIAL_SAGA_STATE };
   setHandler(sagaStateQuery, () => state);
   let cancelRequest: CancelRequest = { actor: 'temporal', reason: 'workflow cancelled in Temporal' };
   setHandler(cancelRequestedSignal, (request) => {

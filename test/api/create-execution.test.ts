@@ -144,8 +144,9 @@ describe('Idempotency-Key', () => {
   });
 });
 
-test('GET of an execution whose saga no worker picks up answers at once with its stored status and live: null', async () => {
-  // No worker polls this file's task queue: a workflow query would wait for one for tens of seconds.
+test('GET of an execution whose saga no worker has picked up answers at once: its stored status, and the saga not yet begun', async () => {
+  // No worker polls this file's task queue: a workflow query would wait for one until its deadline and answer
+  // nothing (live: null); the description alone shows the saga has not begun.
   const created = await testApp.api().post('/api/v1/executions').send(valid);
   expect(created.status).toBe(201);
   const started = performance.now();
@@ -153,6 +154,6 @@ test('GET of an execution whose saga no worker picks up answers at once with its
   const elapsedMs = performance.now() - started;
   expect(res.status).toBe(200);
   expect(res.body.status).toBe('queued');
-  expect(res.body.live).toBeNull();
+  expect(res.body.live).toEqual({ step: 'validating', capacityPosition: null, outagePauses: 0, activity: null, attempt: null, lastHeartbeatAt: null });
   expect(elapsedMs).toBeLessThan(5_000);
 });
