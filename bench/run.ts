@@ -1,6 +1,6 @@
 // npm run bench -- [--temporal=dev|production|both] [--concurrency=1,8,32] [--counts=20,80,160]
 //                  [--languages=bash,python,node] [--memory=1000] [--api-rate=50] [--api-seconds=8] [--runner-runs=30]
-//                  [--end-to-end-only]
+//                  [--end-to-end-only] [--profile]
 // Brings up the real local stack, and for each Temporal server (--temporal; default both when the production
 // server is built, else dev; an own server through TEMPORAL_ADDRESS is the only one) runs api, worker and relay as
 // their own processes (`node dist/…`) on a fresh database, and measures from outside, over REST and the event
@@ -14,6 +14,8 @@
 //      the fixed-rate POSTs of section 5 (worker stopped: one event per POST, so --api-rate events/s);
 //   3. runner overhead, once (no Temporal in it): bench/sandbox-overhead.ts, --runner-runs interleaved runs.
 // --end-to-end-only runs sections 1–2 alone (a quick before/after).
+// --profile runs api, worker and relay under `node --cpu-prof` and adds where each spent its CPU (bench/cpu-profile.ts);
+// with sections 1–2 alone the profile covers just them (section 5 kills the worker, whose profile is then lost).
 // Writes bench/results/<timestamp>.json and .md and prints the markdown.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -34,6 +36,7 @@ import { createApiKeyService } from '../auth/api-keys';
 import { createDb } from '../store/db';
 import { runMigrations } from '../store/migrate';
 import { readEventStream } from '../test/support/sse';
+import { profileMarkdown, summarizeProfiles, type ProfileSummary } from './cpu-profile';
 import { atFixedRate, runLanes, summarize, type Summary } from './stats';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -53,6 +56,9 @@ const apiRate = Number(flag('api-rate', '50'));
 const apiSeconds = Number(flag('api-seconds', '8'));
 const runnerRuns = Number(flag('runner-runs', '30'));
 const endToEndOnly = process.argv.includes('--end-to-end-only');
+const profile = process.argv.includes('--profile');
+/** Where --profile's CPU profiles go: one folder per server, in it one per process. */
+const profileRoot = path.join(os.tmpdir(), `eo-bench-profiles-${process.pid}`);
 const say = (line: string): void => void process.stderr.write(`[bench] ${line}\n`);
 
 const SCRIPTS: Record<string, string> = { bash: 'true', python: 'pass', node: '0' };
@@ -263,11 +269,13 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
     ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('RUNNER_'))),
   };
   const node = process.execPath;
+  const profileDir = path.join(profileRoot, server);
+  const nodeArgs = (name: string, script: string) => (profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, name)}`, script] : [script]);
   const processes: Record<string, ChildProcess | undefined> = {};
   // Each on a free ops port: both would take OPS_PORT's default, 9464, on this one host.
-  processes.worker = startProcess('worker', node, ['dist/worker.js'], { ...env, OPS_PORT: '0' });
-  processes.relay = startProcess('relay', node, ['dist/relay/main.js'], { ...env, OPS_PORT: '0' });
-  processes.api = startProcess('api', node, ['dist/api/server.js'], env);
+  processes.worker = startProcess('worker', node, nodeArgs('worker', 'dist/worker.js'), { ...env, OPS_PORT: '0' });
+  processes.relay = startProcess('relay', node, nodeArgs('relay', 'dist/relay/main.js'), { ...env, OPS_PORT: '0' });
+  processes.api = startProcess('api', node, nodeArgs('api', 'dist/api/server.js'), env);
   const connection = await Connection.connect({ address: temporalAddress });
   const temporal = new Client({ connection });
   const db = new pg.Pool({ connectionString: databaseUrl, max: 4 });
@@ -323,7 +331,7 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
         cells.push({ section: 'end to end', language, concurrency, count, perSecond: (count / wall) * 1000, latencyMs: summarize(latencies), postLatencyMs: post, failures });
         say(`end to end ${language} c=${concurrency}: ${((count / wall) * 1000).toFixed(2)}/s, p50 ${summarize(latencies).p50} ms, POST p50 ${post.p50} / p99 ${post.p99} ms`);
       }
-      const baseline = await runBaseline(temporal, baselineQueue, temporalAddress, concurrency, count);
+      const baseline = await runBaseline(temporal, baselineQueue, temporalAddress, concurrency, count, profileDir);
       cells.push(baseline);
       say(`baseline c=${concurrency}: ${baseline.perSecond.toFixed(2)}/s, p50 ${baseline.latencyMs.p50} ms`);
     }
@@ -360,6 +368,7 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
     await connection.close();
     await db.end();
   }
+  if (profile) result.profiles = summarizeProfiles(profileDir, ROOT);
   return result;
 }
 
@@ -373,9 +382,11 @@ async function serverVersion(temporal: Client): Promise<string | null> {
   }
 }
 
-async function runBaseline(temporal: Client, taskQueue: string, address: string, concurrency: number, count: number): Promise<CellResult> {
+async function runBaseline(temporal: Client, taskQueue: string, address: string, concurrency: number, count: number, profileDir: string): Promise<CellResult> {
   const log = fs.openSync(path.join(os.tmpdir(), 'eo-bench-baseline-worker.log'), 'w');
-  const worker = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['bench/baseline/worker.ts', address, taskQueue], { cwd: ROOT, stdio: ['ignore', 'pipe', log] });
+  // Profiled through NODE_OPTIONS: tsx runs the worker in a node process of its own.
+  const env = profile ? { ...process.env, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.join(profileDir, `baseline-worker-c${concurrency}`)}` } : process.env;
+  const worker = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['bench/baseline/worker.ts', address, taskQueue], { cwd: ROOT, env, stdio: ['ignore', 'pipe', log] });
   fs.closeSync(log);
   try {
     await new Promise<void>((resolve, reject) => {
@@ -540,6 +551,10 @@ function renderMarkdown(r: Record<string, unknown>): string {
     for (const [server, s] of memories) {
       for (const m of s.memory as MemorySample[]) lines.push(`| ${server} | ${m.after} | ${m.executions} | ${m.apiMb} | ${m.workerMb} | ${m.relayMb} | ${m.temporalMb ?? '–'} | ${m.temporalUiMb ?? '–'} |`);
     }
+  }
+  for (const [server, s] of servers) {
+    const summaries = (s.profiles ?? []) as ProfileSummary[];
+    if (summaries.length > 0) lines.push('', `## CPU profiles (${server}): self time by package and by function`, ...profileMarkdown(summaries));
   }
   return `${lines.join('\n')}\n`;
 }

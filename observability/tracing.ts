@@ -65,16 +65,23 @@ function multiProcessor(processors: SpanProcessor[]): SpanProcessor {
 
 export const tracer = (): Tracer => trace.getTracer(TRACER_NAME);
 
-/** The module the worker bundles with the workflows: Temporal's workflow interceptors (spans per workflow run and per command). */
+/** The module the worker bundles with the workflows when spans are recorded: Temporal's workflow interceptors (spans per workflow run and per command). */
 export const WORKFLOW_INTERCEPTOR_MODULE = require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors');
+/** The module bundled instead when no span is recorded: the start's trace context handed on to activities, no spans. */
+export const TRACE_PROPAGATION_MODULE = require.resolve('./workflow-trace-propagation');
+
+/** Whether this process's spans go anywhere (an OTLP endpoint, or a test's processors). */
+export const spansRecorded = (): boolean => installed !== null && !(installed.spanProcessor instanceof NoopSpanProcessor);
 
 /**
  * Temporal's OpenTelemetry interceptors for a worker, plus ours that names the execution on each activity
  * span: the trace of the request that started a saga continues through the workflow into every activity.
+ * The workflow's own spans are made only when they are recorded (`recorded`): otherwise a lighter module
+ * carries the trace context through the workflow (observability/workflow-trace-propagation.ts).
  */
-export function workerTracingInterceptors(): WorkerInterceptors {
+export function workerTracingInterceptors(recorded = spansRecorded()): WorkerInterceptors {
   return {
-    workflowModules: [WORKFLOW_INTERCEPTOR_MODULE],
+    workflowModules: [recorded ? WORKFLOW_INTERCEPTOR_MODULE : TRACE_PROPAGATION_MODULE],
     activity: [
       (ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx), outbound: new OpenTelemetryActivityOutboundInterceptor(ctx) }),
       (ctx) => ({

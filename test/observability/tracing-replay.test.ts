@@ -5,7 +5,7 @@ import { Worker } from '@temporalio/worker';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { createDataConverter } from '../../payload-codec/encryption-codec';
 import { generateKeyEntry, parseKeyring } from '../../payload-codec/keyring';
-import { installTracing, workerTracingInterceptors, workflowSpanSinks } from '../../observability/tracing';
+import { installTracing, TRACE_PROPAGATION_MODULE, workerTracingInterceptors, workflowSpanSinks } from '../../observability/tracing';
 
 const dir = path.join(__dirname, '..', 'replay', 'histories');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
@@ -21,6 +21,14 @@ test.each(files)('history %s replays with the worker’s tracing interceptors in
   const history = historyFromJSON(JSON.parse(readFileSync(path.join(dir, file), 'utf8')));
   const { workflowModules } = workerTracingInterceptors();
   await Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows'), dataConverter, interceptors: { workflowModules }, sinks: workflowSpanSinks(tracing) }, history, file);
+}, 60_000);
+
+// Without an exporter the worker bundles the lighter trace propagation instead: the same histories replay through it.
+test.each(files)('history %s replays with the trace propagation bundled when no span is recorded', async (file) => {
+  const history = historyFromJSON(JSON.parse(readFileSync(path.join(dir, file), 'utf8')));
+  const { workflowModules } = workerTracingInterceptors(false);
+  expect(workflowModules).toEqual([TRACE_PROPAGATION_MODULE]);
+  await Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows'), dataConverter, interceptors: { workflowModules } }, history, file);
 }, 60_000);
 
 test('a replay exports no workflow span again (the sink is not called while replaying)', () => {
