@@ -77,10 +77,13 @@ async function askTemporal(temporal: Client, workflowId: string, log: Logger) {
   try {
     const deadline = Date.now() + LIVE_STATE_DEADLINE_MS;
     const querying = temporal.connection.withDeadline(deadline, () => handle.query<SagaState>(SAGA_STATE_QUERY));
+    // Handled here as well as awaited below: when the description fails first (or makes the query moot),
+    // the query's own failure must not surface as an unhandled rejection.
+    querying.catch(() => undefined);
     const description = await temporal.connection.withDeadline(deadline, () => handle.describe());
     // No worker has taken the saga's first task yet (none is polling, or all are busy): a query would wait for
     // one, up to the deadline, to learn what is already known — the saga has not begun.
-    const state = notYetBegun(description) ? (querying.catch(() => undefined), INITIAL_SAGA_STATE) : await querying;
+    const state = notYetBegun(description) ? INITIAL_SAGA_STATE : await querying;
     const activity = description.raw.pendingActivities?.[0];
     const heartbeat = activity?.lastHeartbeatTime?.seconds;
     return {
