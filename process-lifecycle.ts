@@ -1,7 +1,10 @@
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { codecKeyring, ConfigError } from './config';
 import type { Config, ResolvedConfig } from './config';
 import type { Logger } from './observability/logger';
 import { coerceError } from './observability/logger';
+import { startOpsServer, type Readiness } from './observability/ops-server';
+import { installTracing } from './observability/tracing';
 
 /** For processes run alone: every endpoint must be configured, and the codec keys where Temporal payloads are read or written. */
 export function requireEndpoints(config: Readonly<Config>, needs: { codecKeys: boolean } = { codecKeys: true }): ResolvedConfig {
@@ -58,4 +61,46 @@ export async function runUntilSignal(log: Logger, start: () => Promise<{ stop():
     process.exit(1);
   }
   if (firstSignalAt !== undefined) void stop(handle, 'signal during start-up');
+}
+
+/** A component run alone behind its ops server: what it reports, and how it stops. */
+export interface OpsServedComponent {
+  metrics(): Promise<string>;
+  readiness(): Promise<Readiness>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs one component (worker, relay) as a process of its own, until a signal: its tracing, its default
+ * Prometheus series (`eo_<role>_…`), and its ops server up before the component starts (slow: the worker
+ * bundles its workflows) — live at once, ready once the component reports ready. Stops the component, then
+ * the ops server, then tracing (exporting what is buffered).
+ */
+export function runWithOpsServer(role: 'worker' | 'relay', config: ResolvedConfig, log: Logger, start: (registry: Registry) => Promise<OpsServedComponent>): Promise<void> {
+  return runUntilSignal(log, async () => {
+    const tracing = installTracing(config, role);
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry, prefix: `eo_${role}_` });
+    let component: OpsServedComponent | undefined;
+    const ops = await startOpsServer({
+      ...config.ops,
+      log,
+      metrics: () => (component ? component.metrics() : registry.metrics()),
+      readiness: async () => (component ? component.readiness() : { ready: false, checks: { [role]: { ok: false, state: 'starting' } } }),
+    });
+    try {
+      component = await start(registry);
+    } catch (err) {
+      await ops.close();
+      throw err;
+    }
+    const started = component;
+    return {
+      async stop() {
+        await started.stop();
+        await ops.close();
+        await tracing.shutdown();
+      },
+    };
+  });
 }

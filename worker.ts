@@ -1,7 +1,7 @@
 import { Client } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import type { WorkerInterceptors } from '@temporalio/worker';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import { CAPACITY_GRANTED_SIGNAL } from './domain/saga';
 import { createActivities } from './activities';
 import { codecKeyring, loadConfig } from './config';
@@ -10,9 +10,8 @@ import type { Logger } from './observability/logger';
 import { createLogger } from './observability/logger';
 import { freeLoopbackAddress, installTemporalRuntime, temporalSdkMetrics } from './observability/temporal-runtime';
 import { createWorkerMetrics, joinExpositions } from './observability/metrics';
-import { startOpsServer } from './observability/ops-server';
 import type { Readiness } from './observability/ops-server';
-import { clientTracingInterceptors, installTracing, workerTracingInterceptors, workflowSpanSinks } from './observability/tracing';
+import { clientTracingInterceptors, workerTracingInterceptors, workflowSpanSinks } from './observability/tracing';
 import { connectTemporalClient, connectTemporalNative } from './temporal-connection';
 import { createKubernetesRunner } from './runners/kubernetes-runner';
 import { createLocalRunner } from './runners/local-runner';
@@ -20,7 +19,8 @@ import type { Runner } from './runners/runner';
 import { createDb } from './store/db';
 import { temporalClosedSagas } from './reconciler/closed-sagas';
 import { ensureReconcilerSchedule } from './reconciler/schedule';
-import { requireEndpoints, runUntilSignal } from './process-lifecycle';
+import { requireEndpoints, runWithOpsServer } from './process-lifecycle';
+import { STOP_STEP_TIMEOUT_MS, stopStep } from './process-stop';
 import { createDataConverter } from './payload-codec/encryption-codec';
 import { createAddressPolicy } from './webhooks/address-policy';
 import { createWebhookSecretService } from './webhooks/secrets';
@@ -141,15 +141,16 @@ export async function startWorker(config: ResolvedConfig, log: Logger, options: 
       return { ready: polling && temporal.ok, checks: { temporal, worker: { ok: polling, state: worker.getState(), task_queue: config.temporal.taskQueue } } };
     },
     async stop() {
-      await retention.stop();
+      await stopStep(log, 'worker: retention sweeper', () => retention.stop());
       if (worker.getState() === 'RUNNING') {
         log.info({ drain_timeout_ms: config.drainTimeoutMs, activities_running: worker.getStatus().numInFlightActivities }, 'worker draining');
         worker.shutdown();
       }
-      await running;
-      await connection.close();
-      await clientConnection.close();
-      await db.$disconnect();
+      // The SDK forces its shutdown at shutdownForceTime; past that and a margin, the stop goes on without it.
+      await stopStep(log, 'worker: Temporal worker shutdown', () => running, config.drainTimeoutMs + HAND_BACK_MS + STOP_STEP_TIMEOUT_MS);
+      await stopStep(log, 'worker: Temporal worker connection', () => connection.close());
+      await stopStep(log, 'worker: Temporal client connection', () => clientConnection.close());
+      await stopStep(log, 'worker: Prisma', () => db.$disconnect());
     },
   };
 }
@@ -157,31 +158,5 @@ export async function startWorker(config: ResolvedConfig, log: Logger, options: 
 if (require.main === module) {
   const config = requireEndpoints(loadConfig(process.env));
   const log = createLogger({ level: config.logLevel, format: config.logFormat, name: 'worker' });
-  void runUntilSignal(log, async () => {
-    const tracing = installTracing(config, 'worker');
-    const registry = new Registry();
-    collectDefaultMetrics({ register: registry, prefix: 'eo_worker_' });
-    // Up before the worker (bundling takes seconds): live at once, ready once polling.
-    let worker: WorkerHandle | undefined;
-    const ops = await startOpsServer({
-      ...config.ops,
-      log,
-      metrics: () => (worker ? worker.metrics() : registry.metrics()),
-      readiness: async () => (worker ? worker.readiness() : { ready: false, checks: { worker: { ok: false, state: 'STARTING' } } }),
-    });
-    try {
-      worker = await startWorker(config, log, { registry });
-    } catch (err) {
-      await ops.close();
-      throw err;
-    }
-    const started = worker;
-    return {
-      async stop() {
-        await started.stop();
-        await ops.close();
-        await tracing.shutdown();
-      },
-    };
-  });
+  void runWithOpsServer('worker', config, log, (registry) => startWorker(config, log, { registry }));
 }

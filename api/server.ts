@@ -5,6 +5,7 @@ import { codecKeyring, ConfigError, loadConfig } from '../config';
 import type { ResolvedConfig } from '../config';
 import type { Logger } from '../observability/logger';
 import { createLogger } from '../observability/logger';
+import { STOP_STEP_TIMEOUT_MS, stopStep } from '../process-stop';
 import { requireEndpoints, runUntilSignal } from '../process-lifecycle';
 import { clientTracingInterceptors, installTracing } from '../observability/tracing';
 import { connectTemporalClient } from '../temporal-connection';
@@ -78,21 +79,21 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
       log.info({ drain_timeout_ms: config.drainTimeoutMs }, 'api draining');
       sweeper.stop();
       const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
-      await feed.close(); // ends the open event streams, which would otherwise hold the server open
+      await stopStep(log, 'api: event feed', () => feed.close()); // ends the open event streams, which would otherwise hold the server open
       server.closeIdleConnections(); // their sockets, idle now, instead of waiting out the keep-alive timeout
       const cutOff = setTimeout(() => {
         log.warn({ drain_timeout_ms: config.drainTimeoutMs }, 'drain deadline passed: closing the connections still open');
         server.closeAllConnections();
       }, config.drainTimeoutMs);
       try {
-        await closed;
+        await stopStep(log, 'api: HTTP server', () => closed, config.drainTimeoutMs + STOP_STEP_TIMEOUT_MS);
       } finally {
         clearTimeout(cutOff);
       }
-      await connection.close();
+      await stopStep(log, 'api: Temporal connection', () => connection.close());
       redis.disconnect();
-      await ownerLocks.close();
-      await db.$disconnect();
+      await stopStep(log, 'api: owner-lock pool', () => ownerLocks.close());
+      await stopStep(log, 'api: Prisma', () => db.$disconnect());
     },
   };
 }

@@ -1,6 +1,4 @@
-import { once } from 'node:events';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { freeLoopbackPort } from '../stack/port';
 import { Runtime } from '@temporalio/worker';
 import type { LogLevel, LogMetadata } from '@temporalio/common';
 import type { Logger } from './logger';
@@ -36,11 +34,7 @@ let sdkMetricsAddress: string | null = null;
 
 /** A free port on loopback for the SDK's exporter, which the ops server or the API then reads and re-serves. */
 export async function freeLoopbackAddress(): Promise<string> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return `127.0.0.1:${port}`;
+  return `127.0.0.1:${await freeLoopbackPort()}`;
 }
 
 /** Timeout of one read of the SDK's exporter, ms: a scrape must not hang on it. */

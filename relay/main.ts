@@ -1,14 +1,13 @@
 import pg from 'pg';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import { loadConfig } from '../config';
 import type { ResolvedConfig } from '../config';
 import type { Logger } from '../observability/logger';
 import { createLogger } from '../observability/logger';
-import { requireEndpoints, runUntilSignal } from '../process-lifecycle';
+import { requireEndpoints, runWithOpsServer } from '../process-lifecycle';
+import { stopStep } from '../process-stop';
 import { createRelayMetrics } from '../observability/metrics';
-import { startOpsServer } from '../observability/ops-server';
 import type { Readiness } from '../observability/ops-server';
-import { installTracing } from '../observability/tracing';
 import { pingPool, relayBacklog } from '../store/outbox';
 import { createKafkaPublisher } from './kafka-publisher';
 import { createOutboxRelay } from './outbox-relay';
@@ -70,8 +69,8 @@ export async function startRelay(config: ResolvedConfig, log: Logger, options: {
       return { ready: postgres.ok, checks: { postgres, kafka } };
     },
     async stop() {
-      await relay.stop();
-      await pool.end();
+      await relay.stop(); // not cut short: it ends with the batch in flight, whose rows it holds
+      await stopStep(log, 'relay: Postgres pool', () => pool.end());
     },
   };
 }
@@ -79,30 +78,5 @@ export async function startRelay(config: ResolvedConfig, log: Logger, options: {
 if (require.main === module) {
   const config = requireEndpoints(loadConfig(process.env), { codecKeys: false }); // the relay reads no Temporal payloads
   const log = createLogger({ level: config.logLevel, format: config.logFormat, name: 'relay' });
-  void runUntilSignal(log, async () => {
-    const tracing = installTracing(config, 'relay');
-    const registry = new Registry();
-    collectDefaultMetrics({ register: registry, prefix: 'eo_relay_' });
-    let relay: RelayHandle | undefined;
-    const ops = await startOpsServer({
-      ...config.ops,
-      log,
-      metrics: () => (relay ? relay.metrics() : registry.metrics()),
-      readiness: async () => (relay ? relay.readiness() : { ready: false, checks: { relay: { ok: false, state: 'starting' } } }),
-    });
-    try {
-      relay = await startRelay(config, log, { registry });
-    } catch (err) {
-      await ops.close();
-      throw err;
-    }
-    const started = relay;
-    return {
-      async stop() {
-        await started.stop();
-        await ops.close();
-        await tracing.shutdown();
-      },
-    };
-  });
+  void runWithOpsServer('relay', config, log, (registry) => startRelay(config, log, { registry }));
 }

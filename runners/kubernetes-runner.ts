@@ -1,10 +1,11 @@
 import { ApiException, CoreV1Api, KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
-import { LANGUAGES, type Language } from '../domain/runtimes';
+import type { Language } from '../domain/runtimes';
 import { trimIncompleteUtf8 } from './local/capped-output';
 import { buildConfigMap, buildPod, configMapName, CONTAINER_NAME, EXECUTION_ANNOTATION, podName, RUN_SELECTOR, type PodSettings } from './kubernetes/pod-spec';
 import { podFinished, podOutcome, podStuckReason, TERMINATION_MESSAGE_BYTES } from './kubernetes/pod-outcome';
-import type { RunLimits, RunObserver, RunResult, RunSpec, Runner, RunnerLog, RunTermination } from './runner';
+import type { RunObserver, RunResult, RunSpec, Runner, RunnerLog, RunTermination } from './runner';
 import { createRunsInFlight } from './runs-in-flight';
+import { isSafeExecutionId, validateRunSpec } from './run-spec';
 
 export interface KubernetesRunnerOptions extends Partial<Omit<PodSettings, 'namespace' | 'images'>> {
   /** Path of a kubeconfig; unset: the pod's in-cluster service account. */
@@ -38,7 +39,6 @@ export interface KubernetesRunner extends Runner {
 
 export const DEFAULT_IMAGES: Readonly<Record<Language, string>> = { python: 'python:3-slim', node: 'node:24-slim', bash: 'bash:5' };
 
-const EXECUTION_ID = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$/;
 
 /**
  * A runner that runs each script in a Pod of its own (see runners/README.md): a ConfigMap carries the script
@@ -78,7 +78,7 @@ export function createKubernetesRunner(opts: KubernetesRunnerOptions = {}): Kube
       const attached = runs.attach(spec.executionId, observer);
       if (attached) return attached;
       try {
-        validateSpec(spec);
+        validateRunSpec(spec);
       } catch (err) {
         return Promise.reject(err);
       }
@@ -87,7 +87,7 @@ export function createKubernetesRunner(opts: KubernetesRunnerOptions = {}): Kube
     },
 
     async destroy(executionId) {
-      if (!EXECUTION_ID.test(executionId)) return false;
+      if (!isSafeExecutionId(executionId)) return false;
       const current = runs.get(executionId);
       if (current) {
         current.execution.kill('killed');
@@ -472,24 +472,4 @@ class PodExecution {
 function capBytes(buf: Buffer, max: number): { text: string; truncated: boolean } {
   if (buf.length <= max) return { text: buf.toString('utf8'), truncated: false };
   return { text: trimIncompleteUtf8(buf.subarray(0, max)).toString('utf8'), truncated: true };
-}
-
-const LIMIT_MINIMUMS: Readonly<Record<keyof RunLimits, number>> = {
-  wallTimeMs: 1,
-  cpuTimeMs: 1,
-  memoryMb: 1,
-  maxOutputBytes: 0,
-  maxProcesses: 1,
-  maxFileSizeBytes: 0,
-};
-
-/** The runner's own guard: a bad spec here is a bug upstream, not a user error. */
-function validateSpec(spec: RunSpec): void {
-  if (!EXECUTION_ID.test(spec.executionId)) throw new Error(`executionId is not a safe name: ${JSON.stringify(spec.executionId)}`);
-  if (!LANGUAGES.includes(spec.language)) throw new Error(`unsupported language: ${String(spec.language)}`);
-  if (typeof spec.script !== 'string') throw new Error('script must be a string');
-  for (const [name, minimum] of Object.entries(LIMIT_MINIMUMS)) {
-    const value = spec.limits[name as keyof RunLimits];
-    if (!(Number.isFinite(value) && value >= minimum)) throw new Error(`limits.${name} must be a number >= ${minimum}, got ${value}`);
-  }
 }

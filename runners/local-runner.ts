@@ -8,9 +8,9 @@ import { detectRuntimes, type DetectedRuntime } from './local/runtime-registry';
 import { reachableInterpreter } from './local/reachable-interpreter';
 import { DEFAULT_SANDBOX_TOOLS, SECCOMP_FD, STATUS_FD, buildSandboxCommand, type SandboxTools } from './local/sandbox-command';
 import { buildSeccompFilter } from './local/seccomp-filter';
-import { LANGUAGES } from '../domain/runtimes';
-import type { RunLimits, RunSpec, Runner, RunnerLanguage, RunnerLog } from './runner';
+import type { Runner, RunnerLanguage, RunnerLog } from './runner';
 import { createRunsInFlight } from './runs-in-flight';
+import { isSafeExecutionId, validateRunSpec } from './run-spec';
 
 /** `bwrap`: every run in a bubblewrap sandbox with its own cgroup. `none`: no sandbox at all (unsafe). */
 export type RunnerSandbox = 'bwrap' | 'none';
@@ -60,8 +60,6 @@ export interface LocalRunner extends Runner {
   readonly sandbox: RunnerSandbox;
 }
 
-/** Used as a cgroup name: no separators, no leading dot (so never `.`, `..` or the probe's). */
-const EXECUTION_ID = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$/;
 /** The start-up probe's cgroup: a leading dot, so never an execution's. */
 const PROBE_ID = '.probe';
 const NOBODY = { uid: 65534, gid: 65534 };
@@ -136,7 +134,7 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): LocalRunner {
       const attached = runs.attach(spec.executionId, observer);
       if (attached) return attached;
       try {
-        validateSpec(spec);
+        validateRunSpec(spec);
       } catch (err) {
         return Promise.reject(err);
       }
@@ -160,7 +158,7 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): LocalRunner {
     },
 
     async destroy(executionId) {
-      if (!EXECUTION_ID.test(executionId)) return false;
+      if (!isSafeExecutionId(executionId)) return false;
       const current = runs.get(executionId);
       if (!current) {
         await ready;
@@ -251,25 +249,5 @@ function isExecutable(path: string): boolean {
     return true;
   } catch {
     return false; // absent or not executable: the caller decides whether that is fatal
-  }
-}
-
-const LIMIT_MINIMUMS: Readonly<Record<keyof RunLimits, number>> = {
-  wallTimeMs: 1,
-  cpuTimeMs: 1,
-  memoryMb: 1,
-  maxOutputBytes: 0,
-  maxProcesses: 1,
-  maxFileSizeBytes: 0,
-};
-
-/** The runner's own guard: a bad spec here is a bug upstream, not a user error. */
-function validateSpec(spec: RunSpec): void {
-  if (!EXECUTION_ID.test(spec.executionId)) throw new Error(`executionId is not a safe path segment: ${JSON.stringify(spec.executionId)}`);
-  if (!LANGUAGES.includes(spec.language)) throw new Error(`unsupported language: ${String(spec.language)}`);
-  if (typeof spec.script !== 'string') throw new Error('script must be a string');
-  for (const [name, minimum] of Object.entries(LIMIT_MINIMUMS)) {
-    const value = spec.limits[name as keyof RunLimits];
-    if (!(Number.isFinite(value) && value >= minimum)) throw new Error(`limits.${name} must be a number >= ${minimum}, got ${value}`);
   }
 }

@@ -57,28 +57,18 @@ test('Postgres stopped for 30 s under load, then started again: /readyz and the 
   expect([sampleOf(after, 'eo_database_up'), sampleOf(after, 'eo_outbox_events', 'state="pending"'), sampleOf(after, 'eo_outbox_oldest_pending_age_seconds')]).toEqual([1, 0, 0]);
 }, 420_000);
 
-test('Postgres restarted under load: every accepted execution ends once and every event reaches Kafka', async () => {
+test.each([
+  ['Postgres', 'postgres'],
+  ['the Temporal server', 'temporal'],
+] as const)('%s restarted under load: every accepted execution ends once and every event reaches Kafka', async (name, part) => {
   const run = await loadWithFault(ctx.service, submitWithRetries, {
     count: 16,
     everyMs: 250,
     faultAfterMs: 1_000,
     fault: async () => {
-      await downPart('postgres');
-      await upPart('postgres');
+      await downPart(part);
+      await upPart(part);
     },
   });
-  await expectNothingLost(ctx.service, 'Postgres restarted', run, { endings: ENDINGS, deadlineMs: 180_000 });
-}, 420_000);
-
-test('the Temporal server restarted under load: every accepted execution ends once and every event reaches Kafka', async () => {
-  const run = await loadWithFault(ctx.service, submitWithRetries, {
-    count: 16,
-    everyMs: 250,
-    faultAfterMs: 1_000,
-    fault: async () => {
-      await downPart('temporal');
-      await upPart('temporal');
-    },
-  });
-  await expectNothingLost(ctx.service, 'Temporal restarted', run, { endings: ENDINGS, deadlineMs: 180_000 });
+  await expectNothingLost(ctx.service, `${name} restarted`, run, { endings: ENDINGS, deadlineMs: 180_000 });
 }, 420_000);

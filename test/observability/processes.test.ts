@@ -4,7 +4,6 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { EVENT_TYPES } from '../../domain/events';
@@ -13,6 +12,7 @@ import type { Db } from '../../store/db';
 import { collectKafka } from '../support/kafka-collector';
 import { bearer, createTestKey, removeReconcilerSchedule, resetDatabase, testConfig, waitFor } from '../support/harness';
 import { parsePrometheusText } from './prometheus-text';
+import { freeLoopbackPort } from '../../stack/port';
 
 // The API, the worker and the relay each as its own process, as deployed (`node dist/…` — here through tsx),
 // exporting spans over OTLP/HTTP to a receiver in this test and writing JSON logs on stdout.
@@ -37,14 +37,6 @@ const children: Array<{ name: string; child: ChildProcess; lines: Array<Record<s
 let db: Db;
 let kafka: Awaited<ReturnType<typeof collectKafka>>;
 let ports: { api: number; worker: number; relay: number };
-
-async function freePort(): Promise<number> {
-  const server = createNetServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** An OTLP/HTTP (JSON) trace receiver: keeps every span with the service name of its resource. */
 async function startReceiver(): Promise<void> {
@@ -99,7 +91,7 @@ beforeAll(async () => {
   db = createDb(config.databaseUrl);
   await resetDatabase(db);
   await startReceiver();
-  ports = { api: await freePort(), worker: await freePort(), relay: await freePort() };
+  ports = { api: await freeLoopbackPort(), worker: await freeLoopbackPort(), relay: await freeLoopbackPort() };
   spawnProcess('worker', 'worker.ts', { OPS_PORT: String(ports.worker) });
   spawnProcess('relay', 'relay/main.ts', { OPS_PORT: String(ports.relay) });
   spawnProcess('api', 'api/server.ts', { PORT: String(ports.api) });
@@ -212,7 +204,7 @@ test('the worker’s and the relay’s ops servers serve /healthz, /readyz and t
 }, 60_000);
 
 test('a relay whose broker cannot be reached stays ready (Postgres answers), reports the open circuit in /readyz and counts the outage in its series', async () => {
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   spawnProcess('relay-without-broker', 'relay/main.ts', { OPS_PORT: String(port), KAFKA_BROKERS: '127.0.0.1:1' });
   const ready = await waitFor('the relay to find the broker unreachable', async () => {
     const r = await scrape(port, '/readyz');

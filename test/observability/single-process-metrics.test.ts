@@ -1,27 +1,18 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createDb } from '../../store/db';
 import { bearer, createTestKey, removeReconcilerSchedule, testConfig, waitFor } from '../support/harness';
 import { parsePrometheusText } from './prometheus-text';
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { freeLoopbackPort } from '../../stack/port';
 
 test('under npm start (main.ts: API, worker and relay in one process) the API’s /metrics serves every series of the three, the Temporal SDK’s included, each family once', async () => {
   const config = testConfig();
   const db = createDb(config.databaseUrl);
   const adminKey = await createTestKey(db, 'admin', 'single-process');
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   // Every endpoint is configured (the test stack), so main.ts starts no stack part; its lock and files go to a state dir of its own.
   const main = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', '..', 'main.ts')], {
     env: { ...process.env, PORT: String(port), TEMPORAL_TASK_QUEUE: config.temporal.taskQueue, EO_STATE_DIR: mkdtempSync(path.join(tmpdir(), 'eo-main-')), LOG_FORMAT: 'json' },

@@ -5,6 +5,7 @@ import { Worker } from '@temporalio/worker';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { createDataConverter } from '../../payload-codec/encryption-codec';
 import { generateKeyEntry, parseKeyring } from '../../payload-codec/keyring';
+import { sagaBundle } from '../support/replay-bundle';
 import { installTracing, TRACE_PROPAGATION_MODULE, workerTracingInterceptors, workflowSpanSinks } from '../../observability/tracing';
 
 const dir = path.join(__dirname, '..', 'replay', 'histories');
@@ -20,7 +21,7 @@ afterAll(() => tracing.shutdown());
 test.each(files)('history %s replays with the worker’s tracing interceptors in the workflow bundle', async (file) => {
   const history = historyFromJSON(JSON.parse(readFileSync(path.join(dir, file), 'utf8')));
   const { workflowModules } = workerTracingInterceptors();
-  await Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows'), dataConverter, interceptors: { workflowModules }, sinks: workflowSpanSinks(tracing) }, history, file);
+  await Worker.runReplayHistory({ workflowBundle: await sagaBundle(workflowModules), dataConverter, sinks: workflowSpanSinks(tracing) }, history, file);
 }, 60_000);
 
 // Without an exporter the worker bundles the lighter trace propagation instead: the same histories replay through it.
@@ -28,7 +29,7 @@ test.each(files)('history %s replays with the trace propagation bundled when no 
   const history = historyFromJSON(JSON.parse(readFileSync(path.join(dir, file), 'utf8')));
   const { workflowModules } = workerTracingInterceptors(false);
   expect(workflowModules).toEqual([TRACE_PROPAGATION_MODULE]);
-  await Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows'), dataConverter, interceptors: { workflowModules } }, history, file);
+  await Worker.runReplayHistory({ workflowBundle: await sagaBundle(workflowModules), dataConverter }, history, file);
 }, 60_000);
 
 test('a replay exports no workflow span again (the sink is not called while replaying)', () => {

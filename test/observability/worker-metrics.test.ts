@@ -1,21 +1,12 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { removeReconcilerSchedule, testConfig, waitFor } from '../support/harness';
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { freeLoopbackPort } from '../../stack/port';
 
 test('a worker given WORKER_METRICS_ADDRESS serves the Temporal SDK’s Prometheus metrics there', async () => {
   const config = testConfig();
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   // A real worker process (the Temporal runtime, and so its exporter, is one per process).
   const worker = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', 'support', 'crashing-worker.ts')], {
     env: { ...process.env, DATABASE_URL: config.databaseUrl, TEMPORAL_ADDRESS: config.temporal.address, TEMPORAL_TASK_QUEUE: config.temporal.taskQueue, WORKER_METRICS_ADDRESS: `127.0.0.1:${port}`, EO_TEST_CRASH_AT: '' },

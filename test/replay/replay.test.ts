@@ -5,6 +5,7 @@ import { Worker } from '@temporalio/worker';
 import { createDataConverter, EncryptionCodec } from '../../payload-codec/encryption-codec';
 import { generateKeyEntry, parseKeyring } from '../../payload-codec/keyring';
 import { mapHistoryPayloads } from '../support/history-payloads';
+import { sagaBundle } from '../support/replay-bundle';
 
 const dir = path.join(__dirname, 'histories');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
@@ -19,7 +20,7 @@ test('recorded histories exist for every way an execution ends, and for a reconc
 
 test.each(files)('history %s replays deterministically against the current workflow code, through the payload codec', async (file) => {
   const history = historyFromJSON(JSON.parse(readFileSync(path.join(dir, file), 'utf8')));
-  await Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows'), dataConverter }, history, file);
+  await Worker.runReplayHistory({ workflowBundle: await sagaBundle(), dataConverter }, history, file);
 }, 60_000);
 
 test('a history whose payloads are encrypted replays deterministically with the keys, and not without them', async () => {
@@ -27,7 +28,7 @@ test('a history whose payloads are encrypted replays deterministically with the 
   const codec = new EncryptionCodec(keyring);
   await mapHistoryPayloads(json, (payloads) => codec.encode(payloads));
   expect(JSON.stringify(json)).toContain(Buffer.from('binary/encrypted').toString('base64'));
-  await Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows'), dataConverter }, historyFromJSON(json), 'v5-completed-encrypted');
+  await Worker.runReplayHistory({ workflowBundle: await sagaBundle(), dataConverter }, historyFromJSON(json), 'v5-completed-encrypted');
   const otherKeys = createDataConverter(parseKeyring(generateKeyEntry()));
-  await expect(Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows'), dataConverter: otherKeys }, historyFromJSON(json), 'v5-completed-other-key')).rejects.toThrow();
+  await expect(Worker.runReplayHistory({ workflowBundle: await sagaBundle(), dataConverter: otherKeys }, historyFromJSON(json), 'v5-completed-other-key')).rejects.toThrow();
 }, 60_000);

@@ -95,10 +95,7 @@ export async function startService(env: Record<string, string> = {}, workerOptio
   };
 }
 
-/**
- * One step of a service's stop, named in the output when it is slow: a stop after the Postgres/Temporal fault
- * tests has taken minutes now and then, and this says which part took them.
- */
+/** One component's stop, named in the output when it is slow. */
 async function timedStop(part: string, stop: () => Promise<unknown>): Promise<void> {
   const began = Date.now();
   const slow = setInterval(() => console.warn(`service stop: ${part} still stopping after ${Math.round((Date.now() - began) / 1000)} s`), 15_000);
@@ -120,8 +117,8 @@ export function serviceForThisFile(env: Record<string, string> = {}, workerOptio
     context.service = await startService(env, workerOptions);
     context.api = apiClient(context.service.api.url, context.service.adminKey);
   }, 120_000);
-  // Stopping after a fault test (Postgres or Temporal restarted) has taken over 180 s now and then (timedStop names
-  // the part): see the closing note.
+  // After a Postgres restart, Prisma's $disconnect may never settle: each component's stop bounds its steps
+  // (process-stop.ts) and names the one it left behind; timedStop names the component.
   afterAll(() => context.service?.stop(), 300_000);
   return context;
 }
