@@ -20,7 +20,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Consumer, stringDeserializers, type MessagesStream } from '@platformatic/kafka';
@@ -38,6 +37,7 @@ import { runMigrations } from '../store/migrate';
 import { readEventStream } from '../test/support/sse';
 import { profileMarkdown, summarizeProfiles, type ProfileSummary } from './cpu-profile';
 import { atFixedRate, runLanes, summarize, type Summary } from './stats';
+import { freeLoopbackPort } from '../stack/port';
 
 const ROOT = path.resolve(__dirname, '..');
 const BENCH_DATABASE = 'eo_bench';
@@ -62,14 +62,6 @@ const profileRoot = path.join(os.tmpdir(), `eo-bench-profiles-${process.pid}`);
 const say = (line: string): void => void process.stderr.write(`[bench] ${line}\n`);
 
 const SCRIPTS: Record<string, string> = { bash: 'true', python: 'pass', node: '0' };
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function rssMb(pid: number | undefined): number | null {
   if (pid === undefined) return null;
@@ -224,6 +216,19 @@ interface MemorySample {
   relayMb: number | null;
   temporalMb: number | null;
   temporalUiMb: number | null;
+  /** V8 heap in use (MB) of api, worker and relay, from their /metrics: RSS growth that is not here is native memory. */
+  heapMb?: { api: number | null; worker: number | null; relay: number | null };
+}
+
+/** One process's V8 heap in use, MB, from the `<prefix>nodejs_heap_size_used_bytes` series of its /metrics. */
+async function heapUsedMb(url: string, prefix: string, headers: Record<string, string> = {}): Promise<number | null> {
+  try {
+    const text = await (await fetch(url, { headers, signal: AbortSignal.timeout(5_000) })).text();
+    const value = new RegExp(`^${prefix}nodejs_heap_size_used_bytes (\\S+)$`, 'm').exec(text)?.[1];
+    return value === undefined ? null : Math.round(Number(value) / 2 ** 20);
+  } catch {
+    return null;
+  }
 }
 
 /** Sections 1, 2, 4, 5 and 6 against one Temporal server, with api, worker and relay of their own on a fresh database. */
@@ -242,7 +247,7 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
 
   const taskQueue = `bench-${randomUUID()}`;
   const baselineQueue = `${taskQueue}-baseline`;
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   const apiUrl = `http://127.0.0.1:${port}`;
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
@@ -255,6 +260,9 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
     RATE_LIMIT_REQUESTS_PER_SECOND: '100000',
     RATE_LIMIT_EXECUTIONS_PER_MINUTE: '1000000',
     QUOTA_ACTIVE_EXECUTIONS_PER_OWNER: '100000',
+    // Each lane reads its execution's event stream: past STREAMS_PER_KEY (20) a stream is refused (429), the lane
+    // sees no end and moves on, and a c=32 cell measured POSTs, not executions (until this stop's last run).
+    STREAMS_PER_KEY: '100000',
     TEMPORAL_TASK_QUEUE: taskQueue,
     HOST: '127.0.0.1',
     PORT: String(port),
@@ -272,9 +280,10 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
   const profileDir = path.join(profileRoot, server);
   const nodeArgs = (name: string, script: string) => (profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, name)}`, script] : [script]);
   const processes: Record<string, ChildProcess | undefined> = {};
-  // Each on a free ops port: both would take OPS_PORT's default, 9464, on this one host.
-  processes.worker = startProcess('worker', node, nodeArgs('worker', 'dist/worker.js'), { ...env, OPS_PORT: '0' });
-  processes.relay = startProcess('relay', node, nodeArgs('relay', 'dist/relay/main.js'), { ...env, OPS_PORT: '0' });
+  // Ops ports of their own (both would take OPS_PORT's default): the memory samples read their /metrics.
+  const opsPorts = { worker: await freeLoopbackPort(), relay: await freeLoopbackPort() };
+  processes.worker = startProcess('worker', node, nodeArgs('worker', 'dist/worker.js'), { ...env, OPS_PORT: String(opsPorts.worker) });
+  processes.relay = startProcess('relay', node, nodeArgs('relay', 'dist/relay/main.js'), { ...env, OPS_PORT: String(opsPorts.relay) });
   processes.api = startProcess('api', node, nodeArgs('api', 'dist/api/server.js'), env);
   const connection = await Connection.connect({ address: temporalAddress });
   const temporal = new Client({ connection });
@@ -289,7 +298,12 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
     const memory: MemorySample[] = [];
     const sampleMemory = async (after: string) => {
       const t = await temporalRss(server);
-      memory.push({ after, executions: submitted.length, apiMb: rssMb(processes.api?.pid), workerMb: rssMb(processes.worker?.pid), relayMb: rssMb(processes.relay?.pid), temporalMb: t.serverMb, temporalUiMb: t.uiMb });
+      const [apiHeap, workerHeap, relayHeap] = await Promise.all([
+        heapUsedMb(`${apiUrl}/metrics`, 'eo_api_', auth),
+        heapUsedMb(`http://127.0.0.1:${opsPorts.worker}/metrics`, 'eo_worker_'),
+        heapUsedMb(`http://127.0.0.1:${opsPorts.relay}/metrics`, 'eo_relay_'),
+      ]);
+      memory.push({ after, executions: submitted.length, apiMb: rssMb(processes.api?.pid), workerMb: rssMb(processes.worker?.pid), relayMb: rssMb(processes.relay?.pid), temporalMb: t.serverMb, temporalUiMb: t.uiMb, heapMb: { api: apiHeap, worker: workerHeap, relay: relayHeap } });
     };
     await sampleMemory('start');
 
@@ -547,9 +561,9 @@ function renderMarkdown(r: Record<string, unknown>): string {
   }
   const memories = servers.filter(([, s]) => ((s.memory ?? []) as MemorySample[]).length > 0);
   if (memories.length > 0) {
-    lines.push('', '## 6. Memory (RSS, MB; the Temporal server\'s own process, and the production server\'s Web UI server)', '', '| server | after | executions | api | worker | relay | Temporal server | Temporal UI server |', '| --- | --- | --- | --- | --- | --- | --- | --- |');
+    lines.push('', '## 6. Memory (RSS, MB; the Temporal server\'s own process, and the production server\'s Web UI server)', '', '| server | after | executions | api | worker | relay | Temporal server | Temporal UI server | V8 heap in use: api / worker / relay |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const [server, s] of memories) {
-      for (const m of s.memory as MemorySample[]) lines.push(`| ${server} | ${m.after} | ${m.executions} | ${m.apiMb} | ${m.workerMb} | ${m.relayMb} | ${m.temporalMb ?? '–'} | ${m.temporalUiMb ?? '–'} |`);
+      for (const m of s.memory as MemorySample[]) lines.push(`| ${server} | ${m.after} | ${m.executions} | ${m.apiMb} | ${m.workerMb} | ${m.relayMb} | ${m.temporalMb ?? '–'} | ${m.temporalUiMb ?? '–'} | ${m.heapMb ? `${m.heapMb.api ?? '–'} / ${m.heapMb.worker ?? '–'} / ${m.heapMb.relay ?? '–'}` : '–'} |`);
     }
   }
   for (const [server, s] of servers) {
