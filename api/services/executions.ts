@@ -218,11 +218,8 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
         settled = true;
         if (--unsettled === 0) admitted();
       };
-      if ('invalid' in item) {
-        settle();
-        return { index, problem: item.invalid };
-      }
       try {
+        if ('invalid' in item) return { index, problem: item.invalid };
         return { index, submitted: await submit(item.request, { ...s, idempotencyKey: s.idempotencyKey ? `${s.idempotencyKey}#${index}` : null }, log, settle) };
       } catch (err) {
         const problem = toHttpError(err);
