@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { Connection } from '@temporalio/client';
+import { InterceptingCall, Metadata, status as GrpcStatus } from '@grpc/grpc-js';
+import type { Interceptor, NextCall } from '@grpc/grpc-js';
+import { Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import type { ConnectionOptions } from '@temporalio/client';
 import type { TLSConfig } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
@@ -32,6 +34,36 @@ export function temporalTls(settings: TemporalConnectionConfig): TLSConfig | und
   };
 }
 
+/** A call that never reached a channel: it ends at once with CANCELLED and the reason. */
+function endedCall(details: string): ReturnType<NextCall> {
+  return {
+    start(_metadata, listener) {
+      setImmediate(() => listener?.onReceiveStatus?.({ code: GrpcStatus.CANCELLED, details, metadata: new Metadata() }));
+    },
+    sendMessage() {},
+    sendMessageWithContext() {},
+    startRead() {},
+    halfClose() {},
+    cancelWithStatus() {},
+    getPeer: () => '',
+    getAuthContext: () => null,
+  };
+}
+
+/**
+ * Below Temporal's retry interceptor: a retry whose backoff timer fires after the connection was closed would
+ * otherwise throw "Channel has been shut down" from that timer, an uncaught exception that ends the process
+ * (seen when a service stops while a call to an unreachable server is backing off). The retry gets a CANCELLED
+ * status instead, which it does not retry, and the caller's promise rejects with it.
+ */
+const closedChannelGuard: Interceptor = (options, nextCall) => {
+  try {
+    return new InterceptingCall(nextCall(options));
+  } catch (err) {
+    return new InterceptingCall(endedCall(`connection closed: ${err instanceof Error ? err.message : String(err)}`));
+  }
+};
+
 /** Options of a client connection (API, the worker's client, the reconciler): TLS, API key, connect timeout, keep-alive. */
 export function clientConnectionOptions(endpoint: TemporalEndpoint): ConnectionOptions {
   const c = endpoint.connection;
@@ -41,6 +73,7 @@ export function clientConnectionOptions(endpoint: TemporalEndpoint): ConnectionO
     ...(c.apiKey ? { apiKey: c.apiKey } : {}),
     connectTimeout: c.connectTimeoutMs,
     channelArgs: { 'grpc.keepalive_time_ms': c.keepAliveTimeMs, 'grpc.keepalive_timeout_ms': c.keepAliveTimeoutMs, 'grpc.keepalive_permit_without_calls': 1 },
+    interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions()), closedChannelGuard],
   };
 }
 

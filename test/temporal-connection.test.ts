@@ -1,7 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Connection } from '@temporalio/client';
 import { ConfigError, loadConfig } from '../config';
+import { freeLoopbackPort } from '../stack/port';
 import { clientConnectionOptions, connectTemporalClient, connectTemporalNative, nativeConnectionOptions } from '../temporal-connection';
 import { testConfig } from './support/harness';
 
@@ -70,3 +72,13 @@ test('connecting with TLS to the plain dev server fails with an error naming TEM
   const plain = await connectTemporalClient({ address: config.temporal.address, connection: testConfig().temporal.connection });
   await plain.close();
 }, 30_000);
+
+test('a call backing off against an unreachable server when its connection closes rejects with CANCELLED, instead of its retry timer throwing "Channel has been shut down" into the process', async () => {
+  const port = await freeLoopbackPort(); // nothing listens there: every attempt is UNAVAILABLE, which Temporal's interceptor retries
+  const connection = Connection.lazy(clientConnectionOptions({ address: `127.0.0.1:${port}`, connection: loadConfig(base).temporal.connection }));
+  const call = connection.workflowService.getSystemInfo({});
+  call.catch(() => undefined); // read below; settled or not, it must not be reported as unhandled meanwhile
+  await new Promise((resolve) => setTimeout(resolve, 50)); // the first attempt failed; a retry is waiting on its timer
+  await connection.close();
+  await expect(call).rejects.toThrow(/CANCELLED: connection closed: Channel has been shut down/);
+});

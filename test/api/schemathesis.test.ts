@@ -2,7 +2,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
+import { connectTemporalClient } from '../../temporal-connection';
 import { startApiServer } from '../../api/server';
 import type { ApiHandle } from '../../api/server';
 import { createDb } from '../../store/db';
@@ -57,7 +58,7 @@ afterAll(async () => {
   clearInterval(ender);
   await api?.stop();
   // The sagas the run started have no worker on their task queue: end them here rather than at their run timeout.
-  const connection = await Connection.connect({ address: config.temporal.address });
+  const connection = await connectTemporalClient(config.temporal);
   const client = new Client({ connection, namespace: config.temporal.namespace });
   for await (const wf of client.workflow.list({ query: `TaskQueue = '${config.temporal.taskQueue}' AND ExecutionStatus = 'Running'` })) {
     await client.workflow.getHandle(wf.workflowId, wf.runId).terminate('schemathesis run over').catch(() => undefined);

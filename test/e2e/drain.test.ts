@@ -5,7 +5,8 @@ import { once } from 'node:events';
 import http from 'node:http';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
+import { connectTemporalClient } from '../../temporal-connection';
 import type { temporal as proto } from '@temporalio/proto';
 import { startApiServer } from '../../api/server';
 import type { ApiHandle } from '../../api/server';
@@ -42,7 +43,7 @@ beforeAll(async () => {
   await resetDatabase(db);
   adminKey = await createTestKey(db, 'admin');
   api = await startApiServer(config, testLog);
-  temporal = new Client({ connection: await Connection.connect({ address: config.temporal.address }), namespace: config.temporal.namespace, dataConverter: createDataConverter(codecKeyring(config)) });
+  temporal = new Client({ connection: await connectTemporalClient(config.temporal), namespace: config.temporal.namespace, dataConverter: createDataConverter(codecKeyring(config)) });
 }, 60_000);
 afterAll(async () => {
   for (const child of children) {

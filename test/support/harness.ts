@@ -1,7 +1,8 @@
 import { RECONCILE_WORKFLOW_NAME } from '../../domain/saga';
 import type { ReconcileSummary } from '../../domain/saga';
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
+import { connectTemporalClient } from '../../temporal-connection';
 import { startApiServer } from '../../api/server';
 import type { ApiHandle } from '../../api/server';
 import { codecKeyring, loadConfig } from '../../config';
@@ -67,7 +68,7 @@ export async function startService(env: Record<string, string> = {}, workerOptio
   await resetDatabase(db);
   const adminKey = await createTestKey(db, 'admin');
   const userKeys = new Map<string, Promise<string>>();
-  const connection = await Connection.connect({ address: config.temporal.address });
+  const connection = await connectTemporalClient(config.temporal);
   const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: createDataConverter(codecKeyring(config)) });
   const worker = await startWorker(config, testLog, workerOptions);
   const relay = await startRelay(config, testLog);
@@ -128,7 +129,7 @@ export { waitFor } from '../../stack/wait';
 
 /** Deletes the reconciler schedule the workers of a test's task queue created, so finished runs leave none firing. */
 export async function removeReconcilerSchedule(config: ResolvedConfig): Promise<void> {
-  const connection = await Connection.connect({ address: config.temporal.address });
+  const connection = await connectTemporalClient(config.temporal);
   try {
     await deleteReconcilerSchedule(new Client({ connection, namespace: config.temporal.namespace }), config.temporal.taskQueue);
   } finally {

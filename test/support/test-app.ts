@@ -1,4 +1,5 @@
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
+import { connectTemporalClient } from '../../temporal-connection';
 import { createApp, type AppDeps } from '../../api/app';
 import { connectRedis, createRateLimits } from '../../api/rate-limits';
 import { startExecutionFeed } from '../../api/execution-feed';
@@ -18,7 +19,7 @@ import { createWebhookSecretService } from '../../webhooks/secrets';
 export async function createTestApp(config: ResolvedConfig, databaseUrl = config.databaseUrl, extras: Pick<AppDeps, 'installedRuntimes'> & { log?: Logger } = {}) {
   const log = extras.log ?? testLog;
   const db: Db = createDb(databaseUrl);
-  const connection = await Connection.connect({ address: config.temporal.address });
+  const connection = await connectTemporalClient(config.temporal);
   const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: createDataConverter(codecKeyring(config)) });
   const codec = { codec: new EncryptionCodec(codecKeyring(config)), authorize: codecAccessPlaceholder(config.payloadCodec.endpointAccess ?? 'closed'), corsOrigins: config.payloadCodec.corsOrigins ?? [] };
   const feed = startExecutionFeed(databaseUrl, log);
