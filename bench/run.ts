@@ -110,6 +110,8 @@ interface CellResult {
   latencyMs: Summary;
   /** POST alone (201 received), end to end only. */
   postLatencyMs?: Summary;
+  /** The worker's event-loop delay over the cell (p99 and max, ms), end to end only: what a blocking call on its main thread costs every other run. */
+  workerLoopDelayMs?: { p99: number; max: number } | null;
   failures: number;
 }
 
@@ -231,6 +233,21 @@ async function heapUsedMb(url: string, prefix: string, headers: Record<string, s
   }
 }
 
+/**
+ * One process's event-loop delay since its metrics were last read, ms (prom-client resets the histogram on
+ * every read, so a read before a cell starts the window).
+ */
+async function eventLoopDelayMs(url: string, prefix: string): Promise<{ p99: number; max: number } | null> {
+  try {
+    const text = await (await fetch(url, { signal: AbortSignal.timeout(5_000) })).text();
+    const read = (name: string) => Number(new RegExp(`^${prefix}nodejs_eventloop_lag_${name}_seconds (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) * 1000;
+    const [p99, max] = [read('p99'), read('max')];
+    return Number.isFinite(p99) && Number.isFinite(max) ? { p99: Math.round(p99), max: Math.round(max) } : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Sections 1, 2, 4, 5 and 6 against one Temporal server, with api, worker and relay of their own on a fresh database. */
 async function measureServer(server: Server, temporalAddress: string): Promise<Record<string, unknown>> {
   const local = stackEndpoints();
@@ -335,6 +352,8 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
         const latencies: number[] = [];
         const postLatencies: number[] = [];
         let failures = 0;
+        const workerMetrics = `http://127.0.0.1:${opsPorts.worker}/metrics`;
+        await eventLoopDelayMs(workerMetrics, 'eo_worker_'); // starts the window
         const wall = await runLanes(count, concurrency, async () => {
           const { ms, postMs, status } = await execute(language, SCRIPTS[language] ?? 'true');
           latencies.push(ms);
@@ -342,7 +361,8 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
           if (status !== 'completed') failures++;
         });
         const post = summarize(postLatencies);
-        cells.push({ section: 'end to end', language, concurrency, count, perSecond: (count / wall) * 1000, latencyMs: summarize(latencies), postLatencyMs: post, failures });
+        const workerLoopDelayMs = await eventLoopDelayMs(workerMetrics, 'eo_worker_');
+        cells.push({ section: 'end to end', language, concurrency, count, perSecond: (count / wall) * 1000, latencyMs: summarize(latencies), postLatencyMs: post, workerLoopDelayMs, failures });
         say(`end to end ${language} c=${concurrency}: ${((count / wall) * 1000).toFixed(2)}/s, p50 ${summarize(latencies).p50} ms, POST p50 ${post.p50} / p99 ${post.p99} ms`);
       }
       const baseline = await runBaseline(temporal, baselineQueue, temporalAddress, concurrency, count, profileDir);
@@ -522,6 +542,8 @@ function renderMarkdown(r: Record<string, unknown>): string {
   }
   const posts = servers.flatMap(([server, s]) => ((s.cells ?? []) as CellResult[]).filter((c) => c.postLatencyMs).map((c) => `${server} ${c.language} c=${c.concurrency} ${c.postLatencyMs!.p50}/${c.postLatencyMs!.p99}`));
   if (posts.length > 0) lines.push('', `POST alone (201), p50/p99 ms: ${posts.join('; ')}.`);
+  const loops = servers.flatMap(([server, s]) => ((s.cells ?? []) as CellResult[]).filter((c) => c.workerLoopDelayMs).map((c) => `${server} ${c.language} c=${c.concurrency} ${c.workerLoopDelayMs!.p99}/${c.workerLoopDelayMs!.max}`));
+  if (loops.length > 0) lines.push('', `Worker event-loop delay during the cell, p99/max ms: ${loops.join('; ')}.`);
   const [devRun, prodRun] = [servers.find(([n]) => n === 'dev')?.[1], servers.find(([n]) => n === 'production')?.[1]];
   if (devRun && prodRun) {
     lines.push('', '### Production server ÷ dev server (throughput)', '', '| section | language | concurrency | dev per second | production per second | production ÷ dev |', '| --- | --- | --- | --- | --- | --- |');

@@ -9,6 +9,7 @@ import { reachableInterpreter } from './local/reachable-interpreter';
 import { DEFAULT_SANDBOX_TOOLS, SECCOMP_FD, STATUS_FD, buildSandboxCommand, type SandboxTools } from './local/sandbox-command';
 import { buildSeccompFilter } from './local/seccomp-filter';
 import type { Runner, RunnerLanguage, RunnerLog } from './runner';
+import { createSpawner } from './local/spawner';
 import { createRunsInFlight } from './runs-in-flight';
 import { isSafeExecutionId, validateRunSpec } from './run-spec';
 
@@ -124,6 +125,7 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): LocalRunner {
   }
 
   const runs = createRunsInFlight<LocalExecution>(log);
+  const spawner = createSpawner(log);
   const byLanguage = new Map(runtimes.map((runtime) => [runtime.language, runtime]));
 
   return {
@@ -152,6 +154,7 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): LocalRunner {
         heartbeatIntervalMs,
         outputKillFactor,
         log,
+        spawner,
         beforeStart,
       });
       return runs.track(spec.executionId, execution, () => execution.promise, observer);

@@ -1,8 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import type { RunObserver, RunResult, RunSpec, RunTermination, RunnerLog } from '../runner';
 import type { CgroupTree, CgroupUsage, RunCgroup } from './cgroup';
 import { classifyTermination } from './classify';
@@ -21,6 +20,7 @@ import {
   type SandboxTools,
 } from './sandbox-command';
 import { signalName } from './signals';
+import type { LaunchedProcess, Spawner } from './spawner';
 
 /** How long to wait, after the run is killed, for the output pipes to drain and close. */
 const STDIO_GRACE_MS = 2000;
@@ -58,6 +58,8 @@ export interface ExecutionSettings {
   heartbeatIntervalMs: number;
   outputKillFactor: number;
   log: RunnerLog | undefined;
+  /** Starts the run's process (from the spawner host, off the worker's event loop). */
+  spawner: Spawner;
   /** Awaited before anything is spawned (the runner kills a run of this id left by another worker process). */
   beforeStart?: () => Promise<unknown>;
 }
@@ -235,36 +237,32 @@ export class LocalExecution {
 
     const startedAt = new Date();
     const t0 = performance.now();
-    const child: ChildProcess = spawn(command.file, command.args, {
-      cwd,
-      env,
-      detached: true, // own session and process group: nothing of the run shares the worker's terminal or group
-      stdio: sandboxed ? ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
-    });
-    this.pid = child.pid ?? null; // undefined when the spawn failed; 'error' follows
-    const childStdout = child.stdout!;
-    const childStderr = child.stderr!;
-    // Plain listeners, not events.once: that would also reject on 'error' and leave an
-    // unhandled rejection behind when the spawn itself fails.
-    const exit = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
-      child.once('exit', (code, signal) => resolve([code, signal]));
-    });
+    let launched: LaunchedProcess;
+    try {
+      launched = await settings.spawner.launch(command, { cwd, env, stdio: sandboxed ? 6 : 3 });
+    } catch (err) {
+      throw new Error(`could not start the ${spec.language} run`, { cause: err });
+    }
+    const { pid, stdio, exited: exit } = launched;
+    this.pid = pid;
+    // Killed while the host was starting it: the kill had no pid to reach then.
+    if (this.killReason !== null) this.kill(this.killReason);
+    const [childStdin, childStdout, childStderr] = stdio as [Socket, Socket, Socket];
     const closed = (stream: Readable) => new Promise<void>((resolve) => stream.once('close', () => resolve()));
     const streams = [childStdout, childStderr];
     let statusText = '';
     if (sandboxed) {
-      const status = (child.stdio as unknown as Readable[])[STATUS_FD]!;
+      const status = stdio[STATUS_FD]!;
       status.on('data', (chunk: Buffer) => (statusText += chunk.toString('utf8')));
       streams.push(status);
       // bwrap reads both to their end before it starts the script.
       for (const [fd, data] of [[SECCOMP_FD, (settings.confinement as { seccompFilter: Buffer }).seccompFilter], [SCRIPT_FD, Buffer.from(spec.script)]] as const) {
-        const pipe = child.stdio[fd] as Writable;
+        const pipe = stdio[fd]!;
         pipe.on('error', () => undefined); // bwrap failed before reading: its exit says why
         pipe.end(data);
       }
     }
     const outputClosed = Promise.all(streams.map(closed));
-    // Listen before any await: on exit, Node resumes unread stdio pipes, dropping their data.
     const collect = (output: CappedOutput) => (chunk: Buffer) => {
       output.push(chunk);
       if (this.killReason === null && stdout.totalBytes + stderr.totalBytes > outputKillBytes) this.kill('output_limit');
@@ -272,18 +270,8 @@ export class LocalExecution {
     childStdout.on('data', collect(stdout));
     childStderr.on('data', collect(stderr));
     // EPIPE when the script exits without reading its input: expected, nothing to report.
-    child.stdin!.on('error', () => undefined);
-    child.stdin!.end(spec.stdin ?? '');
-
-    try {
-      await once(child, 'spawn');
-    } catch (err) {
-      throw new Error(`could not start the ${spec.language} run`, { cause: err });
-    }
-    // Errors after spawn (a failed kill) are logged; the exit event still ends the run.
-    child.on('error', (err) => settings.log?.warn('run process error', { executionId, err: String(err) }));
-    const pid = this.pid;
-    if (pid === null) throw new Error(`the ${spec.language} run has no pid`);
+    childStdin.on('error', () => undefined);
+    childStdin.end(spec.stdin ?? '');
     settings.log?.info('run started', { executionId, language: spec.language, pid, sandboxed });
 
     const wallDeadline = armDeadline(t0, limits.wallTimeMs, () => this.kill('wall_timeout'));

@@ -1,0 +1,143 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { Socket } from 'node:net';
+import { extname, join } from 'node:path';
+import { projectRoot } from '../../project-root';
+import type { RunnerLog } from '../runner';
+import type { SpawnReply, SpawnRequest } from './spawner-protocol';
+
+/** A process started by the spawner host. */
+export interface LaunchedProcess {
+  pid: number;
+  /** The worker's end of each of the process's stdio socket pairs, by fd. */
+  stdio: Socket[];
+  /** The exit as Node reports it (code, or the signal that ended it). Rejects if the host died first: the process's fate is then unknown. */
+  exited: Promise<[number | null, NodeJS.Signals | null]>;
+}
+
+export interface Spawner {
+  /** Starts `file args` in its own session and process group, with `stdio` socket pairs as fds 0…stdio-1. @throws when it could not start (the host's error: ENOENT, EACCES…) */
+  launch(command: { file: string; args: string[] }, options: { cwd: string | undefined; env: Record<string, string>; stdio: number }): Promise<LaunchedProcess>;
+  /** Ends the host (a run in flight learns from `exited`); the next launch starts another. */
+  close(): void;
+}
+
+/** A host with nothing in flight for this long exits; the next launch starts it again (~100 ms). */
+const HOST_IDLE_MS = 30_000;
+
+interface InFlight {
+  host: ChildProcess;
+  stdioCount: number;
+  pid: number | null;
+  stdio: Socket[];
+  received: number;
+  launched: { resolve(p: LaunchedProcess): void; reject(err: Error): void };
+  exit: { resolve(v: [number | null, NodeJS.Signals | null]): void; reject(err: Error): void };
+  exited: Promise<[number | null, NodeJS.Signals | null]>;
+}
+
+/** Where the host's entry is: beside this module, as .ts under tsx/jest or .js in dist/. */
+function hostEntry(): { entry: string; execArgv: string[] } {
+  const ext = extname(__filename);
+  return { entry: join(__dirname, `spawner-host${ext}`), execArgv: ext === '.ts' ? ['--import', 'tsx'] : [] };
+}
+
+/**
+ * Spawns the runs from a small helper process (spawner-host.ts) instead of the worker itself: a fork
+ * copies the forking process's page tables, which blocks a worker of 500 MB for ~50 ms per run and
+ * a 40 MB host for ~4 ms, off the worker's event loop. The host starts on the first launch and exits
+ * when idle, or with the worker.
+ */
+export function createSpawner(log?: RunnerLog): Spawner {
+  let host: ChildProcess | null = null;
+  let nextId = 1;
+  const inFlight = new Map<number, InFlight>();
+  let idleTimer: NodeJS.Timeout | undefined;
+
+  const retire = () => {
+    host?.disconnect(); // the host exits on disconnect
+    host = null;
+  };
+  const settle = (id: number) => {
+    inFlight.delete(id);
+    if (inFlight.size === 0 && host) {
+      host.channel?.unref(); // an idle host never holds the worker open
+      idleTimer = setTimeout(retire, HOST_IDLE_MS).unref();
+    }
+  };
+
+  const onReply = (message: SpawnReply, handle: unknown) => {
+    // The host sends the raw pipe handle; net.Socket takes it over as it does a child's stdio.
+    const socket = handle ? new Socket({ handle, readable: true, writable: true } as ConstructorParameters<typeof Socket>[0]) : undefined;
+    const run = inFlight.get(message.id);
+    if (!run) {
+      socket?.destroy();
+      return;
+    }
+    switch (message.kind) {
+      case 'spawned':
+        run.pid = message.pid;
+        break;
+      case 'stdio':
+        run.stdio[message.fd] = socket!;
+        run.received += 1;
+        if (run.received === run.stdioCount) run.launched.resolve({ pid: run.pid!, stdio: run.stdio, exited: run.exited });
+        break;
+      case 'exited':
+        run.exit.resolve([message.code, message.signal]);
+        settle(message.id);
+        break;
+      case 'failed': {
+        const err = Object.assign(new Error(`spawn ${message.message}`), { code: message.code });
+        run.launched.reject(err);
+        settle(message.id);
+        break;
+      }
+      case 'warning':
+        log?.warn('run process error', { pid: run.pid, err: message.message });
+        break;
+    }
+  };
+
+  const startHost = (): ChildProcess => {
+    const { entry, execArgv } = hostEntry();
+    const env = { ...process.env };
+    delete env.NODE_OPTIONS; // the worker's (a profiler, a heap size) are not the host's
+    const child = fork(entry, [], { cwd: projectRoot(), execArgv, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
+    child.on('message', onReply);
+    child.on('error', (err) => log?.warn('spawner host error', { err: String(err) }));
+    child.once('exit', (code, signal) => {
+      if (host === child) host = null;
+      const lost = new Error(`the spawner host exited (${signal ?? `code ${code}`}) with the process still running`);
+      for (const [id, run] of inFlight) {
+        if (run.host !== child) continue;
+        if (run.received < run.stdioCount) run.launched.reject(new Error(`the spawner host exited (${signal ?? `code ${code}`}) before the process started`));
+        else run.exit.reject(lost);
+        settle(id);
+      }
+      if (code !== 0) log?.warn('spawner host exited', { code, signal });
+    });
+    return child;
+  };
+
+  return {
+    launch(command, options) {
+      clearTimeout(idleTimer);
+      host ??= startHost();
+      host.channel?.ref(); // while a run is in flight its replies must arrive
+      const id = nextId++;
+      let launched!: InFlight['launched'];
+      let exit!: InFlight['exit'];
+      const started = new Promise<LaunchedProcess>((resolve, reject) => (launched = { resolve, reject }));
+      const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => (exit = { resolve, reject }));
+      exited.catch(() => undefined); // the caller reads it once started; until then a rejection is not unhandled
+      inFlight.set(id, { host, stdioCount: options.stdio, pid: null, stdio: [], received: 0, launched, exit, exited });
+      const request: SpawnRequest = { id, file: command.file, args: command.args, cwd: options.cwd, env: options.env, stdio: options.stdio };
+      host.send(request);
+      return started;
+    },
+    close() {
+      clearTimeout(idleTimer);
+      retire();
+    },
+  };
+}
