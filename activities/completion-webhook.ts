@@ -1,5 +1,6 @@
 import { Context } from '@temporalio/activity';
 import type { Logger } from '../observability/logger';
+import type { WorkerMetrics } from '../observability/metrics';
 import type { Db } from '../store/db';
 import { getExecution } from '../store/executions';
 import { WebhookOutcome, recordWebhookDelivery, wasDelivered } from '../store/webhook-deliveries';
@@ -13,6 +14,7 @@ export interface WebhookDeps {
   sender: WebhookSender;
   /** The owner's signing secret in clear; null when the owner has none. */
   secretOf(ownerId: string): Promise<string | null>;
+  metrics?: Pick<WorkerMetrics, 'webhookAttempts' | 'webhookDuration'>;
 }
 
 export interface CompletionWebhookInput {
@@ -37,8 +39,11 @@ export function createWebhookActivities(deps: WebhookDeps) {
       if (await wasDelivered(deps.db, input.executionId)) return WebhookOutcome.delivered;
       const execution = await getExecution(deps.db, input.executionId);
       const messageId = completionMessageId(execution.id);
-      const record = (outcome: WebhookOutcome, fields: { statusCode?: number | null; address?: string | null; error?: string | null; durationMs: number }) =>
-        recordWebhookDelivery(deps.db, { executionId: execution.id, messageId, attempt, outcome, statusCode: fields.statusCode ?? null, address: fields.address ?? null, error: fields.error ?? null, durationMs: fields.durationMs });
+      const record = (outcome: WebhookOutcome, fields: { statusCode?: number | null; address?: string | null; error?: string | null; durationMs: number }) => {
+        deps.metrics?.webhookAttempts.inc({ outcome });
+        if (outcome !== WebhookOutcome.refused) deps.metrics?.webhookDuration.observe({ outcome }, fields.durationMs / 1000); // refused: nothing was sent
+        return recordWebhookDelivery(deps.db, { executionId: execution.id, messageId, attempt, outcome, statusCode: fields.statusCode ?? null, address: fields.address ?? null, error: fields.error ?? null, durationMs: fields.durationMs });
+      };
 
       const secret = await deps.secretOf(execution.ownerId);
       if (secret === null) {

@@ -105,7 +105,7 @@ export function createActivities(deps: ActivityDeps) {
   };
 
   return {
-    ...createWebhookActivities({ db, log: deps.log, ...(deps.webhooks ?? NO_WEBHOOKS) }),
+    ...createWebhookActivities({ db, log: deps.log, metrics: deps.metrics, ...(deps.webhooks ?? NO_WEBHOOKS) }),
 
     /**
      * Ensures the execution row exists (idempotent) and checks the runtime and limits against the maxima.

@@ -14,6 +14,8 @@ export function createWorkerMetrics(registry: Registry) {
     queueWait: new Histogram({ name: 'eo_execution_queue_wait_seconds', help: 'From submission to running (waiting for capacity included), by language', labelNames: ['language'], buckets: DURATION_BUCKETS, registers }),
     runDuration: new Histogram({ name: 'eo_execution_run_duration_seconds', help: 'Wall time of a run in the runner, by language and how it ended (exited, timeout, resource_limit, …)', labelNames: ['language', 'termination'], buckets: DURATION_BUCKETS, registers }),
     runnerFailures: new Counter({ name: 'eo_runner_failures_total', help: 'Runs the runner could not carry out, by failure type (a domain failure type, or transient when retried)', labelNames: ['type'], registers }),
+    webhookAttempts: new Counter({ name: 'eo_webhook_attempts_total', help: 'Completion-webhook attempts by outcome: delivered (2xx), failed (retried), gave_up (the last attempt failed), refused (target not allowed, or no secret)', labelNames: ['outcome'], registers }),
+    webhookDuration: new Histogram({ name: 'eo_webhook_attempt_duration_seconds', help: "Time of one completion-webhook request, from send to the receiver's answer or the error, by outcome (delivered, failed, gave_up)", labelNames: ['outcome'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers }),
   };
 }
 export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;

@@ -157,3 +157,25 @@ test('batch items carry their own callbackUrl, each delivered on its own', async
   for (const id of ids) await waitFor('the webhook to be delivered', async () => ((await webhookOf(id))?.state === 'delivered' ? true : undefined), { deadlineMs: 60_000 });
   expect([0, 1].map((i) => JSON.parse(receiver.receivedAt(`/batch-${i}`)[0]!.body).data.id as string)).toEqual(ids);
 });
+
+test("every recorded attempt is counted in the worker's metrics by outcome, and each one that sent a request is timed", async () => {
+  const metric = (text: string, name: string, outcome: string) => Number(new RegExp(`^${name}\\{outcome="${outcome}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  const compare = async () => {
+    const rows = await ctx.service.db.webhookDelivery.groupBy({ by: ['outcome'], _count: { _all: true } });
+    const text = await ctx.service.worker.metrics();
+    return rows.map((row) => ({
+      outcome: row.outcome,
+      recorded: row._count._all,
+      counted: metric(text, 'eo_webhook_attempts_total', row.outcome),
+      timed: metric(text, 'eo_webhook_attempt_duration_seconds_count', row.outcome),
+    }));
+  };
+  // An attempt still hanging on its receiver (an earlier test) may land meanwhile: compare once both agree.
+  const seen = await waitFor('the counters to match the recorded attempts', async () => {
+    const rows = await compare();
+    return rows.every((r) => r.counted === r.recorded) ? rows : undefined;
+  }, { deadlineMs: 30_000 });
+  // This file's tests delivered, retried, gave up and refused.
+  expect(seen.map((r) => r.outcome).sort()).toEqual(['delivered', 'failed', 'gave_up', 'refused']);
+  for (const r of seen) expect(r.timed).toBe(r.outcome === 'refused' ? 0 : r.recorded);
+});
