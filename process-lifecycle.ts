@@ -6,12 +6,15 @@ import { coerceError } from './observability/logger';
 import { startOpsServer, type Readiness } from './observability/ops-server';
 import { installTracing } from './observability/tracing';
 
-/** For processes run alone: every endpoint must be configured, and the codec keys where Temporal payloads are read or written. */
-export function requireEndpoints(config: Readonly<Config>, needs: { codecKeys: boolean } = { codecKeys: true }): ResolvedConfig {
-  if (needs.codecKeys) codecKeyring(config);
+/**
+ * For processes run alone: every endpoint the process uses must be configured, and the codec keys where Temporal
+ * payloads are read or written. The relay needs neither Temporal nor its keys.
+ */
+export function requireEndpoints(config: Readonly<Config>, needs: { temporal: boolean } = { temporal: true }): ResolvedConfig {
+  if (needs.temporal) codecKeyring(config);
   const missing = [
     config.databaseUrl ? null : 'DATABASE_URL',
-    config.temporal.address ? null : 'TEMPORAL_ADDRESS',
+    config.temporal.address || !needs.temporal ? null : 'TEMPORAL_ADDRESS',
   ].filter(Boolean);
   if (missing.length > 0) throw new ConfigError(`${missing.join(', ')} must be set (npm start fills them from the local stack; a process run alone does not)`);
   return config as ResolvedConfig;

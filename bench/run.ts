@@ -38,6 +38,7 @@ import { readEventStream } from '../test/support/sse';
 import { profileMarkdown, summarizeProfiles, type ProfileSummary } from './cpu-profile';
 import { atFixedRate, runLanes, summarize, type Summary } from './stats';
 import { freeLoopbackPort } from '../stack/port';
+import { eventLoopDelayMs, heapUsedMb, rssMb, startBenchProcess, stopProcess } from './processes';
 
 const ROOT = path.resolve(__dirname, '..');
 const BENCH_DATABASE = 'eo_bench';
@@ -63,27 +64,12 @@ const say = (line: string): void => void process.stderr.write(`[bench] ${line}\n
 
 const SCRIPTS: Record<string, string> = { bash: 'true', python: 'pass', node: '0' };
 
-function rssMb(pid: number | undefined): number | null {
-  if (pid === undefined) return null;
-  try {
-    const kb = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
-    return Math.round(kb / 1024);
-  } catch {
-    return null;
-  }
-}
 
-function startProcess(name: string, command: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  const logFile = path.join(os.tmpdir(), `eo-bench-${name}.log`);
-  const out = fs.openSync(logFile, 'w');
-  const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', out, out] });
-  fs.closeSync(out);
-  child.on('exit', (code, signal) => {
-    if (!stopping) say(`${name} exited (${code ?? signal}); its log: ${logFile}`);
-  });
-  return child;
-}
 let stopping = false;
+const startProcess = (name: string, command: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess =>
+  startBenchProcess(name, command, args, env, (why, logFile) => {
+    if (!stopping) say(`${name} exited (${why}); its log: ${logFile}`);
+  });
 
 async function waitUntil(what: string, probe: () => Promise<boolean>, deadlineMs: number): Promise<void> {
   const until = Date.now() + deadlineMs;
@@ -93,13 +79,6 @@ async function waitUntil(what: string, probe: () => Promise<boolean>, deadlineMs
   }
 }
 
-async function stopProcess(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-}
 
 interface CellResult {
   section: string;
@@ -222,31 +201,7 @@ interface MemorySample {
   heapMb?: { api: number | null; worker: number | null; relay: number | null };
 }
 
-/** One process's V8 heap in use, MB, from the `<prefix>nodejs_heap_size_used_bytes` series of its /metrics. */
-async function heapUsedMb(url: string, prefix: string, headers: Record<string, string> = {}): Promise<number | null> {
-  try {
-    const text = await (await fetch(url, { headers, signal: AbortSignal.timeout(5_000) })).text();
-    const value = new RegExp(`^${prefix}nodejs_heap_size_used_bytes (\\S+)$`, 'm').exec(text)?.[1];
-    return value === undefined ? null : Math.round(Number(value) / 2 ** 20);
-  } catch {
-    return null;
-  }
-}
 
-/**
- * One process's event-loop delay since its metrics were last read, ms (prom-client resets the histogram on
- * every read, so a read before a cell starts the window).
- */
-async function eventLoopDelayMs(url: string, prefix: string): Promise<{ p99: number; max: number } | null> {
-  try {
-    const text = await (await fetch(url, { signal: AbortSignal.timeout(5_000) })).text();
-    const read = (name: string) => Number(new RegExp(`^${prefix}nodejs_eventloop_lag_${name}_seconds (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) * 1000;
-    const [p99, max] = [read('p99'), read('max')];
-    return Number.isFinite(p99) && Number.isFinite(max) ? { p99: Math.round(p99), max: Math.round(max) } : null;
-  } catch {
-    return null;
-  }
-}
 
 /** Sections 1, 2, 4, 5 and 6 against one Temporal server, with api, worker and relay of their own on a fresh database. */
 async function measureServer(server: Server, temporalAddress: string): Promise<Record<string, unknown>> {

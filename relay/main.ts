@@ -76,7 +76,7 @@ export async function startRelay(config: ResolvedConfig, log: Logger, options: {
 }
 
 if (require.main === module) {
-  const config = requireEndpoints(loadConfig(process.env), { codecKeys: false }); // the relay reads no Temporal payloads
+  const config = requireEndpoints(loadConfig(process.env), { temporal: false }); // the relay talks to Postgres and Kafka only
   const log = createLogger({ level: config.logLevel, format: config.logFormat, name: 'relay' });
   void runWithOpsServer('relay', config, log, (registry) => startRelay(config, log, { registry }));
 }

@@ -1,0 +1,64 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+/** The service's processes as a bench runs them: each its own process, measured from outside. */
+
+const ROOT = path.resolve(__dirname, '..');
+
+/** Starts `command args` in the checkout, its output to `<tmp>/eo-bench-<name>.log`; `onExit` hears of its end. */
+export function startBenchProcess(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, onExit?: (why: string, logFile: string) => void): ChildProcess {
+  const logFile = path.join(os.tmpdir(), `eo-bench-${name}.log`);
+  const out = fs.openSync(logFile, 'w');
+  const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', out, out] });
+  fs.closeSync(out);
+  child.on('exit', (code, signal) => onExit?.(String(code ?? signal), logFile));
+  return child;
+}
+
+/** SIGTERM, then SIGKILL after 20 s. */
+export async function stopProcess(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+/** A process's resident memory, MB, from /proc; null when it is gone. */
+export function rssMb(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+    return Math.round(kb / 1024);
+  } catch {
+    return null;
+  }
+}
+
+/** One process's V8 heap in use, MB, from the `<prefix>nodejs_heap_size_used_bytes` series of its /metrics. */
+export async function heapUsedMb(url: string, prefix: string, headers: Record<string, string> = {}): Promise<number | null> {
+  try {
+    const text = await (await fetch(url, { headers, signal: AbortSignal.timeout(5_000) })).text();
+    const value = new RegExp(`^${prefix}nodejs_heap_size_used_bytes (\\S+)$`, 'm').exec(text)?.[1];
+    return value === undefined ? null : Math.round(Number(value) / 2 ** 20);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * One process's event-loop delay since its metrics were last read, ms (prom-client resets the histogram on
+ * every read, so a read before a cell starts the window).
+ */
+export async function eventLoopDelayMs(url: string, prefix: string): Promise<{ p99: number; max: number } | null> {
+  try {
+    const text = await (await fetch(url, { signal: AbortSignal.timeout(5_000) })).text();
+    const read = (name: string) => Number(new RegExp(`^${prefix}nodejs_eventloop_lag_${name}_seconds (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) * 1000;
+    const [p99, max] = [read('p99'), read('max')];
+    return Number.isFinite(p99) && Number.isFinite(max) ? { p99: Math.round(p99), max: Math.round(max) } : null;
+  } catch {
+    return null;
+  }
+}
