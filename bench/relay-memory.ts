@@ -12,7 +12,7 @@ import pg from 'pg';
 import { EVENT_TYPES } from '../domain/events';
 import { stackEndpoints, upPart } from '../stack';
 import { freeLoopbackPort } from '../stack/port';
-import { runMigrations } from '../store/migrate';
+import { freshBenchDatabase } from './database';
 import { heapUsedMb, rssMb, startBenchProcess, stopProcess } from './processes';
 
 const DATABASE = 'eo_bench_relay';
@@ -35,14 +35,7 @@ async function main(): Promise<void> {
   await upPart('postgres');
   await upPart('kafka');
   const local = stackEndpoints();
-  const adminUrl = process.env.DATABASE_URL ?? local.databaseUrl;
-  const databaseUrl = Object.assign(new URL(adminUrl), { pathname: `/${DATABASE}` }).toString();
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${DATABASE}`);
-  await admin.end();
-  await runMigrations(databaseUrl);
+  const databaseUrl = await freshBenchDatabase(DATABASE);
   const db = new pg.Pool({ connectionString: databaseUrl, max: 2 });
 
   /** Writes `events` more pending events (whole executions), as the service's transactions would leave them. */

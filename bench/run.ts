@@ -33,11 +33,11 @@ import { temporalSqlitePragmas } from '../stack/paths';
 import { isBuilt as productionServerBuilt } from '../stack/temporal-server';
 import { createApiKeyService } from '../auth/api-keys';
 import { createDb } from '../store/db';
-import { runMigrations } from '../store/migrate';
 import { readEventStream } from '../test/support/sse';
 import { profileMarkdown, summarizeProfiles, type ProfileSummary } from './cpu-profile';
 import { atFixedRate, runLanes, summarize, type Summary } from './stats';
 import { freeLoopbackPort } from '../stack/port';
+import { freshBenchDatabase } from './database';
 import { eventLoopDelayMs, heapUsedMb, rssMb, startBenchProcess, stopProcess } from './processes';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -208,14 +208,7 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
   const local = stackEndpoints();
   stopping = false;
   say(`measuring on the ${server} Temporal server at ${temporalAddress}`);
-  const adminUrl = process.env.DATABASE_URL ?? local.databaseUrl;
-  const databaseUrl = Object.assign(new URL(adminUrl), { pathname: `/${BENCH_DATABASE}` }).toString();
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${BENCH_DATABASE} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${BENCH_DATABASE}`);
-  await admin.end();
-  await runMigrations(databaseUrl);
+  const databaseUrl = await freshBenchDatabase(BENCH_DATABASE);
 
   const taskQueue = `bench-${randomUUID()}`;
   const baselineQueue = `${taskQueue}-baseline`;
