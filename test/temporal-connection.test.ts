@@ -1,6 +1,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { InterceptingCall, ListenerBuilder, RequesterBuilder } from '@grpc/grpc-js';
+import type { Interceptor } from '@grpc/grpc-js';
 import { Connection } from '@temporalio/client';
 import { ConfigError, loadConfig } from '../config';
 import { freeLoopbackPort } from '../stack/port';
@@ -75,10 +77,19 @@ test('connecting with TLS to the plain dev server fails with an error naming TEM
 
 test('a call backing off against an unreachable server when its connection closes rejects with CANCELLED, instead of its retry timer throwing "Channel has been shut down" into the process', async () => {
   const port = await freeLoopbackPort(); // nothing listens there: every attempt is UNAVAILABLE, which Temporal's interceptor retries
-  const connection = Connection.lazy(clientConnectionOptions({ address: `127.0.0.1:${port}`, connection: loadConfig(base).temporal.connection }));
+  const options = clientConnectionOptions({ address: `127.0.0.1:${port}`, connection: loadConfig(base).temporal.connection });
+  // Closest to the channel: tells when the first attempt has failed, so that the retry is then waiting on its timer.
+  let firstAttemptFailed!: () => void;
+  const failed = new Promise<void>((resolve) => (firstAttemptFailed = resolve));
+  const observer: Interceptor = (callOptions, nextCall) =>
+    new InterceptingCall(nextCall(callOptions), new RequesterBuilder().withStart((metadata, _listener, next) => next(metadata, new ListenerBuilder().withOnReceiveStatus((status, done) => {
+      firstAttemptFailed();
+      done(status);
+    }).build())).build());
+  const connection = Connection.lazy({ ...options, interceptors: [...options.interceptors!, observer] });
   const call = connection.workflowService.getSystemInfo({});
   call.catch(() => undefined); // read below; settled or not, it must not be reported as unhandled meanwhile
-  await new Promise((resolve) => setTimeout(resolve, 50)); // the first attempt failed; a retry is waiting on its timer
+  await failed;
   await connection.close();
   await expect(call).rejects.toThrow(/CANCELLED: connection closed: Channel has been shut down/);
 });
