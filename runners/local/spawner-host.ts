@@ -73,3 +73,6 @@ function launch(request: SpawnRequest): void {
 process.on('message', (message: SpawnRequest) => launch(message));
 // The worker is gone: so are its runs (bwrap's --die-with-parent follows this process).
 process.on('disconnect', () => process.exit(0));
+// Ctrl-C reaches the worker's whole process group, this host too; the worker then drains, and its runs (whose
+// bwrap dies with this process) must go on meanwhile. The host ends with the worker's channel, not on a signal.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => undefined);

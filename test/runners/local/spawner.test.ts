@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { createSpawner } from '../../../runners/local/spawner';
 
@@ -71,7 +72,7 @@ test('the host dying mid-run rejects the exit (its fate unknown) instead of hang
   const own = createSpawner();
   try {
     const launched = await own.launch({ file: '/bin/sleep', args: ['30'] }, { cwd: '/', env, stdio: 3 });
-    const hostPid = Number(/^PPid:\s+(\d+)/m.exec(await import('node:fs/promises').then((fs) => fs.readFile(`/proc/${launched.pid}/status`, 'utf8')))![1]);
+    const hostPid = Number(/^PPid:\s+(\d+)/m.exec(await readFile(`/proc/${launched.pid}/status`, 'utf8'))![1]);
     expect(hostPid).not.toBe(process.pid); // forked by the host, not by us
     process.kill(hostPid, 'SIGKILL');
     await expect(launched.exited).rejects.toThrow(/the spawner host exited \(SIGKILL\) with the process still running/);
@@ -79,6 +80,20 @@ test('the host dying mid-run rejects the exit (its fate unknown) instead of hang
     const next = await own.launch({ file: '/bin/true', args: [] }, { cwd: '/', env, stdio: 3 });
     expect(await next.exited).toEqual([0, null]);
     expect(isAlive(hostPid)).toBe(false);
+  } finally {
+    own.close();
+  }
+});
+
+test("Ctrl-C to the worker's process group (SIGINT, SIGTERM) does not end the host: a run goes on while the worker drains", async () => {
+  const own = createSpawner();
+  try {
+    const launched = await own.launch({ file: '/bin/sleep', args: ['1'] }, { cwd: '/', env, stdio: 3 });
+    const hostPid = Number(/^PPid:\s+(\d+)/m.exec(await readFile(`/proc/${launched.pid}/status`, 'utf8'))![1]);
+    process.kill(hostPid, 'SIGINT');
+    process.kill(hostPid, 'SIGTERM');
+    expect(await launched.exited).toEqual([0, null]);
+    expect(isAlive(hostPid)).toBe(true);
   } finally {
     own.close();
   }
