@@ -107,11 +107,11 @@ export function createSpawner(log?: RunnerLog): Spawner {
     child.on('error', (err) => log?.warn('spawner host error', { err: String(err) }));
     child.once('exit', (code, signal) => {
       if (host === child) host = null;
-      const lost = new Error(`the spawner host exited (${signal ?? `code ${code}`}) with the process still running`);
+      const exited = `the spawner host exited (${signal ?? `code ${code}`})`;
       for (const [id, run] of inFlight) {
         if (run.host !== child) continue;
-        if (run.received < run.stdioCount) run.launched.reject(new Error(`the spawner host exited (${signal ?? `code ${code}`}) before the process started`));
-        else run.exit.reject(lost);
+        if (run.received < run.stdioCount) run.launched.reject(new Error(`${exited} before the process started`));
+        else run.exit.reject(new Error(`${exited} with the process still running`));
         settle(id);
       }
       if (code !== 0) log?.warn('spawner host exited', { code, signal });
