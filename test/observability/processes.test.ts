@@ -126,10 +126,9 @@ test('one execution’s log lines, Kafka event headers and exported spans (API, 
   });
   expect(res.status).toBe(201);
   const { id } = (await res.json()) as { id: string };
-  await waitFor(`execution ${id} to complete`, async () => {
-    const body = (await (await fetch(`http://127.0.0.1:${ports.api}/api/v1/executions/${id}`, { headers: bearer(adminKey) })).json()) as { status: string };
-    return body.status === 'completed';
-  }, { deadlineMs: 60_000 });
+  // Read from Postgres, not by GET: each GET is a trace of its own, and a log line it writes about the execution
+  // (a live-state query that timed out on a busy machine) would carry that trace, not the execution's.
+  await waitFor(`execution ${id} to complete`, async () => ((await db.execution.findUnique({ where: { id } }))?.status === 'completed' ? true : undefined), { deadlineMs: 60_000 });
 
   const events = await waitFor('the execution’s three events on Kafka', async () => (kafka.forKey(id).length >= 3 ? kafka.forKey(id) : undefined));
   const traceparents = events.map((e) => e.headers.get('traceparent') ?? '');
