@@ -11,6 +11,7 @@ module.exports = {
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 60_000,
+  reporters: ['default', '<rootDir>/test/reporters/closing-line.js'],
   // A service whose stop outlasted its afterAll bound (see test/support/harness.ts) keeps polling in the background;
   // the run must still end, and say so ("Force exiting Jest"), rather than hold CI until its own timeout.
   forceExit: true,
