@@ -59,6 +59,8 @@ export interface LocalRunner extends Runner {
   /** The interpreters found on this host, with their versions. */
   readonly runtimes: readonly DetectedRuntime[];
   readonly sandbox: RunnerSandbox;
+  /** Ends the spawner host (it would otherwise go after 30 s idle); a later run starts another. */
+  close(): void;
 }
 
 /** The start-up probe's cgroup: a leading dot, so never an execution's. */
@@ -178,6 +180,10 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): LocalRunner {
 
     active() {
       return runs.ids();
+    },
+
+    close() {
+      spawner.close();
     },
   };
 }

@@ -239,7 +239,7 @@ export class LocalExecution {
     const t0 = performance.now();
     let launched: LaunchedProcess;
     try {
-      launched = await settings.spawner.launch(command, { cwd, env, stdio: sandboxed ? 6 : 3 });
+      launched = await settings.spawner.launch(command, { cwd, env, stdio: sandboxed ? 6 : 3, executionId: spec.executionId });
     } catch (err) {
       throw new Error(`could not start the ${spec.language} run`, { cause: err });
     }

@@ -16,7 +16,7 @@ export interface LaunchedProcess {
 
 export interface Spawner {
   /** Starts `file args` in its own session and process group, with `stdio` socket pairs as fds 0…stdio-1. @throws when it could not start (the host's error: ENOENT, EACCES…) */
-  launch(command: { file: string; args: string[] }, options: { cwd: string | undefined; env: Record<string, string>; stdio: number }): Promise<LaunchedProcess>;
+  launch(command: { file: string; args: string[] }, options: { cwd: string | undefined; env: Record<string, string>; stdio: number; executionId?: string }): Promise<LaunchedProcess>;
   /** Ends the host (a run in flight learns from `exited`); the next launch starts another. */
   close(): void;
 }
@@ -26,6 +26,8 @@ const HOST_IDLE_MS = 30_000;
 
 interface InFlight {
   host: ChildProcess;
+  /** Whose run it is, for the host's warnings. */
+  executionId: string | undefined;
   stdioCount: number;
   pid: number | null;
   stdio: Socket[];
@@ -93,7 +95,7 @@ export function createSpawner(log?: RunnerLog): Spawner {
         break;
       }
       case 'warning':
-        log?.warn('run process error', { pid: run.pid, err: message.message });
+        log?.warn('run process error', { executionId: run.executionId, pid: run.pid, err: message.message });
         break;
     }
   };
@@ -130,7 +132,7 @@ export function createSpawner(log?: RunnerLog): Spawner {
       const started = new Promise<LaunchedProcess>((resolve, reject) => (launched = { resolve, reject }));
       const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => (exit = { resolve, reject }));
       exited.catch(() => undefined); // the caller reads it once started; until then a rejection is not unhandled
-      inFlight.set(id, { host, stdioCount: options.stdio, pid: null, stdio: [], received: 0, launched, exit, exited });
+      inFlight.set(id, { host, executionId: options.executionId, stdioCount: options.stdio, pid: null, stdio: [], received: 0, launched, exit, exited });
       const request: SpawnRequest = { id, file: command.file, args: command.args, cwd: options.cwd, env: options.env, stdio: options.stdio };
       host.send(request);
       return started;

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalRunner } from '../../runners/local-runner';
@@ -9,8 +9,25 @@ const workDir = mkdtempSync(join(tmpdir(), 'eo-runner-test-'));
 const runner = createLocalRunner({ heartbeatIntervalMs: 50 });
 
 afterAll(() => {
+  runner.close();
   rmSync(workDir, { recursive: true, force: true });
 });
+
+/** Pids of this process's children running the spawner host. */
+function spawnerHosts(): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        return ppid === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('spawner-host');
+      } catch {
+        return false; // gone meanwhile
+      }
+    })
+    .map(Number);
+}
 
 const baseLimits: RunLimits = {
   wallTimeMs: 10_000,
@@ -161,6 +178,20 @@ describe('local runner', () => {
     expect(result).toMatchObject({ termination: 'exited', exitCode: 0, sandboxed: false });
     expect(result.stdout.split('\n')[0]).toContain(workDir);
     expect(readdirSync(workDir)).toEqual([]);
+    unsafe.close();
   });
 
+  it('close ends its spawner host, and a run after it starts another', async () => {
+    const own = createLocalRunner({ heartbeatIntervalMs: 50 });
+    const before = new Set(spawnerHosts());
+    expect((await own.run(spec('bash', 'echo one'))).stdout).toBe('one\n');
+    const [host] = spawnerHosts().filter((pid) => !before.has(pid));
+    expect(host).toBeDefined();
+    own.close();
+    const deadline = Date.now() + 5_000;
+    while (spawnerHosts().includes(host!) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(spawnerHosts()).not.toContain(host);
+    expect((await own.run(spec('bash', 'echo two'))).stdout).toBe('two\n');
+    own.close();
+  });
 });

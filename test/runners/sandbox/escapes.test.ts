@@ -22,6 +22,7 @@ beforeAll(async () => {
   port = (server.address() as AddressInfo).port;
 });
 afterAll(() => {
+  runner.close();
   server.close();
   delete process.env.EO_SANDBOX_TEST_SECRET;
 });

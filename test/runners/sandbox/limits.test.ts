@@ -8,6 +8,7 @@ import { nextExecutionId, runIn } from './sandbox-support';
 
 const runner = createLocalRunner({ heartbeatIntervalMs: 50 });
 const MiB = 1024 * 1024;
+afterAll(() => runner.close());
 
 describe('a greedy script in the sandbox', () => {
   it('fork-bombs into its pids limit while the host keeps spawning processes', async () => {
