@@ -1,5 +1,6 @@
 import type { Pool, PoolClient, QueryConfig } from 'pg';
 import type { OutboxEvent } from '../generated/prisma/client';
+import type { ExecutionStatus } from '../domain/execution-status';
 import type { Db } from './db';
 
 /**
@@ -93,6 +94,29 @@ export const findOutboxEvent = (db: Db, id: string): Promise<OutboxEvent | null>
 /** An execution's events in order, after `sequence` (0: all of them). */
 export const eventsOf = (db: Db, executionId: string, afterSequence = 0): Promise<OutboxEvent[]> =>
   db.outboxEvent.findMany({ where: { executionId, sequence: { gt: afterSequence } }, orderBy: { sequence: 'asc' } });
+
+/** An execution's status with its events after a sequence, as an event stream reads them. */
+export interface ExecutionProgress {
+  status: ExecutionStatus;
+  events: Array<Pick<OutboxEvent, 'sequence' | 'eventType' | 'envelope'>>;
+}
+
+/**
+ * The execution's status and its events after `afterSequence`, in order, in one raw query: one snapshot, so a
+ * terminal status comes with its terminal event, and no Prisma compiling on a path every stream takes at each
+ * change. Null when there is no such execution.
+ */
+export async function progressOf(db: Db, executionId: string, afterSequence: number): Promise<ExecutionProgress | null> {
+  const rows = await db.$queryRaw<Array<{ status: ExecutionStatus; sequence: number | null; event_type: string | null; envelope: OutboxEvent['envelope'] }>>`
+    SELECT e.status::text AS status, o.sequence, o.event_type, o.envelope
+      FROM executions e LEFT JOIN outbox_events o ON o.execution_id = e.id AND o.sequence > ${afterSequence}::int
+     WHERE e.id = ${executionId}::uuid
+     ORDER BY o.sequence`;
+  const [first] = rows;
+  if (!first) return null;
+  const events = rows.filter((r) => r.sequence !== null).map((r) => ({ sequence: r.sequence!, eventType: r.event_type!, envelope: r.envelope }));
+  return { status: first.status, events };
+}
 
 export interface OutboxBacklog {
   /** Events by state, of `pending` and `dead`. */

@@ -5,7 +5,7 @@ import type { Logger } from '../../observability/logger';
 import { coerceError } from '../../observability/logger';
 import type { Db } from '../../store/db';
 import { executionExists, getExecution } from '../../store/executions';
-import { eventsOf } from '../../store/outbox';
+import { progressOf } from '../../store/outbox';
 import type { ExecutionFeed } from '../execution-feed';
 import { executionView } from '../execution-view';
 import { notFound } from '../problem';
@@ -73,20 +73,21 @@ export function executionStreamRoutes(deps: ExecutionStreamDeps): Router {
     let running: Promise<void> | null = null;
     let rerun = false;
 
-    /** Writes the events after `sent`; ends the stream once the execution is terminal. Reads the row first:
-     * its terminal state and terminal event commit together, so a terminal row means the event is visible. */
+    /** Writes the events after `sent`; ends the stream once the execution is terminal. Status and events are
+     * read in one snapshot, and a terminal state commits with its terminal event: a terminal status comes with it. */
     const catchUp = async (): Promise<void> => {
-      const execution = await getExecution(deps.db, id);
-      const events = await eventsOf(deps.db, id, sent);
-      for (const event of events) {
+      const progress = await progressOf(deps.db, id, sent);
+      if (!progress) throw new Error(`execution ${id} is gone`); // removed by retention meanwhile
+      for (const event of progress.events) {
         if (finished) return;
         writeEvent(res, event.eventType, JSON.stringify(event.envelope), event.sequence);
         sent = event.sequence;
       }
-      if (isTerminal(execution.status) && !finished) {
-        writeEvent(res, 'end', JSON.stringify(executionView(execution)));
-        finish();
-      }
+      if (!isTerminal(progress.status) || finished) return;
+      const execution = await getExecution(deps.db, id);
+      if (finished) return;
+      writeEvent(res, 'end', JSON.stringify(executionView(execution)));
+      finish();
     };
     // One catch-up at a time; a wake-up during one runs another after it.
     const wake = (): void => {
