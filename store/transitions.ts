@@ -189,15 +189,18 @@ async function writeEventAndAudit(
 ): Promise<void> {
   // Kafka headers: the request's trace continues through every event of the execution.
   const headers = a.traceparent ? { traceparent: childTraceparent(a.traceparent) } : {};
+  // Stamped now, under the row lock, as Prisma stamps its defaults — not with the column default, now(), which
+  // is the transaction's start: a transition that waited for the lock would read as older than the one before it.
+  const at = new Date();
   await tx.$executeRaw`
     WITH event AS (
-      INSERT INTO outbox_events (id, execution_id, sequence, event_type, envelope, headers)
+      INSERT INTO outbox_events (id, execution_id, sequence, event_type, envelope, headers, created_at, next_attempt_at)
       VALUES (${a.envelope.event_id}::uuid, ${a.executionId}::uuid, ${a.sequence}::int, ${a.envelope.event_type},
-              ${JSON.stringify(a.envelope)}::jsonb, ${JSON.stringify(headers)}::jsonb)
+              ${JSON.stringify(a.envelope)}::jsonb, ${JSON.stringify(headers)}::jsonb, ${at}::timestamptz, ${at}::timestamptz)
     ), audit AS (
-      INSERT INTO execution_transitions (id, execution_id, from_status, to_status, actor, reason, event_id)
+      INSERT INTO execution_transitions (id, execution_id, from_status, to_status, at, actor, reason, event_id)
       VALUES (${uuidv7()}::uuid, ${a.executionId}::uuid, ${a.from}::"ExecutionStatus", ${a.to}::"ExecutionStatus",
-              ${a.actor}, ${a.reason}, ${a.envelope.event_id}::uuid)
+              ${at}::timestamptz, ${a.actor}, ${a.reason}, ${a.envelope.event_id}::uuid)
     )
     SELECT pg_notify(${OUTBOX_CHANNEL}, ''), pg_notify(${EXECUTION_CHANGES_CHANNEL}, ${a.executionId})`;
 }

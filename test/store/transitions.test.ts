@@ -109,3 +109,28 @@ test('each transition notifies the API’s execution feed with that execution’
     await feed.close();
   }
 });
+
+test('a transition, its event and its audit row are stamped when it is applied under the row lock, not when its transaction began waiting for it', async () => {
+  const id = await newExecution();
+  let lockTaken!: () => void;
+  let release!: () => void;
+  const taken = new Promise<void>((resolve) => (lockTaken = resolve));
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const holder = db.$transaction(async (tx) => {
+    await tx.$queryRaw`SELECT id FROM executions WHERE id = ${id}::uuid FOR UPDATE`;
+    lockTaken();
+    await released;
+  });
+  await taken;
+  const transition = applyTransition(db, { executionId: id, from: ['queued'], to: 'running', actor: 'test', producer });
+  await new Promise((resolve) => setTimeout(resolve, 300)); // the transition's transaction waits for the lock meanwhile
+  const lockReleasedAt = Date.now();
+  release();
+  await holder;
+  await transition;
+  const audit = await db.executionTransition.findFirstOrThrow({ where: { executionId: id, toStatus: 'running' } });
+  const event = await db.outboxEvent.findFirstOrThrow({ where: { executionId: id, sequence: 2 } });
+  // Millisecond columns; 5 ms of slack for rounding.
+  expect(audit.at.getTime()).toBeGreaterThanOrEqual(lockReleasedAt - 5);
+  expect(event.createdAt.getTime()).toBeGreaterThanOrEqual(lockReleasedAt - 5);
+});
