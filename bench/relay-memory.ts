@@ -13,13 +13,13 @@ import { EVENT_TYPES } from '../domain/events';
 import { stackEndpoints, upPart } from '../stack';
 import { freeLoopbackPort } from '../stack/port';
 import { freshBenchDatabase } from './database';
+import { numberFlag } from './flags';
 import { heapUsedMb, rssMb, startBenchProcess, stopProcess } from './processes';
 
 const DATABASE = 'eo_bench_relay';
 /** Each execution's events, in order: the relay publishes an execution's events one after the other. */
 const EVENTS_PER_EXECUTION = 5;
 
-const flag = (name: string, fallback: number): number => Number(process.argv.slice(2).find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback);
 const say = (line: string): void => void process.stderr.write(`[relay-memory] ${line}\n`);
 
 interface Sample {
@@ -30,8 +30,8 @@ interface Sample {
 }
 
 async function main(): Promise<void> {
-  const total = flag('events', 200_000);
-  const every = flag('every', 20_000);
+  const total = numberFlag('events', 200_000);
+  const every = numberFlag('every', 20_000);
   await upPart('postgres');
   await upPart('kafka');
   const local = stackEndpoints();

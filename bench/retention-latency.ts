@@ -12,14 +12,14 @@ import { startService } from '../test/support/harness';
 import type { RunningService } from '../test/support/harness';
 import { runRetentionPass } from '../retention/retention-timer';
 import type { RetentionConfig } from '../config';
+import { numberFlag } from './flags';
 import { summarize } from './stats';
 import type { Summary } from './stats';
 
-const arg = (name: string, def: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? def);
-const SECONDS = arg('seconds', 20);
-const ROUNDS = arg('rounds', 5);
+const SECONDS = numberFlag('seconds', 20);
+const ROUNDS = numberFlag('rounds', 5);
 /** Aged executions seeded: each with 2 transitions and 1 published event, so 4 rows each. */
-const EXECUTIONS = arg('executions', 25_000);
+const EXECUTIONS = numberFlag('executions', 25_000);
 
 async function seed(service: RunningService): Promise<number> {
   const db = service.db;

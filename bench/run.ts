@@ -38,15 +38,12 @@ import { profileMarkdown, summarizeProfiles, type ProfileSummary } from './cpu-p
 import { atFixedRate, runLanes, summarize, type Summary } from './stats';
 import { freeLoopbackPort } from '../stack/port';
 import { freshBenchDatabase } from './database';
+import { flag } from './flags';
 import { eventLoopDelayMs, heapUsedMb, rssMb, startBenchProcess, stopProcess } from './processes';
 
 const ROOT = path.resolve(__dirname, '..');
 const BENCH_DATABASE = 'eo_bench';
 
-function flag(name: string, fallback: string): string {
-  const arg = process.argv.slice(2).find((a) => a.startsWith(`--${name}=`));
-  return arg ? arg.slice(name.length + 3) : fallback;
-}
 const numbers = (text: string): number[] => text.split(',').map(Number).filter((n) => Number.isFinite(n) && n > 0);
 
 const concurrencies = numbers(flag('concurrency', '1,8,32'));
@@ -64,7 +61,6 @@ const say = (line: string): void => void process.stderr.write(`[bench] ${line}\n
 
 const SCRIPTS: Record<string, string> = { bash: 'true', python: 'pass', node: '0' };
 
-
 let stopping = false;
 const startProcess = (name: string, command: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess =>
   startBenchProcess(name, command, args, env, (why, logFile) => {
@@ -78,7 +74,6 @@ async function waitUntil(what: string, probe: () => Promise<boolean>, deadlineMs
     await new Promise((r) => setTimeout(r, 100));
   }
 }
-
 
 interface CellResult {
   section: string;
@@ -200,8 +195,6 @@ interface MemorySample {
   /** V8 heap in use (MB) of api, worker and relay, from their /metrics: RSS growth that is not here is native memory. */
   heapMb?: { api: number | null; worker: number | null; relay: number | null };
 }
-
-
 
 /** Sections 1, 2, 4, 5 and 6 against one Temporal server, with api, worker and relay of their own on a fresh database. */
 async function measureServer(server: Server, temporalAddress: string): Promise<Record<string, unknown>> {

@@ -10,20 +10,18 @@ import { upPart } from '../stack';
 import { createDb } from '../store/db';
 import { applyTransition, createExecution } from '../store/transitions';
 import { freshBenchDatabase } from './database';
+import { numberFlag } from './flags';
 import { runLanes, summarize } from './stats';
 
 const DATABASE = 'eo_bench_transitions';
 const PRODUCER = { service: 'bench', version: '0' };
-const LIMITS = { ...DEFAULT_LIMITS };
-
-const flag = (name: string, fallback: number): number => Number(process.argv.slice(2).find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback);
 
 type Operation = 'create' | 'mark running' | 'store result';
 
 async function main(): Promise<void> {
-  const executions = flag('executions', 2_000);
-  const concurrency = flag('concurrency', 8);
-  const warmup = flag('warmup', 200);
+  const executions = numberFlag('executions', 2_000);
+  const concurrency = numberFlag('concurrency', 8);
+  const warmup = numberFlag('warmup', 200);
   await upPart('postgres');
   const db = createDb(await freshBenchDatabase(DATABASE), { maxConnections: concurrency });
 
@@ -37,7 +35,7 @@ async function main(): Promise<void> {
   const lifecycle = async (measure: boolean) => {
     const id = randomUUID();
     await timed('create', measure, () =>
-      createExecution(db, { id, ownerId: 'bench', correlationId: id, language: 'bash', version: '5', script: 'true', stdin: null, limits: LIMITS }, 'api', PRODUCER),
+      createExecution(db, { id, ownerId: 'bench', correlationId: id, language: 'bash', version: '5', script: 'true', stdin: null, limits: DEFAULT_LIMITS }, 'api', PRODUCER),
     );
     await timed('mark running', measure, () => applyTransition(db, { executionId: id, from: ['queued'], to: 'running', actor: 'saga', fields: { startedAt: new Date() }, producer: PRODUCER }));
     await timed('store result', measure, () =>
