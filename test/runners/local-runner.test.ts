@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalRunner } from '../../runners/local-runner';
 import type { RunLimits, RunSpec, RunnerLanguage } from '../../runners/runner';
-import { pidsOfRun } from '../support/processes';
+import { isAlive, pidsOfRun } from '../support/processes';
 
 const workDir = mkdtempSync(join(tmpdir(), 'eo-runner-test-'));
 const runner = createLocalRunner({ heartbeatIntervalMs: 50 });
@@ -189,8 +189,8 @@ describe('local runner', () => {
     expect(host).toBeDefined();
     own.close();
     const deadline = Date.now() + 5_000;
-    while (spawnerHosts().includes(host!) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(spawnerHosts()).not.toContain(host);
+    while (isAlive(host!) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(isAlive(host!)).toBe(false);
     expect((await own.run(spec('bash', 'echo two'))).stdout).toBe('two\n');
     own.close();
   });
