@@ -6,6 +6,7 @@ import type { Logger } from '../observability/logger';
 import { coerceError } from '../observability/logger';
 import type { Db } from '../store/db';
 import { countUnfinishedOfOwner } from '../store/executions';
+import { OwnerQuotaExceededError } from '../store/errors';
 import type { OwnerLocks } from '../store/owner-locks';
 import { limitKeyOf } from './limit-key';
 import { HttpError } from './problem';
@@ -44,17 +45,30 @@ export interface RateLimitsReadiness {
   error?: string;
 }
 
+/** What a start that the owner's quota admits must do. */
+export interface Admission {
+  /** The quota the row's own statement holds to (it takes the owner's lock and counts); null: already counted under the owner's lock. */
+  ownerQuota: number | null;
+  /** Called once the start's rows are written: they count from then on, and the owner's lock may go. */
+  admitted: () => void;
+}
+
+/** An admission with nothing left to check: the start writes no row, or its caller counted for it. */
+export const ADMITTED: Admission = { ownerQuota: null, admitted: () => undefined };
+
 export interface RateLimits {
   /** Middleware: counts one request against the principal's requests per second; 429 past it. */
   requests: RequestHandler;
   /**
    * Runs `start`, which starts up to `count` executions for the request's principal and `ownerId`, if they
-   * fit: the owner's quota of unfinished executions, then the principal's executions per minute (all or
-   * none). Holds the owner's lock from the count until `start` calls `admitted` (its rows are written, so the
-   * next count includes them) or ends: the slow part of a start, Temporal's, runs outside it.
+   * fit: the principal's executions per minute and the owner's quota of unfinished executions (all or none).
+   * One execution: its row's own statement holds the owner's lock and counts (`Admission.ownerQuota`), so
+   * the lock lasts one statement. Several (a batch): the owner's lock is held from the count until `start`
+   * calls `admitted` (its rows are written, so the next count includes them) or ends. Either way the slow
+   * part of a start, Temporal's, runs outside the lock.
    * @throws HttpError 429 (a limit), 503 (Redis down and limits fail closed).
    */
-  admitExecutions<T>(req: Request, res: Response, admission: { ownerId: string; count: number }, start: (admitted: () => void) => Promise<T>): Promise<T>;
+  admitExecutions<T>(req: Request, res: Response, admission: { ownerId: string; count: number }, start: (admission: Admission) => Promise<T>): Promise<T>;
   readiness(): Promise<RateLimitsReadiness>;
 }
 
@@ -166,18 +180,31 @@ export function createRateLimits(deps: RateLimitsDeps): RateLimits {
     },
 
     async admitExecutions(req, res, { ownerId, count }, start) {
-      if (count <= 0) return start(() => undefined);
+      if (count <= 0) return start(ADMITTED);
+      const quota = limits.activeExecutionsPerOwner;
+      const key = limitKeyOf(req, res);
+      const quotaFull = (active: number) => {
+        res.set('Retry-After', String(QUOTA_RETRY_AFTER_S));
+        return tooMany('active-executions', quota, QUOTA_RETRY_AFTER_S, `owner ${ownerId} has ${active} executions queued or running; at most ${quota} at once${count > 1 ? ` (this request adds ${count})` : ''}`, { active });
+      };
+      if (count === 1) {
+        // Spent first (the quota is checked by the insert itself); a refusal by the quota gives the point back.
+        const spent = await spend(res, 'executions', key, 1, true);
+        try {
+          return await start({ ownerQuota: quota, admitted: () => undefined });
+        } catch (err) {
+          if (!(err instanceof OwnerQuotaExceededError)) throw err;
+          if (spent) await policies.executions.limiter.reward(key, 1).catch((e: unknown) => log.warn({ err: coerceError(e) }, 'could not give back a rate-limit point the quota refused'));
+          throw quotaFull(err.active);
+        }
+      }
       // Without the lock, racing submissions of one owner would all count the rows written before any of them,
       // and all pass; once a submission's rows are written it lets the next one count.
       return deps.ownerLocks.withOwnerLock(ownerId, async (unlock) => {
-        const quota = limits.activeExecutionsPerOwner;
         const active = await countUnfinishedOfOwner(deps.db, ownerId);
-        if (active + count > quota) {
-          res.set('Retry-After', String(QUOTA_RETRY_AFTER_S));
-          throw tooMany('active-executions', quota, QUOTA_RETRY_AFTER_S, `owner ${ownerId} has ${active} executions queued or running; at most ${quota} at once${count > 1 ? ` (this request adds ${count})` : ''}`, { active });
-        }
-        await spend(res, 'executions', limitKeyOf(req, res), count, true);
-        return start(() => void unlock());
+        if (active + count > quota) throw quotaFull(active);
+        await spend(res, 'executions', key, count, true);
+        return start({ ownerQuota: null, admitted: () => void unlock() });
       });
     },
 

@@ -16,3 +16,15 @@ export class TransitionRefusedError extends Error {
     this.name = 'TransitionRefusedError';
   }
 }
+
+/** An owner's quota of unfinished executions is full: `active` are queued or running, at most `quota` at once. */
+export class OwnerQuotaExceededError extends Error {
+  constructor(
+    readonly ownerId: string,
+    readonly active: number,
+    readonly quota: number,
+  ) {
+    super(`owner ${ownerId} has ${active} executions queued or running; at most ${quota} at once`);
+    this.name = 'OwnerQuotaExceededError';
+  }
+}

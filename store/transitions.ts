@@ -1,16 +1,16 @@
 import { v7 as uuidv7 } from 'uuid';
 import { EVENT_FOR_STATUS } from '../domain/events';
 import type { EventEnvelope, EventPayload, EventType } from '../domain/events';
-import { canTransition } from '../domain/execution-status';
+import { canTransition, TERMINAL_STATUSES } from '../domain/execution-status';
 import type { ErrorType, ExecutionStatus } from '../domain/execution-status';
 import type { NormalizedExecutionRequest } from '../domain/execution-request';
 import type { ExecutionSagaInput } from '../domain/saga';
-import type { Execution } from '../generated/prisma/client';
+import { Prisma, type Execution } from '../generated/prisma/client';
 import type { Db, Tx } from './db';
 import { childTraceparent } from '../observability/trace-context';
 import { buildEnvelope } from './envelope';
 import type { Producer } from './envelope';
-import { TransitionRefusedError } from './errors';
+import { OwnerQuotaExceededError, TransitionRefusedError } from './errors';
 import { EXECUTION_CHANGES_CHANNEL, OUTBOX_CHANNEL } from './notifications';
 
 
@@ -79,54 +79,67 @@ export interface TransitionResult {
   applied: boolean;
 }
 
+/** The executions row as the Prisma model names its fields, for raw statements that return one. */
+const EXECUTION_FIELDS = Prisma.raw(`id::text AS "id", owner_id AS "ownerId", language, language_version AS "languageVersion", script, stdin,
+  limits, status::text AS "status", workflow_id AS "workflowId", correlation_id AS "correlationId", traceparent,
+  retry_of_id::text AS "retryOfId", idempotency_key AS "idempotencyKey", request_hash AS "requestHash",
+  callback_url AS "callbackUrl", event_seq AS "eventSeq", exit_code AS "exitCode", signal, stdout,
+  stdout_truncated AS "stdoutTruncated", stderr, stderr_truncated AS "stderrTruncated", wall_time_ms AS "wallTimeMs",
+  cpu_time_ms AS "cpuTimeMs", peak_memory_kb AS "peakMemoryKb", oom_killed AS "oomKilled", sandboxed,
+  error_type AS "errorType", error_message AS "errorMessage", created_at AS "createdAt", updated_at AS "updatedAt",
+  started_at AS "startedAt", finished_at AS "finishedAt"`);
+
 /**
- * Creates the execution in `queued` with its audit row and `execution_requested` event, in one transaction.
- * Idempotent by id: a second call writes nothing and returns `created: false`.
+ * Creates the execution in `queued` with its audit row and `execution_requested` event: one statement, so one
+ * round trip and one transaction. Idempotent by id: a second call writes nothing and returns `created: false`.
+ * With `ownerQuota`, the statement first takes the owner's lock and counts its unfinished executions
+ * (`owner_admission`, held to the statement's end), and writes nothing past the quota.
+ * @returns the row as written, when this call wrote it.
+ * @throws OwnerQuotaExceededError the owner already has `ownerQuota` executions queued or running.
  */
-export async function createExecution(db: Db, input: NewExecution, actor: string, producer: Producer): Promise<{ created: boolean }> {
-  return db.$transaction(async (tx) => {
-    const { count } = await tx.execution.createMany({
-      data: [
-        {
-          id: input.id,
-          ownerId: input.ownerId,
-          language: input.language,
-          languageVersion: input.version,
-          script: input.script,
-          stdin: input.stdin,
-          limits: { ...input.limits },
-          status: 'queued',
-          workflowId: input.id,
-          correlationId: input.correlationId,
-          retryOfId: input.retryOfId ?? null,
-          idempotencyKey: input.idempotencyKey ?? null,
-          requestHash: input.requestHash ?? null,
-          traceparent: input.traceparent ?? null,
-          callbackUrl: input.callbackUrl ?? null,
-          eventSeq: 1,
-        },
-      ],
-      skipDuplicates: true,
-    });
-    if (count === 0) return { created: false };
-    const envelope = buildEnvelope({
-      type: 'execution_requested',
-      aggregateId: input.id,
-      correlationId: input.correlationId,
-      causationId: null,
-      producer,
-      payload: {
-        execution_id: input.id,
-        owner_id: input.ownerId,
-        language: input.language,
-        version: input.version,
-        limits: input.limits,
-        retry_of: input.retryOfId ?? null,
-      },
-    });
-    await writeEventAndAudit(tx, { executionId: input.id, sequence: 1, envelope, traceparent: input.traceparent ?? null, from: null, to: 'queued', actor, reason: null });
-    return { created: true };
+export async function createExecution(db: Db | Tx, input: NewExecution, actor: string, producer: Producer, ownerQuota: number | null = null): Promise<{ created: boolean; execution: Execution | null }> {
+  const envelope = buildEnvelope({
+    type: 'execution_requested',
+    aggregateId: input.id,
+    correlationId: input.correlationId,
+    causationId: null,
+    producer,
+    payload: { execution_id: input.id, owner_id: input.ownerId, language: input.language, version: input.version, limits: input.limits, retry_of: input.retryOfId ?? null },
   });
+  const traceparent = input.traceparent ?? null;
+  const headers = traceparent ? { traceparent: childTraceparent(traceparent) } : {};
+  const at = new Date(); // stamped here, as Prisma stamps its defaults (see writeEventAndAudit)
+  const [outcome] = await db.$queryRaw<Array<Execution & { active: number | null }>>`
+    WITH gate AS (
+      SELECT CASE WHEN ${ownerQuota}::int IS NULL THEN NULL ELSE owner_admission(${input.ownerId}, ${[...TERMINAL_STATUSES]}::text[]) END AS active
+    ), created AS (
+      INSERT INTO executions (id, owner_id, language, language_version, script, stdin, limits, status, workflow_id, correlation_id,
+                              retry_of_id, idempotency_key, request_hash, traceparent, callback_url, event_seq, created_at, updated_at)
+      SELECT ${input.id}::uuid, ${input.ownerId}, ${input.language}, ${input.version}, ${input.script}, ${input.stdin},
+             ${JSON.stringify(input.limits)}::jsonb, 'queued', ${input.id}, ${input.correlationId}, ${input.retryOfId ?? null}::uuid,
+             ${input.idempotencyKey ?? null}, ${input.requestHash ?? null}, ${traceparent}, ${input.callbackUrl ?? null}, 1,
+             ${at}::timestamptz, ${at}::timestamptz
+        FROM gate WHERE gate.active IS NULL OR gate.active < ${ownerQuota}::int
+      ON CONFLICT DO NOTHING
+      RETURNING ${EXECUTION_FIELDS}
+    ), event AS (
+      INSERT INTO outbox_events (id, execution_id, sequence, event_type, envelope, headers, created_at, next_attempt_at)
+      SELECT ${envelope.event_id}::uuid, ${input.id}::uuid, 1, ${envelope.event_type}, ${JSON.stringify(envelope)}::jsonb,
+             ${JSON.stringify(headers)}::jsonb, ${at}::timestamptz, ${at}::timestamptz
+        FROM created
+    ), audit AS (
+      INSERT INTO execution_transitions (id, execution_id, from_status, to_status, at, actor, reason, event_id)
+      SELECT ${uuidv7()}::uuid, ${input.id}::uuid, NULL, 'queued', ${at}::timestamptz, ${actor}, NULL, ${envelope.event_id}::uuid
+        FROM created
+    ), woken AS (
+      SELECT pg_notify(${OUTBOX_CHANNEL}, ''), pg_notify(${EXECUTION_CHANGES_CHANNEL}, ${input.id}) FROM created
+    )
+    SELECT gate.active, created.* FROM gate LEFT JOIN created ON true LEFT JOIN woken ON true`;
+  if (!outcome) throw new Error(`creating execution ${input.id} returned no row`);
+  const { active, ...execution } = outcome;
+  if (execution.id !== null) return { created: true, execution };
+  if (ownerQuota !== null && active !== null && active >= ownerQuota) throw new OwnerQuotaExceededError(input.ownerId, active, ownerQuota);
+  return { created: false, execution: null };
 }
 
 /**

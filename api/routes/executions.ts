@@ -71,7 +71,7 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
     const body = requiredJsonBody(req);
     const submission = submissionOf(req, res);
     const request = parseRequest(body);
-    const { execution, replayed } = await rateLimits.admitExecutions(req, res, { ownerId: submission.ownerId, count: 1 }, (admitted) => executions.submit(request, submission, requestLog(req), admitted));
+    const { execution, replayed } = await rateLimits.admitExecutions(req, res, { ownerId: submission.ownerId, count: 1 }, (admission) => executions.submit(request, submission, requestLog(req), admission));
     res.location(locationOf(execution.id));
     if (replayed) res.status(200).set('Idempotent-Replayed', 'true');
     else res.status(201);
@@ -95,7 +95,7 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
     const submission = submissionOf(req, res);
     // Each item that would start counts; a batch past a limit starts nothing.
     const count = items.filter((i) => 'request' in i).length;
-    const outcomes = await rateLimits.admitExecutions(req, res, { ownerId: submission.ownerId, count }, (admitted) => executions.submitBatch(items, submission, requestLog(req), admitted));
+    const outcomes = await rateLimits.admitExecutions(req, res, { ownerId: submission.ownerId, count }, (admission) => executions.submitBatch(items, submission, requestLog(req), admission));
     const rendered = outcomes.map((o) =>
       'submitted' in o
         ? { index: o.index, status: o.submitted.replayed ? 200 : 201, location: locationOf(o.submitted.execution.id), execution: executionView(o.submitted.execution) }
@@ -107,7 +107,7 @@ export function executionRoutes(deps: ExecutionRoutesDeps): Router {
   router.post('/executions/:id/retry', async (req, res) => {
     const id = executionIdOf(req);
     const principal = principalOf(res);
-    const execution = await rateLimits.admitExecutions(req, res, { ownerId: principal.ownerId, count: 1 }, (admitted) => executions.retry(id, ownerScopeOf(principal), tracingOf(req, res), requestLog(req), admitted));
+    const execution = await rateLimits.admitExecutions(req, res, { ownerId: principal.ownerId, count: 1 }, (admission) => executions.retry(id, ownerScopeOf(principal), tracingOf(req, res), requestLog(req), admission));
     res.status(201).location(locationOf(execution.id)).json(executionView(execution));
   });
 

@@ -16,6 +16,7 @@ import { trace } from '@opentelemetry/api';
 import { SpanAttr } from '../../observability/tracing';
 import type { Db } from '../../store/db';
 import type { Producer } from '../../store/envelope';
+import { OwnerQuotaExceededError } from '../../store/errors';
 import { executionExists, findExecution, getExecution, listExecutions } from '../../store/executions';
 import type { ExecutionFilter } from '../../store/executions';
 import { eventsOf } from '../../store/outbox';
@@ -29,6 +30,7 @@ import { abandonUnstarted } from '../unstarted-executions';
 import { idempotentExecutionId, requestHash } from '../idempotency';
 import { liveState } from '../live-state';
 import { dependencyUnavailable, HttpError, notFound, toHttpError } from '../problem';
+import { ADMITTED, type Admission } from '../rate-limits';
 
 export interface ExecutionServiceDeps {
   db: Db;
@@ -150,13 +152,14 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
    * never runs without its row; see {@link launch} for a start that fails. Returns the row as written (read
    * before the start, so that nothing after a started saga can fail the request) and whether this call wrote
    * it (false: a request of the same Idempotency-Key did, and started its saga). Execution ids are never reused.
-   * `admitted` is called once the row is written: the owner's quota counts it from then on.
+   * `admission.admitted` is called once the row is written: the owner's quota counts it from then on.
+   * @throws OwnerQuotaExceededError past `admission.ownerQuota` (nothing written).
    */
-  async function start(input: ExecutionSagaInput, actor: string, onFailure: 'abandon' | 'keep', log: Logger, admitted: () => void): Promise<{ execution: Execution; created: boolean }> {
+  async function start(input: ExecutionSagaInput, actor: string, onFailure: 'abandon' | 'keep', log: Logger, admission: Admission): Promise<{ execution: Execution; created: boolean }> {
     trace.getActiveSpan()?.setAttributes({ [SpanAttr.executionId]: input.executionId, [SpanAttr.ownerId]: input.ownerId, [SpanAttr.language]: input.language, [SpanAttr.correlationId]: input.correlationId, [SpanAttr.status]: 'queued' });
-    const { created } = await createExecution(db, newExecutionFrom(input), actor, deps.producer);
-    admitted();
-    const execution = await getExecution(db, input.executionId);
+    const { created, execution: written } = await createExecution(db, newExecutionFrom(input), actor, deps.producer, admission.ownerQuota);
+    admission.admitted();
+    const execution = written ?? (await getExecution(db, input.executionId));
     if (!created) return { execution, created };
     const moved = await launch(input, onFailure, log);
     log.info({ execution_id: input.executionId, correlation_id: input.correlationId, retry_of: input.retryOfId }, 'execution started');
@@ -171,10 +174,10 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
 
   /**
    * Starts an execution, or finds the one its Idempotency-Key already made (starting its saga if the request
-   * that made it could not). `admitted`: see {@link start} (also called when no row is written).
+   * that made it could not). `admission`: see {@link start} (`admitted` also called when no row is written).
    * @throws HttpError 422 (key reused with another request), 503 (Postgres or Temporal does not answer).
    */
-  async function submit(request: NormalizedExecutionRequest, s: Submission, log: Logger, admitted: () => void = () => undefined): Promise<Submitted> {
+  async function submit(request: NormalizedExecutionRequest, s: Submission, log: Logger, admission: Admission = ADMITTED): Promise<Submitted> {
     const { ownerId, idempotencyKey } = s;
     const hash = idempotencyKey ? requestHash(request) : null;
     const id = idempotencyKey ? idempotentExecutionId(ownerId, idempotencyKey) : uuidv7();
@@ -188,7 +191,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     if (idempotencyKey) {
       const found = await findExecution(db, id);
       if (found) {
-        admitted();
+        admission.admitted();
         return replay(found);
       }
     }
@@ -198,7 +201,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     const traceparent = activeTraceparent() ?? s.traceparent ?? newTraceparent();
     const input: ExecutionSagaInput = { executionId: id, ownerId, correlationId, retryOfId: null, idempotencyKey, requestHash: hash, traceparent, ...request, retryPresets: deps.retryPresets, outagePauseMs: deps.saga.outagePauseMs };
     // Without a key nobody can ask for this execution again: a saga that cannot start is recorded as `error` at once.
-    const { execution, created } = await start(input, s.actor, idempotencyKey ? 'keep' : 'abandon', log, admitted);
+    const { execution, created } = await start(input, s.actor, idempotencyKey ? 'keep' : 'abandon', log, admission);
     // Only a request with the same Idempotency-Key can have written this id meanwhile: answer as that one is answered.
     return created ? { execution, replayed: false } : replay(execution);
   }
@@ -206,9 +209,9 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
   /**
    * Submits each item on its own, at most {@link BATCH_CONCURRENCY} at once, answering per item in order. An
    * Idempotency-Key covers the batch: item i uses `<key>#<i>`, so a repeated batch replays item by item.
-   * `admitted` is called once every item has written its row or ended.
+   * `admission.admitted` is called once every item has written its row or ended.
    */
-  async function submitBatch(items: readonly BatchItem[], s: Submission, log: Logger, admitted: () => void = () => undefined): Promise<BatchOutcome[]> {
+  async function submitBatch(items: readonly BatchItem[], s: Submission, log: Logger, admission: Admission = ADMITTED): Promise<BatchOutcome[]> {
     const outcomes = new Array<BatchOutcome>(items.length);
     let unsettled = items.length;
     const one = async (item: BatchItem, index: number): Promise<BatchOutcome> => {
@@ -216,12 +219,15 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       const settle = () => {
         if (settled) return;
         settled = true;
-        if (--unsettled === 0) admitted();
+        if (--unsettled === 0) admission.admitted();
       };
       try {
         if ('invalid' in item) return { index, problem: item.invalid };
-        return { index, submitted: await submit(item.request, { ...s, idempotencyKey: s.idempotencyKey ? `${s.idempotencyKey}#${index}` : null }, log, settle) };
+        return { index, submitted: await submit(item.request, { ...s, idempotencyKey: s.idempotencyKey ? `${s.idempotencyKey}#${index}` : null }, log, { ownerQuota: admission.ownerQuota, admitted: settle }) };
       } catch (err) {
+        // Only a batch of one valid item has its quota checked by its insert (api/rate-limits.ts): a refusal
+        // refuses the batch, as any batch past a limit starts nothing.
+        if (err instanceof OwnerQuotaExceededError) throw err;
         const problem = toHttpError(err);
         if (problem.status >= 500) log.error({ err: coerceError(err), batch_index: index }, 'batch item failed');
         return { index, problem };
@@ -240,17 +246,17 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
 
   /**
    * Runs a finished execution again as a new execution (same script, limits, owner) linked by `retryOf`.
-   * `admitted`: see {@link start}.
+   * `admission`: see {@link start}.
    * @throws HttpError 404 (unknown, or not in `scope`), 409 (not finished).
    */
-  async function retry(id: string, scope: string | null, s: Pick<Submission, 'actor' | 'correlationId' | 'traceparent'>, log: Logger, admitted: () => void = () => undefined): Promise<Execution> {
+  async function retry(id: string, scope: string | null, s: Pick<Submission, 'actor' | 'correlationId' | 'traceparent'>, log: Logger, admission: Admission = ADMITTED): Promise<Execution> {
     const previous = await existing(id, scope);
     if (!isTerminal(previous.status)) {
       throw new HttpError(409, 'execution-not-finished', 'Conflict', `execution ${id} is still ${previous.status}; only a finished execution can be retried`, { status_of_execution: previous.status });
     }
     const newId = uuidv7();
     const input: ExecutionSagaInput = { ...sagaInputOf(previous, newId, deps), correlationId: s.correlationId ?? newId, retryOfId: previous.id, idempotencyKey: null, requestHash: null, traceparent: activeTraceparent() ?? s.traceparent ?? newTraceparent() };
-    return (await start(input, s.actor, 'abandon', log, admitted)).execution;
+    return (await start(input, s.actor, 'abandon', log, admission)).execution;
   }
 
   /**

@@ -2,7 +2,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { DEFAULT_LIMITS } from '../../domain/runtimes';
 import { createDb } from '../../store/db';
 import type { Db } from '../../store/db';
-import { TransitionRefusedError } from '../../store/errors';
+import { OwnerQuotaExceededError, TransitionRefusedError } from '../../store/errors';
 import { applyTransition, createExecution } from '../../store/transitions';
 import { startExecutionFeed } from '../../api/execution-feed';
 import { resetDatabase, testConfig, testLog, waitFor } from '../support/harness';
@@ -42,6 +42,36 @@ test('creating the same execution twice writes nothing the second time', async (
   const again = await createExecution(db, { id, ownerId: 'o1', correlationId: id, language: 'python', version: '3', script: 'print(1)', stdin: null, limits: DEFAULT_LIMITS }, 'test', producer);
   expect(again.created).toBe(false);
   expect(await counts(id)).toEqual({ audit: 1, outbox: 1 });
+});
+
+test('creating an execution returns the row as written: the same, field for field, as reading it back', async () => {
+  const id = uuidv7();
+  const previous = await newExecution();
+  const { created, execution } = await createExecution(
+    db,
+    { id, ownerId: 'o-fields', correlationId: 'corr-1', retryOfId: previous, idempotencyKey: 'key-1', requestHash: 'hash-1', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', callbackUrl: 'https://example.test/hook', language: 'python', version: '3', script: "print('x')", stdin: 'in', limits: DEFAULT_LIMITS },
+    'test',
+    producer,
+  );
+  expect(created).toBe(true);
+  expect(execution).toEqual(await db.execution.findUniqueOrThrow({ where: { id } }));
+  expect(execution?.createdAt).toBeInstanceOf(Date);
+});
+
+test('with an owner quota of 3, of 8 creations of one owner at once exactly 3 are written; the rest are refused, saying how many are active', async () => {
+  const owner = `o-quota-${uuidv7()}`;
+  const create = (id: string) => createExecution(db, { id, ownerId: owner, correlationId: id, language: 'bash', version: '5', script: 'true', stdin: null, limits: DEFAULT_LIMITS }, 'test', producer, 3);
+  const results = await Promise.allSettled(Array.from({ length: 8 }, () => create(uuidv7())));
+  expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
+  const refusals = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  expect(refusals).toHaveLength(5);
+  for (const refusal of refusals) expect(refusal).toMatchObject({ name: 'OwnerQuotaExceededError', active: 3, quota: 3 });
+  expect(refusals[0]).toBeInstanceOf(OwnerQuotaExceededError);
+  expect(await db.execution.count({ where: { ownerId: owner } })).toBe(3);
+  // A finished execution frees its place.
+  const [first] = await db.execution.findMany({ where: { ownerId: owner } });
+  await applyTransition(db, { executionId: first!.id, from: ['queued'], to: 'cancelled', actor: 'test', producer });
+  expect((await create(uuidv7())).created).toBe(true);
 });
 
 test('a transition writes the row, one audit row and one event with the next sequence', async () => {
