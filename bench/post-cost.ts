@@ -1,0 +1,135 @@
+// What one POST /executions costs: the API process alone (no worker: each POST writes its row and starts its
+// saga, which then waits), on a fresh database of the local stack, driven from outside over HTTP. Reports
+// latency at 1 and at --concurrency clients, and CPU per POST of the API process and of the whole machine
+// (from /proc), so that a change to the POST path can be judged by what it costs, not only by how long it waits.
+//
+//   npm run bench:post -- --posts=400 --concurrency=8 [--owners=1] [--profile]
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { generateKeyEntry } from '../payload-codec/keyring';
+import { stackEndpoints, upPart } from '../stack';
+import { createApiKeyService } from '../auth/api-keys';
+import { createDb } from '../store/db';
+import { freeLoopbackPort } from '../stack/port';
+import { summarizeProfiles } from './cpu-profile';
+import { freshBenchDatabase } from './database';
+import { numberFlag } from './flags';
+import { startBenchProcess, stopProcess } from './processes';
+import { runLanes, summarize } from './stats';
+
+const DATABASE = 'eo_bench_post';
+const ROOT = path.resolve(__dirname, '..');
+
+/** CPU time of a process (user + system), ms, from /proc. */
+function processCpuMs(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+/** CPU time (ms) of every process on the machine, summed by command name (postgres backends, temporal, redis-server, …). */
+function cpuMsByCommand(): Map<string, number> {
+  const byCommand = new Map<string, number>();
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const command = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+      byCommand.set(command, (byCommand.get(command) ?? 0) + ((Number(fields[11]) + Number(fields[12])) * 1000) / 100);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return byCommand;
+}
+
+/** Busy CPU time of the whole machine, ms, from /proc/stat. */
+function machineCpuMs(): number {
+  const [user, nice, system, , , irq, softirq, steal] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return ((user! + nice! + system! + irq! + softirq! + steal!) * 1000) / 100;
+}
+
+async function main(): Promise<void> {
+  const posts = numberFlag('posts', 400);
+  const concurrency = numberFlag('concurrency', 8);
+  const owners = numberFlag('owners', 1);
+  const profile = process.argv.includes('--profile');
+  await Promise.all((['postgres', 'temporal', 'redis'] as const).map((part) => upPart(part)));
+  const local = stackEndpoints();
+  const databaseUrl = await freshBenchDatabase(DATABASE);
+  const keyDb = createDb(databaseUrl, { maxConnections: 1 });
+  const tokens = await Promise.all(Array.from({ length: owners }, (_, i) => createApiKeyService(keyDb).create({ ownerId: `bench-${i}`, role: 'admin', name: 'bench/post-cost.ts' })));
+  await keyDb.$disconnect();
+
+  const port = await freeLoopbackPort();
+  const apiUrl = `http://127.0.0.1:${port}`;
+  const profileDir = path.join(os.tmpdir(), `eo-bench-post-profile-${Date.now()}`);
+  const api = startBenchProcess('post-api', process.execPath, [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, 'api')}`] : []), 'dist/api/server.js'], {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    DATABASE_URL: databaseUrl,
+    TEMPORAL_ADDRESS: local.temporalAddress,
+    REDIS_URL: local.redisUrl,
+    TEMPORAL_TASK_QUEUE: `bench-post-${Date.now()}`,
+    RATE_LIMIT_REQUESTS_PER_SECOND: '100000',
+    RATE_LIMIT_EXECUTIONS_PER_MINUTE: '1000000',
+    QUOTA_ACTIVE_EXECUTIONS_PER_OWNER: '100000',
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    LOG_LEVEL: 'warn',
+    PAYLOAD_CODEC_KEYS: generateKeyEntry(),
+  });
+  try {
+    for (let i = 0; ; i++) {
+      if ((await fetch(`${apiUrl}/readyz`).catch(() => null))?.ok) break;
+      if (i > 600) throw new Error('the API was not ready in 60 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const post = async (lane: number): Promise<number> => {
+      const began = performance.now();
+      const res = await fetch(`${apiUrl}/api/v1/executions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[lane % owners]!.token}` },
+        body: JSON.stringify({ language: 'bash', script: 'true' }),
+      });
+      await res.arrayBuffer();
+      if (res.status !== 201) throw new Error(`POST answered ${res.status}`);
+      return performance.now() - began;
+    };
+    const cell = async (clients: number) => {
+      const latencies: number[] = [];
+      const [apiBefore, machineBefore, commandsBefore] = [processCpuMs(api.pid!), machineCpuMs(), cpuMsByCommand()];
+      const wallMs = await runLanes(posts, clients, async (i) => void latencies.push(await post(i % clients)));
+      const [apiMs, machineMs] = [processCpuMs(api.pid!) - apiBefore, machineCpuMs() - machineBefore];
+      const others = Object.fromEntries(
+        [...cpuMsByCommand()]
+          .map(([command, ms]) => [command, Math.round(((ms - (commandsBefore.get(command) ?? 0)) / posts) * 10) / 10] as const)
+          .filter(([, perPost]) => perPost >= 0.3)
+          .sort((a, b) => b[1] - a[1]),
+      );
+      return { clients, posts, perSecond: Math.round((posts / wallMs) * 1000 * 10) / 10, latencyMs: summarize(latencies), apiCpuMsPerPost: Math.round((apiMs / posts) * 10) / 10, machineCpuMsPerPost: Math.round((machineMs / posts) * 10) / 10, cpuMsPerPostByCommand: others };
+    };
+    await runLanes(100, 4, async (i) => void (await post(i))); // warm-up
+    const cells = [await cell(1), await cell(concurrency)];
+    console.log(`POST /executions, API process alone (no worker), ${owners} owner(s), bash \`true\`, ${os.cpus().length} cores, load ${os.loadavg()[0]!.toFixed(2)}`);
+    console.log('| clients | POST/s | p50 ms | p99 ms | API CPU ms/POST | machine CPU ms/POST |');
+    console.log('| --- | --- | --- | --- | --- | --- |');
+    for (const c of cells) console.log(`| ${c.clients} | ${c.perSecond} | ${c.latencyMs.p50} | ${c.latencyMs.p99} | ${c.apiCpuMsPerPost} | ${c.machineCpuMsPerPost} |`);
+    for (const c of cells) console.log(`CPU ms per POST by command, ${c.clients} client(s): ${Object.entries(c.cpuMsPerPostByCommand).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  } finally {
+    await stopProcess(api);
+  }
+  if (profile) {
+    await new Promise((r) => setTimeout(r, 500));
+    for (const s of summarizeProfiles(profileDir, ROOT)) {
+      console.log(`\n${s.process}: busy ${s.busyMs} ms of ${s.wallMs} ms`);
+      for (const p of s.byPackage) console.log(`  ${String(p.ms).padStart(6)} ms  ${p.name}`);
+      for (const f of s.byFunction) console.log(`  ${String(f.ms).padStart(6)} ms  ${f.name}`);
+    }
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
