@@ -16,7 +16,14 @@ export interface NewApiKey {
 
 export const insertApiKey = (db: Db, key: NewApiKey): Promise<ApiKey> => db.apiKey.create({ data: key });
 
-export const findApiKeyByPrefix = (db: Db, prefix: string): Promise<ApiKey | null> => db.apiKey.findUnique({ where: { prefix } });
+/** Every authenticated request reads its key: one raw query, none of Prisma's per-query compiling. */
+export async function findApiKeyByPrefix(db: Db, prefix: string): Promise<ApiKey | null> {
+  const [key] = await db.$queryRaw<ApiKey[]>`
+    SELECT id::text AS "id", prefix, secret_hash AS "secretHash", owner_id AS "ownerId", role::text AS "role", name,
+           created_at AS "createdAt", last_used_at AS "lastUsedAt", revoked_at AS "revokedAt"
+      FROM api_keys WHERE prefix = ${prefix}`;
+  return key ?? null;
+}
 
 /** Every key, revoked ones included, newest first. */
 export const listApiKeys = (db: Db): Promise<ApiKey[]> => db.apiKey.findMany({ orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] });

@@ -9,6 +9,7 @@ import { ensureLocalAdminKey } from '../../auth/local-admin-key';
 import { createDb } from '../../store/db';
 import type { Db } from '../../store/db';
 import { runMigrations } from '../../store/migrate';
+import { findApiKeyByPrefix, touchApiKey } from '../../store/api-keys';
 
 // `npm run keys` and `npm start`'s machine key, each on a database of its own: the local admin key is made
 // only where there is no key at all.
@@ -97,4 +98,17 @@ describe('npm run keys', () => {
     await expect(keysCli('revoke', '0123456789')).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('no API key has the prefix 0123456789') });
     await expect(keysCli('rotate')).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('usage: npm run keys') });
   }, 60_000);
+});
+
+// Last: the tests above begin with no key in the database.
+test('a key read by its prefix (raw, on every request) is the row as Prisma reads it, revoked or not; an unknown prefix is null', async () => {
+  const keys = createApiKeyService(db);
+  const { key } = await keys.create({ ownerId: 'raw-read', role: 'user', name: 'raw read' });
+  await touchApiKey(db, key.id, new Date(), new Date());
+  expect(await findApiKeyByPrefix(db, key.prefix)).toEqual(await db.apiKey.findUniqueOrThrow({ where: { prefix: key.prefix } }));
+  await keys.revoke(key.prefix);
+  const revoked = await findApiKeyByPrefix(db, key.prefix);
+  expect(revoked?.revokedAt).toBeInstanceOf(Date);
+  expect(revoked).toEqual(await db.apiKey.findUniqueOrThrow({ where: { prefix: key.prefix } }));
+  expect(await findApiKeyByPrefix(db, 'no-such-prefix')).toBeNull();
 });
