@@ -5,8 +5,9 @@ import { canTransition, TERMINAL_STATUSES } from '../domain/execution-status';
 import type { ErrorType, ExecutionStatus } from '../domain/execution-status';
 import type { NormalizedExecutionRequest } from '../domain/execution-request';
 import type { ExecutionSagaInput } from '../domain/saga';
-import { Prisma, type Execution } from '../generated/prisma/client';
+import type { Execution } from '../generated/prisma/client';
 import type { Db, Tx } from './db';
+import { EXECUTION_FIELDS } from './executions';
 import { childTraceparent } from '../observability/trace-context';
 import { buildEnvelope } from './envelope';
 import type { Producer } from './envelope';
@@ -78,16 +79,6 @@ export interface TransitionResult {
   /** False when this exact transition had already been applied (a retried write): nothing was written. */
   applied: boolean;
 }
-
-/** The executions row as the Prisma model names its fields, for raw statements that return one. */
-const EXECUTION_FIELDS = Prisma.raw(`id::text AS "id", owner_id AS "ownerId", language, language_version AS "languageVersion", script, stdin,
-  limits, status::text AS "status", workflow_id AS "workflowId", correlation_id AS "correlationId", traceparent,
-  retry_of_id::text AS "retryOfId", idempotency_key AS "idempotencyKey", request_hash AS "requestHash",
-  callback_url AS "callbackUrl", event_seq AS "eventSeq", exit_code AS "exitCode", signal, stdout,
-  stdout_truncated AS "stdoutTruncated", stderr, stderr_truncated AS "stderrTruncated", wall_time_ms AS "wallTimeMs",
-  cpu_time_ms AS "cpuTimeMs", peak_memory_kb AS "peakMemoryKb", oom_killed AS "oomKilled", sandboxed,
-  error_type AS "errorType", error_message AS "errorMessage", created_at AS "createdAt", updated_at AS "updatedAt",
-  started_at AS "startedAt", finished_at AS "finishedAt"`);
 
 /**
  * Creates the execution in `queued` with its audit row and `execution_requested` event: one statement, so one

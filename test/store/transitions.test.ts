@@ -3,6 +3,7 @@ import { DEFAULT_LIMITS } from '../../domain/runtimes';
 import { createDb } from '../../store/db';
 import type { Db } from '../../store/db';
 import { OwnerQuotaExceededError, TransitionRefusedError } from '../../store/errors';
+import { executionExists, findExecution } from '../../store/executions';
 import { applyTransition, createExecution } from '../../store/transitions';
 import { startExecutionFeed } from '../../api/execution-feed';
 import { resetDatabase, testConfig, testLog, waitFor } from '../support/harness';
@@ -56,6 +57,14 @@ test('creating an execution returns the row as written: the same, field for fiel
   expect(created).toBe(true);
   expect(execution).toEqual(await db.execution.findUniqueOrThrow({ where: { id } }));
   expect(execution?.createdAt).toBeInstanceOf(Date);
+  // The raw reads of the API and the worker give the same row; another owner's scope reads it as absent.
+  await applyTransition(db, { executionId: id, from: ['queued'], to: 'running', actor: 'test', fields: { startedAt: new Date() }, producer });
+  const read = await db.execution.findUniqueOrThrow({ where: { id } });
+  expect(await findExecution(db, id)).toEqual(read);
+  expect(await findExecution(db, id, 'o-fields')).toEqual(read);
+  expect(await findExecution(db, id, 'someone-else')).toBeNull();
+  expect(await findExecution(db, uuidv7())).toBeNull();
+  expect([await executionExists(db, id), await executionExists(db, id, 'o-fields'), await executionExists(db, id, 'someone-else'), await executionExists(db, uuidv7())]).toEqual([true, true, false, false]);
 });
 
 test('with an owner quota of 3, of 8 creations of one owner at once exactly 3 are written; the rest are refused, saying how many are active', async () => {
