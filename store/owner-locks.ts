@@ -15,7 +15,12 @@ export interface OwnerLocks {
   close(): Promise<void>;
 }
 
-/** Per-owner mutual exclusion in Postgres: what makes the quota's count-then-start one step across API replicas. */
+/**
+ * Per-owner mutual exclusion in Postgres for a batch: its count of the owner's unfinished executions and the
+ * insert of its rows are one step across API replicas. A single submission takes the same lock as a
+ * transaction lock inside its insert statement (SQL function `owner_admission`, same key), so the two exclude
+ * each other.
+ */
 export function createOwnerLocks(databaseUrl: string): OwnerLocks {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: LOCK_POOL_SIZE, options: `-c lock_timeout=${LOCK_WAIT_MS}` });
   // An idle pooled connection that drops emits here; the pool replaces it, and the next lock query reports any lasting fault.
@@ -31,7 +36,7 @@ export function createOwnerLocks(databaseUrl: string): OwnerLocks {
         client.off('error', dropped);
         client.release(err);
       };
-      const key = `eo:owner:${ownerId}`;
+      const key = `eo:owner:${ownerId}`; // owner_admission (prisma/migrations/*_owner_admission) hashes the same text
       try {
         await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [key]);
       } catch (err) {
