@@ -137,10 +137,16 @@ export function createRateLimits(deps: RateLimitsDeps): RateLimits {
     log.info('redis reachable again: rate limits enforced');
   };
 
+  const remaining = (name: keyof typeof policies, state: RateLimiterRes) => `"${name}";r=${Math.max(0, state.remainingPoints)};t=${seconds(state.msBeforeNext)}`;
   const announce = (res: Response, name: keyof typeof policies, state: RateLimiterRes) => {
     const { quota, windowS } = policies[name];
     res.append('RateLimit-Policy', `"${name}";q=${quota};w=${windowS}`);
-    res.append('RateLimit', `"${name}";r=${Math.max(0, state.remainingPoints)};t=${seconds(state.msBeforeNext)}`);
+    res.append('RateLimit', remaining(name, state));
+  };
+  /** Points given back: `RateLimit` says what is left now, not what was left when they were spent. */
+  const reannounce = (res: Response, name: keyof typeof policies, state: RateLimiterRes) => {
+    const others = [res.getHeader('RateLimit') ?? []].flat().map(String).filter((v) => !v.startsWith(`"${name}"`));
+    res.setHeader('RateLimit', [...others, remaining(name, state)]);
   };
 
   /** Spends `points` of `name` for `key`; false when Redis failed and limits fail open. @throws HttpError 429/503. */
@@ -194,7 +200,12 @@ export function createRateLimits(deps: RateLimitsDeps): RateLimits {
           return await start({ ownerQuota: quota, admitted: () => undefined });
         } catch (err) {
           if (!(err instanceof OwnerQuotaExceededError)) throw err;
-          if (spent) await policies.executions.limiter.reward(key, 1).catch((e: unknown) => log.warn({ err: coerceError(e) }, 'could not give back a rate-limit point the quota refused'));
+          if (spent) {
+            await policies.executions.limiter.reward(key, 1).then(
+              (state) => reannounce(res, 'executions', state),
+              (e: unknown) => log.warn({ err: coerceError(e) }, 'could not give back a rate-limit point the quota refused'),
+            );
+          }
           throw quotaFull(err.active);
         }
       }

@@ -165,6 +165,9 @@ describe('executions queued or running per owner', () => {
     expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(refused.body).toMatchObject({ policy: 'active-executions', limit: 2, active: 2 });
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    // The refused submission's executions-per-minute point is given back, and RateLimit says so: 100 − 2 started.
+    expect(refused.headers.get('ratelimit')).toMatch(/"executions";r=98;/);
+    expect((await call(a, 'POST', '/api/v1/executions', owner, script)).headers.get('ratelimit')).toMatch(/"executions";r=98;/);
     expect((await call(a, 'POST', '/api/v1/executions', newOwner(), script)).status).toBe(201);
   });
 
