@@ -5,7 +5,7 @@ import { canTransition, TERMINAL_STATUSES } from '../domain/execution-status';
 import type { ErrorType, ExecutionStatus } from '../domain/execution-status';
 import type { NormalizedExecutionRequest } from '../domain/execution-request';
 import type { ExecutionSagaInput } from '../domain/saga';
-import type { Execution } from '../generated/prisma/client';
+import { Prisma, type Execution } from '../generated/prisma/client';
 import type { Db, Tx } from './db';
 import { EXECUTION_FIELDS } from './executions';
 import { childTraceparent } from '../observability/trace-context';
@@ -88,7 +88,7 @@ export interface TransitionResult {
  * @returns the row as written, when this call wrote it.
  * @throws OwnerQuotaExceededError the owner already has `ownerQuota` executions queued or running.
  */
-export async function createExecution(db: Db | Tx, input: NewExecution, actor: string, producer: Producer, ownerQuota: number | null = null): Promise<{ created: boolean; execution: Execution | null }> {
+export async function createExecution(db: Db, input: NewExecution, actor: string, producer: Producer, ownerQuota: number | null = null): Promise<{ created: boolean; execution: Execution | null }> {
   const envelope = buildEnvelope({
     type: 'execution_requested',
     aggregateId: input.id,
@@ -98,8 +98,8 @@ export async function createExecution(db: Db | Tx, input: NewExecution, actor: s
     payload: { execution_id: input.id, owner_id: input.ownerId, language: input.language, version: input.version, limits: input.limits, retry_of: input.retryOfId ?? null },
   });
   const traceparent = input.traceparent ?? null;
-  const headers = traceparent ? { traceparent: childTraceparent(traceparent) } : {};
   const at = new Date(); // stamped here, as Prisma stamps its defaults (see writeEventAndAudit)
+  const writes = eventWrites({ executionId: input.id, sequence: 1, envelope, traceparent, from: null, to: 'queued', actor, reason: null, at }, Prisma.sql`FROM created`);
   const [outcome] = await db.$queryRaw<Array<Execution & { active: number | null }>>`
     WITH gate AS (
       SELECT CASE WHEN ${ownerQuota}::int IS NULL THEN NULL ELSE owner_admission(${input.ownerId}, ${[...TERMINAL_STATUSES]}::text[]) END AS active
@@ -113,18 +113,7 @@ export async function createExecution(db: Db | Tx, input: NewExecution, actor: s
         FROM gate WHERE gate.active IS NULL OR gate.active < ${ownerQuota}::int
       ON CONFLICT DO NOTHING
       RETURNING ${EXECUTION_FIELDS}
-    ), event AS (
-      INSERT INTO outbox_events (id, execution_id, sequence, event_type, envelope, headers, created_at, next_attempt_at)
-      SELECT ${envelope.event_id}::uuid, ${input.id}::uuid, 1, ${envelope.event_type}, ${JSON.stringify(envelope)}::jsonb,
-             ${JSON.stringify(headers)}::jsonb, ${at}::timestamptz, ${at}::timestamptz
-        FROM created
-    ), audit AS (
-      INSERT INTO execution_transitions (id, execution_id, from_status, to_status, at, actor, reason, event_id)
-      SELECT ${uuidv7()}::uuid, ${input.id}::uuid, NULL, 'queued', ${at}::timestamptz, ${actor}, NULL, ${envelope.event_id}::uuid
-        FROM created
-    ), woken AS (
-      SELECT pg_notify(${OUTBOX_CHANNEL}, ''), pg_notify(${EXECUTION_CHANGES_CHANNEL}, ${input.id}) FROM created
-    )
+    ), ${writes}
     SELECT gate.active, created.* FROM gate LEFT JOIN created ON true LEFT JOIN woken ON true`;
   if (!outcome) throw new Error(`creating execution ${input.id} returned no row`);
   const { active, ...execution } = outcome;
@@ -183,30 +172,48 @@ export async function applyTransition(db: Db, req: TransitionRequest): Promise<T
   });
 }
 
+/** What a status change writes beside its row. */
+interface EventWrite {
+  executionId: string;
+  sequence: number;
+  envelope: EventEnvelope;
+  traceparent: string | null;
+  from: ExecutionStatus | null;
+  to: ExecutionStatus;
+  actor: string;
+  reason: string | null;
+  /** When the change happened: the event's and the audit row's time. */
+  at: Date;
+}
+
 /**
- * The event, its audit row and both wake-ups (the relay's and the API's execution feed) in one raw statement:
- * one round trip, and none of Prisma's per-query compiling and result mapping on every saga step's path.
+ * The CTEs `event`, `audit` and `woken` of a raw statement: the outbox event, its audit row and both wake-ups
+ * (the relay's and the API's execution feed), each written once per row of `source` (`Prisma.empty`: once).
+ * Raw, so that every status change is one round trip with none of Prisma's per-query compiling.
  */
-async function writeEventAndAudit(
-  tx: Tx,
-  a: { executionId: string; sequence: number; envelope: EventEnvelope; traceparent: string | null; from: ExecutionStatus | null; to: ExecutionStatus; actor: string; reason: string | null },
-): Promise<void> {
+function eventWrites(a: EventWrite, source: Prisma.Sql): Prisma.Sql {
   // Kafka headers: the request's trace continues through every event of the execution.
   const headers = a.traceparent ? { traceparent: childTraceparent(a.traceparent) } : {};
-  // Stamped now, under the row lock, as Prisma stamps its defaults — not with the column default, now(), which
-  // is the transaction's start: a transition that waited for the lock would read as older than the one before it.
-  const at = new Date();
-  await tx.$executeRaw`
-    WITH event AS (
+  return Prisma.sql`event AS (
       INSERT INTO outbox_events (id, execution_id, sequence, event_type, envelope, headers, created_at, next_attempt_at)
-      VALUES (${a.envelope.event_id}::uuid, ${a.executionId}::uuid, ${a.sequence}::int, ${a.envelope.event_type},
-              ${JSON.stringify(a.envelope)}::jsonb, ${JSON.stringify(headers)}::jsonb, ${at}::timestamptz, ${at}::timestamptz)
+      SELECT ${a.envelope.event_id}::uuid, ${a.executionId}::uuid, ${a.sequence}::int, ${a.envelope.event_type},
+             ${JSON.stringify(a.envelope)}::jsonb, ${JSON.stringify(headers)}::jsonb, ${a.at}::timestamptz, ${a.at}::timestamptz
+        ${source}
     ), audit AS (
       INSERT INTO execution_transitions (id, execution_id, from_status, to_status, at, actor, reason, event_id)
-      VALUES (${uuidv7()}::uuid, ${a.executionId}::uuid, ${a.from}::"ExecutionStatus", ${a.to}::"ExecutionStatus",
-              ${at}::timestamptz, ${a.actor}, ${a.reason}, ${a.envelope.event_id}::uuid)
-    )
-    SELECT pg_notify(${OUTBOX_CHANNEL}, ''), pg_notify(${EXECUTION_CHANGES_CHANNEL}, ${a.executionId})`;
+      SELECT ${uuidv7()}::uuid, ${a.executionId}::uuid, ${a.from}::"ExecutionStatus", ${a.to}::"ExecutionStatus",
+             ${a.at}::timestamptz, ${a.actor}, ${a.reason}, ${a.envelope.event_id}::uuid
+        ${source}
+    ), woken AS (
+      SELECT pg_notify(${OUTBOX_CHANNEL}, ''), pg_notify(${EXECUTION_CHANGES_CHANNEL}, ${a.executionId}) ${source}
+    )`;
+}
+
+/** A transition's event, audit row and wake-ups, in its transaction: one statement. */
+async function writeEventAndAudit(tx: Tx, a: Omit<EventWrite, 'at'>): Promise<void> {
+  // Stamped now, under the row lock, as Prisma stamps its defaults — not with the column default, now(), which
+  // is the transaction's start: a transition that waited for the lock would read as older than the one before it.
+  await tx.$executeRaw`WITH ${eventWrites({ ...a, at: new Date() }, Prisma.empty)} SELECT 1 FROM woken`;
 }
 
 function payloadFor(type: EventType, e: Execution, req: TransitionRequest): EventPayload<EventType> {
