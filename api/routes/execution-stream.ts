@@ -4,7 +4,7 @@ import { isTerminal } from '../../domain/execution-status';
 import type { Logger } from '../../observability/logger';
 import { coerceError } from '../../observability/logger';
 import type { Db } from '../../store/db';
-import { executionExists, getExecution } from '../../store/executions';
+import { executionExists, findExecution } from '../../store/executions';
 import { progressOf } from '../../store/outbox';
 import type { ExecutionFeed } from '../execution-feed';
 import { executionView } from '../execution-view';
@@ -84,7 +84,8 @@ export function executionStreamRoutes(deps: ExecutionStreamDeps): Router {
         sent = event.sequence;
       }
       if (!isTerminal(progress.status) || finished) return;
-      const execution = await getExecution(deps.db, id);
+      const execution = await findExecution(deps.db, id);
+      if (!execution) throw new Error(`execution ${id} is gone`);
       if (finished) return;
       writeEvent(res, 'end', JSON.stringify(executionView(execution)));
       finish();
