@@ -9,36 +9,25 @@ import os from 'node:os';
 import path from 'node:path';
 import { generateKeyEntry } from '../payload-codec/keyring';
 import { stackEndpoints, upPart } from '../stack';
+import { readProcStat } from '../stack/process';
 import { createApiKeyService } from '../auth/api-keys';
 import { createDb } from '../store/db';
 import { freeLoopbackPort } from '../stack/port';
 import { summarizeProfiles } from './cpu-profile';
 import { freshBenchDatabase } from './database';
 import { numberFlag } from './flags';
-import { startBenchProcess, stopProcess } from './processes';
+import { startBenchProcess, stopProcess, waitUntil } from './processes';
 import { runLanes, summarize } from './stats';
 
 const DATABASE = 'eo_bench_post';
 const ROOT = path.resolve(__dirname, '..');
 
-/** CPU time of a process (user + system), ms, from /proc. */
-function processCpuMs(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-}
-
 /** CPU time (ms) of every process on the machine, summed by command name (postgres backends, temporal, redis-server, …). */
 function cpuMsByCommand(): Map<string, number> {
   const byCommand = new Map<string, number>();
   for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const command = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-      byCommand.set(command, (byCommand.get(command) ?? 0) + ((Number(fields[11]) + Number(fields[12])) * 1000) / 100);
-    } catch {
-      // gone meanwhile
-    }
+    const stat = readProcStat(pid);
+    if (stat) byCommand.set(stat.command, (byCommand.get(stat.command) ?? 0) + stat.cpuMs);
   }
   return byCommand;
 }
@@ -80,11 +69,7 @@ async function main(): Promise<void> {
     PAYLOAD_CODEC_KEYS: generateKeyEntry(),
   });
   try {
-    for (let i = 0; ; i++) {
-      if ((await fetch(`${apiUrl}/readyz`).catch(() => null))?.ok) break;
-      if (i > 600) throw new Error('the API was not ready in 60 s');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitUntil('the API to be ready', async () => (await fetch(`${apiUrl}/readyz`)).ok, 60_000);
     const post = async (lane: number): Promise<number> => {
       const began = performance.now();
       const res = await fetch(`${apiUrl}/api/v1/executions`, {
@@ -96,11 +81,12 @@ async function main(): Promise<void> {
       if (res.status !== 201) throw new Error(`POST answered ${res.status}`);
       return performance.now() - began;
     };
+    const apiCpuMs = () => readProcStat(api.pid!)?.cpuMs ?? NaN;
     const cell = async (clients: number) => {
       const latencies: number[] = [];
-      const [apiBefore, machineBefore, commandsBefore] = [processCpuMs(api.pid!), machineCpuMs(), cpuMsByCommand()];
+      const [apiBefore, machineBefore, commandsBefore] = [apiCpuMs(), machineCpuMs(), cpuMsByCommand()];
       const wallMs = await runLanes(posts, clients, async (i) => void latencies.push(await post(i % clients)));
-      const [apiMs, machineMs] = [processCpuMs(api.pid!) - apiBefore, machineCpuMs() - machineBefore];
+      const [apiMs, machineMs] = [apiCpuMs() - apiBefore, machineCpuMs() - machineBefore];
       const others = Object.fromEntries(
         [...cpuMsByCommand()]
           .map(([command, ms]) => [command, Math.round(((ms - (commandsBefore.get(command) ?? 0)) / posts) * 10) / 10] as const)

@@ -17,6 +17,15 @@ export function startBenchProcess(name: string, command: string, args: string[],
   return child;
 }
 
+/** Polls `probe` every 100 ms until it answers true (a throw counts as false). @throws past `deadlineMs`. */
+export async function waitUntil(what: string, probe: () => Promise<boolean>, deadlineMs: number): Promise<void> {
+  const until = Date.now() + deadlineMs;
+  while (!(await probe().catch(() => false))) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** SIGTERM, then SIGKILL after 20 s. */
 export async function stopProcess(child: ChildProcess | undefined): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;

@@ -39,7 +39,7 @@ import { atFixedRate, runLanes, summarize, type Summary } from './stats';
 import { freeLoopbackPort } from '../stack/port';
 import { freshBenchDatabase } from './database';
 import { flag } from './flags';
-import { eventLoopDelayMs, heapUsedMb, rssMb, startBenchProcess, stopProcess } from './processes';
+import { eventLoopDelayMs, heapUsedMb, rssMb, startBenchProcess, stopProcess, waitUntil } from './processes';
 
 const ROOT = path.resolve(__dirname, '..');
 const BENCH_DATABASE = 'eo_bench';
@@ -66,14 +66,6 @@ const startProcess = (name: string, command: string, args: string[], env: NodeJS
   startBenchProcess(name, command, args, env, (why, logFile) => {
     if (!stopping) say(`${name} exited (${why}); its log: ${logFile}`);
   });
-
-async function waitUntil(what: string, probe: () => Promise<boolean>, deadlineMs: number): Promise<void> {
-  const until = Date.now() + deadlineMs;
-  while (!(await probe().catch(() => false))) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 interface CellResult {
   section: string;

@@ -28,7 +28,8 @@ function processState(pid: number): string | undefined {
   return stat?.state;
 }
 
-function readProcStat(pid: number): { state: string; pgid: number } | undefined {
+/** A process's /proc/<pid>/stat: its command name, state, group and CPU time (user + system, ms); undefined if gone. */
+export function readProcStat(pid: number | string): { command: string; state: string; pgid: number; cpuMs: number } | undefined {
   let text: string;
   try {
     text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -37,7 +38,9 @@ function readProcStat(pid: number): { state: string; pgid: number } | undefined 
   }
   // The command name (field 2) may contain spaces and parentheses; fields after it don't.
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { state: fields[0] ?? '', pgid: Number(fields[2]) };
+  // utime and stime (fields 14 and 15) are in clock ticks, USER_HZ = 100 on Linux.
+  const cpuMs = ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  return { command: text.slice(text.indexOf('(') + 1, text.lastIndexOf(')')), state: fields[0] ?? '', pgid: Number(fields[2]), cpuMs };
 }
 
 /** Live (non-zombie) processes of a process group. */
