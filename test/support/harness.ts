@@ -22,7 +22,10 @@ import type { WorkerHandle, WorkerOptions } from '../../worker';
 
 /** Config for one test file: the global setup's endpoints, a task queue of its own, and any overrides. */
 export function testConfig(env: Record<string, string> = {}): ResolvedConfig {
-  const config = loadConfig({ ...process.env, TEMPORAL_TASK_QUEUE: `test-${randomUUID()}`, PORT: '0', ...env });
+  // A key's requests per second are what test/api/rate-limits*.test.ts test, with limits of their own. Left at
+  // the default (50/s), two lanes of waitForStatus (a GET every 20 ms each) pass it, and a submission beside
+  // them is refused with 429.
+  const config = loadConfig({ RATE_LIMIT_REQUESTS_PER_SECOND: '100000', ...process.env, TEMPORAL_TASK_QUEUE: `test-${randomUUID()}`, PORT: '0', ...env });
   return config as ResolvedConfig;
 }
 
