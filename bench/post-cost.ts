@@ -4,15 +4,14 @@
 // (from /proc), so that a change to the POST path can be judged by what it costs, not only by how long it waits.
 //
 //   npm run bench:post -- --posts=400 --concurrency=8 [--owners=1] [--profile]
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { generateKeyEntry } from '../payload-codec/keyring';
 import { stackEndpoints, upPart } from '../stack';
-import { readProcStat } from '../stack/process';
 import { createApiKeyService } from '../auth/api-keys';
 import { createDb } from '../store/db';
 import { freeLoopbackPort } from '../stack/port';
+import { cpuPerUnit, cpuSnapshot } from './cpu-account';
 import { summarizeProfiles } from './cpu-profile';
 import { freshBenchDatabase } from './database';
 import { numberFlag } from './flags';
@@ -21,22 +20,6 @@ import { runLanes, summarize } from './stats';
 
 const DATABASE = 'eo_bench_post';
 const ROOT = path.resolve(__dirname, '..');
-
-/** CPU time (ms) of every process on the machine, summed by command name (postgres backends, temporal, redis-server, …). */
-function cpuMsByCommand(): Map<string, number> {
-  const byCommand = new Map<string, number>();
-  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    const stat = readProcStat(pid);
-    if (stat) byCommand.set(stat.command, (byCommand.get(stat.command) ?? 0) + stat.cpuMs);
-  }
-  return byCommand;
-}
-
-/** Busy CPU time of the whole machine, ms, from /proc/stat. */
-function machineCpuMs(): number {
-  const [user, nice, system, , , irq, softirq, steal] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  return ((user! + nice! + system! + irq! + softirq! + steal!) * 1000) / 100;
-}
 
 async function main(): Promise<void> {
   const posts = numberFlag('posts', 400);
@@ -81,27 +64,20 @@ async function main(): Promise<void> {
       if (res.status !== 201) throw new Error(`POST answered ${res.status}`);
       return performance.now() - began;
     };
-    const apiCpuMs = () => readProcStat(api.pid!)?.cpuMs ?? NaN;
     const cell = async (clients: number) => {
       const latencies: number[] = [];
-      const [apiBefore, machineBefore, commandsBefore] = [apiCpuMs(), machineCpuMs(), cpuMsByCommand()];
+      const before = cpuSnapshot();
       const wallMs = await runLanes(posts, clients, async (i) => void latencies.push(await post(i % clients)));
-      const [apiMs, machineMs] = [apiCpuMs() - apiBefore, machineCpuMs() - machineBefore];
-      const others = Object.fromEntries(
-        [...cpuMsByCommand()]
-          .map(([command, ms]) => [command, Math.round(((ms - (commandsBefore.get(command) ?? 0)) / posts) * 10) / 10] as const)
-          .filter(([, perPost]) => perPost >= 0.3)
-          .sort((a, b) => b[1] - a[1]),
-      );
-      return { clients, posts, perSecond: Math.round((posts / wallMs) * 1000 * 10) / 10, latencyMs: summarize(latencies), apiCpuMsPerPost: Math.round((apiMs / posts) * 10) / 10, machineCpuMsPerPost: Math.round((machineMs / posts) * 10) / 10, cpuMsPerPostByCommand: others };
+      const cpuMsPerPost = cpuPerUnit(before, cpuSnapshot(), posts, { api: api.pid });
+      return { clients, posts, perSecond: Math.round((posts / wallMs) * 1000 * 10) / 10, latencyMs: summarize(latencies), cpuMsPerPost };
     };
     await runLanes(100, 4, async (i) => void (await post(i))); // warm-up
     const cells = [await cell(1), await cell(concurrency)];
     console.log(`POST /executions, API process alone (no worker), ${owners} owner(s), bash \`true\`, ${os.cpus().length} cores, load ${os.loadavg()[0]!.toFixed(2)}`);
     console.log('| clients | POST/s | p50 ms | p99 ms | API CPU ms/POST | machine CPU ms/POST |');
     console.log('| --- | --- | --- | --- | --- | --- |');
-    for (const c of cells) console.log(`| ${c.clients} | ${c.perSecond} | ${c.latencyMs.p50} | ${c.latencyMs.p99} | ${c.apiCpuMsPerPost} | ${c.machineCpuMsPerPost} |`);
-    for (const c of cells) console.log(`CPU ms per POST by command, ${c.clients} client(s): ${Object.entries(c.cpuMsPerPostByCommand).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    for (const c of cells) console.log(`| ${c.clients} | ${c.perSecond} | ${c.latencyMs.p50} | ${c.latencyMs.p99} | ${c.cpuMsPerPost.api} | ${c.cpuMsPerPost.machine} |`);
+    for (const c of cells) console.log(`CPU ms per POST by process, ${c.clients} client(s): ${Object.entries(c.cpuMsPerPost).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   } finally {
     await stopProcess(api);
   }

@@ -34,6 +34,7 @@ import { isBuilt as productionServerBuilt } from '../stack/temporal-server';
 import { createApiKeyService } from '../auth/api-keys';
 import { createDb } from '../store/db';
 import { readEventStream } from '../test/support/sse';
+import { cpuPerUnit, cpuSnapshot } from './cpu-account';
 import { profileMarkdown, summarizeProfiles, type ProfileSummary } from './cpu-profile';
 import { atFixedRate, runLanes, summarize, type Summary } from './stats';
 import { freeLoopbackPort } from '../stack/port';
@@ -78,6 +79,8 @@ interface CellResult {
   postLatencyMs?: Summary;
   /** The worker's event-loop delay over the cell (p99 and max, ms), end to end only: what a blocking call on its main thread costs every other run. */
   workerLoopDelayMs?: { p99: number; max: number } | null;
+  /** CPU ms per execution over the cell: the machine's, and by process (bench/cpu-account.ts). */
+  cpuMsPerExecution?: Record<string, number>;
   failures: number;
 }
 
@@ -287,15 +290,17 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
         let failures = 0;
         const workerMetrics = `http://127.0.0.1:${opsPorts.worker}/metrics`;
         await eventLoopDelayMs(workerMetrics, 'eo_worker_'); // starts the window
+        const cpuBefore = cpuSnapshot();
         const wall = await runLanes(count, concurrency, async () => {
           const { ms, postMs, status } = await execute(language, SCRIPTS[language] ?? 'true');
           latencies.push(ms);
           postLatencies.push(postMs);
           if (status !== 'completed') failures++;
         });
+        const cpuMsPerExecution = cpuPerUnit(cpuBefore, cpuSnapshot(), count, { api: processes.api?.pid, worker: processes.worker?.pid, relay: processes.relay?.pid });
         const post = summarize(postLatencies);
         const workerLoopDelayMs = await eventLoopDelayMs(workerMetrics, 'eo_worker_');
-        cells.push({ section: 'end to end', language, concurrency, count, perSecond: (count / wall) * 1000, latencyMs: summarize(latencies), postLatencyMs: post, workerLoopDelayMs, failures });
+        cells.push({ section: 'end to end', language, concurrency, count, perSecond: (count / wall) * 1000, latencyMs: summarize(latencies), postLatencyMs: post, workerLoopDelayMs, cpuMsPerExecution, failures });
         say(`end to end ${language} c=${concurrency}: ${((count / wall) * 1000).toFixed(2)}/s, p50 ${summarize(latencies).p50} ms, POST p50 ${post.p50} / p99 ${post.p99} ms`);
       }
       const baseline = await runBaseline(temporal, baselineQueue, temporalAddress, concurrency, count, profileDir);
@@ -363,12 +368,14 @@ async function runBaseline(temporal: Client, taskQueue: string, address: string,
     const run = () => temporal.workflow.execute('sameShapeSaga', { taskQueue, workflowId: `baseline-${randomUUID()}`, args: [randomUUID()] });
     await run(); // warm-up
     const latencies: number[] = [];
+    const cpuBefore = cpuSnapshot();
     const wall = await runLanes(count, concurrency, async () => {
       const t = performance.now();
       await run();
       latencies.push(performance.now() - t);
     });
-    return { section: 'same-shape baseline', language: '-', concurrency, count, perSecond: (count / wall) * 1000, latencyMs: summarize(latencies), failures: 0 };
+    const cpuMsPerExecution = cpuPerUnit(cpuBefore, cpuSnapshot(), count, { 'baseline worker': worker.pid });
+    return { section: 'same-shape baseline', language: '-', concurrency, count, perSecond: (count / wall) * 1000, latencyMs: summarize(latencies), cpuMsPerExecution, failures: 0 };
   } finally {
     await stopProcess(worker);
   }
@@ -477,6 +484,14 @@ function renderMarkdown(r: Record<string, unknown>): string {
   if (posts.length > 0) lines.push('', `POST alone (201), p50/p99 ms: ${posts.join('; ')}.`);
   const loops = servers.flatMap(([server, s]) => ((s.cells ?? []) as CellResult[]).filter((c) => c.workerLoopDelayMs).map((c) => `${server} ${c.language} c=${c.concurrency} ${c.workerLoopDelayMs!.p99}/${c.workerLoopDelayMs!.max}`));
   if (loops.length > 0) lines.push('', `Worker event-loop delay during the cell, p99/max ms: ${loops.join('; ')}.`);
+  const cpu = servers.flatMap(([server, s]) => ((s.cells ?? []) as CellResult[]).filter((c) => c.cpuMsPerExecution).map((c) => ({ server, c })));
+  if (cpu.length > 0) {
+    lines.push('', 'CPU per execution over each cell, ms (from /proc: a process with the children it reaped; a sandboxed run counts to the worker):', '', '| server | section | language | concurrency | machine | by process |', '| --- | --- | --- | --- | --- | --- |');
+    for (const { server, c } of cpu) {
+      const { machine, ...byProcess } = c.cpuMsPerExecution!;
+      lines.push(`| ${server} | ${c.section} | ${c.language} | ${c.concurrency} | ${machine} | ${Object.entries(byProcess).map(([k, v]) => `${k} ${v}`).join(', ')} |`);
+    }
+  }
   const [devRun, prodRun] = [servers.find(([n]) => n === 'dev')?.[1], servers.find(([n]) => n === 'production')?.[1]];
   if (devRun && prodRun) {
     lines.push('', '### Production server ÷ dev server (throughput)', '', '| section | language | concurrency | dev per second | production per second | production ÷ dev |', '| --- | --- | --- | --- | --- | --- |');

@@ -29,7 +29,7 @@ function processState(pid: number): string | undefined {
 }
 
 /** A process's /proc/<pid>/stat: its command name, state, group and CPU time (user + system, ms); undefined if gone. */
-export function readProcStat(pid: number | string): { command: string; state: string; pgid: number; cpuMs: number } | undefined {
+export function readProcStat(pid: number | string): { command: string; state: string; ppid: number; pgid: number; cpuMs: number; childrenCpuMs: number } | undefined {
   let text: string;
   try {
     text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -38,9 +38,17 @@ export function readProcStat(pid: number | string): { command: string; state: st
   }
   // The command name (field 2) may contain spaces and parentheses; fields after it don't.
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // utime and stime (fields 14 and 15) are in clock ticks, USER_HZ = 100 on Linux.
-  const cpuMs = ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-  return { command: text.slice(text.indexOf('(') + 1, text.lastIndexOf(')')), state: fields[0] ?? '', pgid: Number(fields[2]), cpuMs };
+  // utime, stime, cutime and cstime (fields 14–17) are in clock ticks, USER_HZ = 100 on Linux; the last two are
+  // the reaped children's (and theirs, transitively).
+  const ticksMs = (i: number) => (Number(fields[i]) * 1000) / 100;
+  return {
+    command: text.slice(text.indexOf('(') + 1, text.lastIndexOf(')')),
+    state: fields[0] ?? '',
+    ppid: Number(fields[1]),
+    pgid: Number(fields[2]),
+    cpuMs: ticksMs(11) + ticksMs(12),
+    childrenCpuMs: ticksMs(13) + ticksMs(14),
+  };
 }
 
 /** Live (non-zombie) processes of a process group. */
