@@ -1,14 +1,15 @@
+import { randomBytes } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import { EVENT_FOR_STATUS } from '../domain/events';
-import type { EventEnvelope, EventPayload, EventType } from '../domain/events';
+import type { EventEnvelope, EventType } from '../domain/events';
 import { canTransition, TERMINAL_STATUSES } from '../domain/execution-status';
 import type { ErrorType, ExecutionStatus } from '../domain/execution-status';
 import type { NormalizedExecutionRequest } from '../domain/execution-request';
 import type { ExecutionSagaInput } from '../domain/saga';
 import { Prisma, type Execution } from '../generated/prisma/client';
-import type { Db, Tx } from './db';
-import { EXECUTION_FIELDS } from './executions';
-import { childTraceparent } from '../observability/trace-context';
+import type { Db } from './db';
+import { EXECUTION_FIELDS, findExecution } from './executions';
+import { activeTraceparent, childTraceparent, traceIdOf } from '../observability/trace-context';
 import { buildEnvelope } from './envelope';
 import type { Producer } from './envelope';
 import { OwnerQuotaExceededError, TransitionRefusedError } from './errors';
@@ -99,7 +100,12 @@ export async function createExecution(db: Db, input: NewExecution, actor: string
   });
   const traceparent = input.traceparent ?? null;
   const at = new Date(); // stamped here, as Prisma stamps its defaults (see writeEventAndAudit)
-  const writes = eventWrites({ executionId: input.id, sequence: 1, envelope, traceparent, from: null, to: 'queued', actor, reason: null, at }, Prisma.sql`FROM created`);
+  // Kafka headers: the request's trace continues through every event of the execution.
+  const headers: Record<string, string> = traceparent ? { traceparent: childTraceparent(traceparent) } : {};
+  const writes = eventWrites(
+    { executionId: input.id, eventId: envelope.event_id, eventType: envelope.event_type, sequence: 1, envelope, headers, from: null, to: 'queued', actor, reason: null, at },
+    Prisma.sql`FROM created`,
+  );
   const [outcome] = await db.$queryRaw<Array<Execution & { active: number | null }>>`
     WITH gate AS (
       SELECT CASE WHEN ${ownerQuota}::int IS NULL THEN NULL ELSE owner_admission(${input.ownerId}, ${[...TERMINAL_STATUSES]}::text[]) END AS active
@@ -122,69 +128,142 @@ export async function createExecution(db: Db, input: NewExecution, actor: string
   return { created: false, execution: null };
 }
 
+/** Each result field's column and SQL type, for the transition's SET clause. */
+const RESULT_COLUMNS: Record<keyof ResultFields, [column: string, type: string]> = {
+  exitCode: ['exit_code', 'int'],
+  signal: ['signal', 'text'],
+  stdout: ['stdout', 'text'],
+  stdoutTruncated: ['stdout_truncated', 'boolean'],
+  stderr: ['stderr', 'text'],
+  stderrTruncated: ['stderr_truncated', 'boolean'],
+  wallTimeMs: ['wall_time_ms', 'int'],
+  cpuTimeMs: ['cpu_time_ms', 'int'],
+  peakMemoryKb: ['peak_memory_kb', 'int'],
+  oomKilled: ['oom_killed', 'boolean'],
+  sandboxed: ['sandboxed', 'boolean'],
+  errorType: ['error_type', 'text'],
+  errorMessage: ['error_message', 'text'],
+  startedAt: ['started_at', 'timestamptz'],
+  finishedAt: ['finished_at', 'timestamptz'],
+};
+
+/** A timestamptz column as JavaScript's toISOString writes it (the columns hold milliseconds). */
+const iso = (column: string) => Prisma.raw(`to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
+
+/**
+ * The payload of a transition's event, as SQL over the updated row `changed`, so that the event says what the
+ * row says: the schemas are eventPayloadSchemas (domain/events.ts); a time not set is the transition's.
+ */
+function payloadSql(type: EventType, req: TransitionRequest): Prisma.Sql {
+  const orAt = (column: string) => Prisma.sql`COALESCE(${iso(column)}, ${iso('changed.updated_at')})`;
+  switch (type) {
+    case 'execution_started':
+      return Prisma.sql`jsonb_build_object('execution_id', changed.id, 'started_at', ${orAt('changed.started_at')})`;
+    case 'execution_cancelled':
+      return Prisma.sql`jsonb_build_object('execution_id', changed.id, 'reason', ${req.reason ?? null}::text, 'actor', ${req.actor}::text, 'cancelled_at', ${orAt('changed.finished_at')})`;
+    case 'execution_completed':
+    case 'execution_failed':
+    case 'execution_timeout':
+      return Prisma.sql`jsonb_build_object('execution_id', changed.id, 'status', changed.status, 'exit_code', changed.exit_code,
+        'signal', changed.signal, 'error_type', changed.error_type, 'error_message', changed.error_message,
+        'wall_time_ms', changed.wall_time_ms, 'cpu_time_ms', changed.cpu_time_ms, 'peak_memory_kb', changed.peak_memory_kb,
+        'oom_killed', changed.oom_killed, 'sandboxed', changed.sandboxed, 'stdout_truncated', changed.stdout_truncated,
+        'stderr_truncated', changed.stderr_truncated, 'finished_at', ${orAt('changed.finished_at')})`;
+    case 'execution_requested':
+      throw new Error('execution_requested is written by createExecution, not by a transition');
+  }
+}
+
 /**
  * Applies one guarded status change: the row update (checked against `from`), one audit row and one
- * outbox event, in one transaction. A transition already applied returns `applied: false`; any other
+ * outbox event, atomically. A transition already applied returns `applied: false`; any other
  * disallowed change throws {@link TransitionRefusedError} and writes nothing.
+ *
+ * One statement, so one round trip and no interactive transaction: it locks the row, reads its state and the
+ * id of its latest event (the cause of this one), updates it only from an allowed state, and writes the event
+ * (its envelope built over the updated row), the audit row and the wake-ups from the update's result.
  */
 export async function applyTransition(db: Db, req: TransitionRequest): Promise<TransitionResult> {
-  return db.$transaction(async (tx) => {
-    // Lock the row first: transitions of one execution are serialized, and `from` is known exactly. One round
-    // trip reads the state and the id of the latest event (the cause of this one) under the lock.
-    const [current] = await tx.$queryRaw<Array<{ status: ExecutionStatus; cause_id: string | null }>>`
-      SELECT e.status::text AS status, o.id::text AS cause_id
-        FROM executions e LEFT JOIN outbox_events o ON o.execution_id = e.id AND o.sequence = e.event_seq
-       WHERE e.id = ${req.executionId}::uuid
-         FOR UPDATE OF e`;
-    if (!current) throw new TransitionRefusedError(req.executionId, req.from, req.to, null);
-    if (!req.from.includes(current.status) || !canTransition(current.status, req.to)) {
-      const alreadyApplied =
-        current.status === req.to &&
-        (await tx.executionTransition.count({ where: { executionId: req.executionId, toStatus: req.to } })) > 0;
-      if (alreadyApplied) return { execution: await tx.execution.findUniqueOrThrow({ where: { id: req.executionId } }), applied: false };
-      throw new TransitionRefusedError(req.executionId, req.from, req.to, current.status);
-    }
-    const execution = await tx.execution.update({
-      where: { id: req.executionId },
-      data: { status: req.to, eventSeq: { increment: 1 }, ...req.fields },
+  const allowedFrom = req.from.filter((status) => canTransition(status, req.to));
+  const type = EVENT_FOR_STATUS[req.to];
+  const sets = Object.entries(req.fields ?? {})
+    .filter(([, value]) => value !== undefined)
+    .map(([field, value]) => {
+      const [column, sqlType] = RESULT_COLUMNS[field as keyof ResultFields];
+      return Prisma.sql`${Prisma.raw(column)} = ${value}::${Prisma.raw(sqlType)}`;
     });
-    const cause = current.cause_id ? { id: current.cause_id } : null;
-    const type = EVENT_FOR_STATUS[req.to];
-    const envelope = buildEnvelope({
-      type,
-      aggregateId: execution.id,
-      correlationId: execution.correlationId,
-      causationId: cause?.id ?? null,
-      producer: req.producer,
-      payload: payloadFor(type, execution, req),
-    });
-    await writeEventAndAudit(tx, {
-      executionId: execution.id,
-      sequence: execution.eventSeq,
-      envelope,
-      traceparent: execution.traceparent,
-      from: current.status,
+  // What the row decides (correlation, cause, payload, time) is filled in by the statement.
+  const envelope = buildEnvelope({ type, aggregateId: req.executionId, correlationId: '', causationId: null, producer: req.producer, payload: {} as never });
+  // Kafka headers, as childTraceparent makes them: the active span when it is in the row's trace, else a new
+  // parent id in that trace.
+  const active = activeTraceparent();
+  const headers = Prisma.sql`CASE WHEN changed.traceparent IS NULL THEN '{}'::jsonb
+      WHEN split_part(changed.traceparent, '-', 2) = ${active ? traceIdOf(active) : null}::text THEN jsonb_build_object('traceparent', ${active}::text)
+      ELSE jsonb_build_object('traceparent', overlay(changed.traceparent PLACING ${randomBytes(8).toString('hex')} FROM 37 FOR 16)) END`;
+  const writes = eventWrites(
+    {
+      executionId: req.executionId,
+      eventId: envelope.event_id,
+      eventType: type,
+      sequence: Prisma.sql`changed.event_seq`,
+      envelope: Prisma.sql`${JSON.stringify(envelope)}::jsonb || jsonb_build_object('occurred_at', ${iso('changed.updated_at')},
+        'correlation_id', changed.correlation_id, 'causation_id', locked.cause_id, 'payload', ${payloadSql(type, req)})`,
+      headers,
+      from: Prisma.sql`locked.locked_status`,
       to: req.to,
       actor: req.actor,
       reason: req.reason ?? null,
-    });
-    return { execution, applied: true };
-  });
+      at: Prisma.sql`changed.updated_at`,
+    },
+    Prisma.sql`FROM changed, locked`,
+  );
+  const [row] = await db.$queryRaw<Array<Execution & { current: ExecutionStatus | null }>>`
+    WITH locked AS (
+      SELECT e.id AS locked_id, e.status AS locked_status, o.id::text AS cause_id
+        FROM executions e LEFT JOIN outbox_events o ON o.execution_id = e.id AND o.sequence = e.event_seq
+       WHERE e.id = ${req.executionId}::uuid
+         FOR UPDATE OF e
+    ), changed AS (
+      -- Stamped once the row lock is granted (clock_timestamp, not now(): that is when the statement began, and
+      -- a transition that waited for the lock would read as older than the one before it).
+      UPDATE executions e SET status = ${req.to}::"ExecutionStatus", event_seq = e.event_seq + 1, updated_at = clock_timestamp()
+             ${sets.length > 0 ? Prisma.sql`, ${Prisma.join(sets)}` : Prisma.empty}
+        FROM locked
+       WHERE e.id = locked.locked_id AND locked.locked_status::text = ANY(${allowedFrom}::text[])
+      RETURNING e.*
+    ), ${writes}
+    SELECT locked.locked_status::text AS current, ${EXECUTION_FIELDS}
+      FROM locked LEFT JOIN changed ON true LEFT JOIN woken ON true`;
+  if (!row) throw new TransitionRefusedError(req.executionId, req.from, req.to, null);
+  const { current, ...execution } = row;
+  if (execution.id !== null) return { execution, applied: true };
+  // Refused: recognised as a retry of this very transition when the row is in its target state and the audit
+  // trail has it (read after the refusal: a committed transition stays).
+  if (current === req.to && (await db.$queryRaw<unknown[]>`SELECT 1 FROM execution_transitions WHERE execution_id = ${req.executionId}::uuid AND to_status = ${req.to}::"ExecutionStatus" LIMIT 1`).length > 0) {
+    const now = await findExecution(db, req.executionId);
+    if (now) return { execution: now, applied: false };
+  }
+  throw new TransitionRefusedError(req.executionId, req.from, req.to, current);
 }
 
-/** What a status change writes beside its row. */
+/** What a status change writes beside its row: each value a parameter, or SQL over the statement's source rows. */
 interface EventWrite {
   executionId: string;
-  sequence: number;
-  envelope: EventEnvelope;
-  traceparent: string | null;
-  from: ExecutionStatus | null;
+  eventId: string;
+  eventType: EventType;
+  sequence: number | Prisma.Sql;
+  envelope: EventEnvelope | Prisma.Sql;
+  headers: Record<string, string> | Prisma.Sql;
+  from: ExecutionStatus | null | Prisma.Sql;
   to: ExecutionStatus;
   actor: string;
   reason: string | null;
   /** When the change happened: the event's and the audit row's time. */
-  at: Date;
+  at: Date | Prisma.Sql;
 }
+
+const sqlOr = (value: unknown, cast: string): Prisma.Sql => (value instanceof Prisma.Sql ? value : Prisma.sql`${value}::${Prisma.raw(cast)}`);
+const jsonOr = (value: unknown): Prisma.Sql => (value instanceof Prisma.Sql ? value : Prisma.sql`${JSON.stringify(value)}::jsonb`);
 
 /**
  * The CTEs `event`, `audit` and `woken` of a raw statement: the outbox event, its audit row and both wake-ups
@@ -192,58 +271,19 @@ interface EventWrite {
  * Raw, so that every status change is one round trip with none of Prisma's per-query compiling.
  */
 function eventWrites(a: EventWrite, source: Prisma.Sql): Prisma.Sql {
-  // Kafka headers: the request's trace continues through every event of the execution.
-  const headers = a.traceparent ? { traceparent: childTraceparent(a.traceparent) } : {};
   return Prisma.sql`event AS (
       INSERT INTO outbox_events (id, execution_id, sequence, event_type, envelope, headers, created_at, next_attempt_at)
-      SELECT ${a.envelope.event_id}::uuid, ${a.executionId}::uuid, ${a.sequence}::int, ${a.envelope.event_type},
-             ${JSON.stringify(a.envelope)}::jsonb, ${JSON.stringify(headers)}::jsonb, ${a.at}::timestamptz, ${a.at}::timestamptz
+      SELECT ${a.eventId}::uuid, ${a.executionId}::uuid, ${sqlOr(a.sequence, 'int')}, ${a.eventType},
+             ${jsonOr(a.envelope)}, ${jsonOr(a.headers)}, ${sqlOr(a.at, 'timestamptz')}, ${sqlOr(a.at, 'timestamptz')}
         ${source}
     ), audit AS (
       INSERT INTO execution_transitions (id, execution_id, from_status, to_status, at, actor, reason, event_id)
-      SELECT ${uuidv7()}::uuid, ${a.executionId}::uuid, ${a.from}::"ExecutionStatus", ${a.to}::"ExecutionStatus",
-             ${a.at}::timestamptz, ${a.actor}, ${a.reason}, ${a.envelope.event_id}::uuid
+      SELECT ${uuidv7()}::uuid, ${a.executionId}::uuid, ${sqlOr(a.from, '"ExecutionStatus"')}, ${a.to}::"ExecutionStatus",
+             ${sqlOr(a.at, 'timestamptz')}, ${a.actor}, ${a.reason}, ${a.eventId}::uuid
         ${source}
     ), woken AS (
       SELECT pg_notify(${OUTBOX_CHANNEL}, ''), pg_notify(${EXECUTION_CHANGES_CHANNEL}, ${a.executionId}) ${source}
     )`;
-}
-
-/** A transition's event, audit row and wake-ups, in its transaction: one statement. */
-async function writeEventAndAudit(tx: Tx, a: Omit<EventWrite, 'at'>): Promise<void> {
-  // Stamped now, under the row lock, as Prisma stamps its defaults — not with the column default, now(), which
-  // is the transaction's start: a transition that waited for the lock would read as older than the one before it.
-  await tx.$executeRaw`WITH ${eventWrites({ ...a, at: new Date() }, Prisma.empty)} SELECT 1 FROM woken`;
-}
-
-function payloadFor(type: EventType, e: Execution, req: TransitionRequest): EventPayload<EventType> {
-  switch (type) {
-    case 'execution_started':
-      return { execution_id: e.id, started_at: (e.startedAt ?? new Date()).toISOString() };
-    case 'execution_cancelled':
-      return { execution_id: e.id, reason: req.reason ?? null, actor: req.actor, cancelled_at: (e.finishedAt ?? new Date()).toISOString() };
-    case 'execution_completed':
-    case 'execution_failed':
-    case 'execution_timeout':
-      return {
-        execution_id: e.id,
-        status: e.status as 'completed' | 'failed' | 'timed_out' | 'error',
-        exit_code: e.exitCode,
-        signal: e.signal,
-        error_type: e.errorType as ErrorType | null,
-        error_message: e.errorMessage,
-        wall_time_ms: e.wallTimeMs,
-        cpu_time_ms: e.cpuTimeMs,
-        peak_memory_kb: e.peakMemoryKb,
-        oom_killed: e.oomKilled,
-        sandboxed: e.sandboxed,
-        stdout_truncated: e.stdoutTruncated,
-        stderr_truncated: e.stderrTruncated,
-        finished_at: (e.finishedAt ?? new Date()).toISOString(),
-      };
-    case 'execution_requested':
-      throw new Error('execution_requested is written by createExecution, not by a transition');
-  }
 }
 
 /** An execution's audit trail, oldest first. */

@@ -1,5 +1,7 @@
 import { v7 as uuidv7 } from 'uuid';
+import { EVENT_FOR_STATUS, envelopeSchema, eventPayloadSchemas } from '../../domain/events';
 import { DEFAULT_LIMITS } from '../../domain/runtimes';
+import { TRACEPARENT_PATTERN } from '../../observability/trace-context';
 import { createDb } from '../../store/db';
 import type { Db } from '../../store/db';
 import { OwnerQuotaExceededError, TransitionRefusedError } from '../../store/errors';
@@ -120,6 +122,64 @@ test('concurrent terminal transitions: exactly one wins', async () => {
   );
   expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
   expect(await counts(id)).toEqual({ audit: 3, outbox: 3 });
+});
+
+test('each transition returns its row as written and writes an event that says what the row says, valid by its schema, caused by the event before it', async () => {
+  const finishedAt = new Date(Date.now() - 1000);
+  const result = { exitCode: 3, signal: null, stdout: 'out', stdoutTruncated: false, stderr: 'e', stderrTruncated: true, wallTimeMs: 12, cpuTimeMs: 7, peakMemoryKb: 900, oomKilled: false, sandboxed: true, errorType: 'script_error' as const, errorMessage: 'exit 3', startedAt: new Date(finishedAt.getTime() - 12), finishedAt };
+  const cases = [
+    { to: 'failed' as const, fields: result, reason: null },
+    { to: 'completed' as const, fields: { ...result, exitCode: 0, errorType: null, errorMessage: null }, reason: null },
+    { to: 'timed_out' as const, fields: { ...result, exitCode: null, signal: 'SIGKILL', errorType: 'timeout' as const }, reason: null },
+    { to: 'cancelled' as const, fields: { errorType: 'cancelled' as const, errorMessage: 'cancelled by test', finishedAt }, reason: 'not needed' },
+    { to: 'error' as const, fields: { errorType: 'system_error' as const, errorMessage: 'gave up' }, reason: null },
+  ];
+  for (const { to, fields, reason } of cases) {
+    const id = await newExecution();
+    const started = await applyTransition(db, { executionId: id, from: ['queued'], to: 'running', actor: 'test', fields: { startedAt: result.startedAt }, producer });
+    const ended = await applyTransition(db, { executionId: id, from: ['running'], to, actor: 'saga', reason, fields, producer });
+    expect(started.execution).toMatchObject({ status: 'running', startedAt: result.startedAt, eventSeq: 2 });
+    expect(await db.execution.findUniqueOrThrow({ where: { id } })).toEqual(ended.execution);
+    const row = ended.execution;
+    const events = await db.outboxEvent.findMany({ where: { executionId: id }, orderBy: { sequence: 'asc' } });
+    expect(events.map((e) => e.sequence)).toEqual([1, 2, 3]);
+    for (const [i, event] of events.entries()) {
+      const envelope = envelopeSchema.parse(event.envelope);
+      const payload = eventPayloadSchemas[envelope.event_type].parse(envelope.payload);
+      expect(envelope).toMatchObject({ event_id: event.id, event_type: event.eventType, aggregate_id: id, correlation_id: id, causation_id: i === 0 ? null : events[i - 1]!.id, producer });
+      if (i === 0) continue;
+      expect(new Date(envelope.occurred_at)).toEqual(event.createdAt);
+      if (i === 1) expect(payload).toEqual({ execution_id: id, started_at: result.startedAt.toISOString() });
+    }
+    const last = envelopeSchema.parse(events[2]!.envelope);
+    expect(last.event_type).toBe(EVENT_FOR_STATUS[to]);
+    expect(new Date(last.occurred_at)).toEqual(row.updatedAt);
+    expect(last.payload).toEqual(
+      to === 'cancelled'
+        ? { execution_id: id, reason, actor: 'saga', cancelled_at: finishedAt.toISOString() }
+        : {
+            execution_id: id, status: to, exit_code: row.exitCode, signal: row.signal, error_type: row.errorType, error_message: row.errorMessage,
+            wall_time_ms: row.wallTimeMs, cpu_time_ms: row.cpuTimeMs, peak_memory_kb: row.peakMemoryKb, oom_killed: row.oomKilled, sandboxed: row.sandboxed,
+            stdout_truncated: row.stdoutTruncated, stderr_truncated: row.stderrTruncated, finished_at: (row.finishedAt ?? row.updatedAt).toISOString(),
+          },
+    );
+    if (to === 'failed') expect(row).toMatchObject({ exitCode: 3, stderrTruncated: true, peakMemoryKb: 900, sandboxed: true, stdout: 'out', finishedAt });
+    const audit = await db.executionTransition.findFirstOrThrow({ where: { executionId: id, toStatus: to } });
+    expect(audit).toMatchObject({ fromStatus: 'running', actor: 'saga', reason, eventId: events[2]!.id, at: row.updatedAt });
+  }
+});
+
+test('a transition of an execution created in a trace carries that trace in its Kafka headers, under a parent of its own', async () => {
+  const id = uuidv7();
+  const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+  await createExecution(db, { id, ownerId: 'o1', correlationId: id, language: 'python', version: '3', script: 'print(1)', stdin: null, limits: DEFAULT_LIMITS, traceparent }, 'test', producer);
+  await applyTransition(db, { executionId: id, from: ['queued'], to: 'running', actor: 'test', producer });
+  const started = await db.outboxEvent.findFirstOrThrow({ where: { executionId: id, sequence: 2 } });
+  const header = (started.headers as { traceparent?: string }).traceparent;
+  expect(header).toMatch(TRACEPARENT_PATTERN);
+  expect(header!.split('-')[1]).toBe('0af7651916cd43dd8448eb211c80319c');
+  expect(header!.split('-')[2]).not.toBe('b7ad6b7169203331');
+  expect(header!.split('-')[3]).toBe('01');
 });
 
 test('a transition of an execution that does not exist is refused', async () => {
