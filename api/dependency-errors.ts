@@ -30,3 +30,17 @@ export function unreachableDependency(err: unknown): Dependency | null {
   }
   return null;
 }
+
+/**
+ * The Temporal namespace's refusal of the saga's search attributes (not registered there): what it said, or null.
+ * An operator's set-up step, missing: README, "Pointing the service at a cluster".
+ */
+export function missingSearchAttribute(err: unknown): string | null {
+  let e: unknown = err;
+  for (let depth = 0; depth < 6 && e && typeof e === 'object'; depth++) {
+    // gRPC INVALID_ARGUMENT: "Namespace x has no mapping defined for search attribute ExecutionState".
+    if (isGrpcServiceError(e)) return e.code === 3 && /search attribute/i.test(e.details) ? e.details : null;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return null;
+}

@@ -13,6 +13,7 @@ import {
   setHandler,
   sleep,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ExecutionStatus } from '../domain/execution-status';
@@ -21,7 +22,7 @@ import { ACTIVITY_RETRY_PRESET, DEFAULT_RETRY_PRESETS, toTemporalRetryPolicy } f
 import type { RetryPresets } from '../domain/retry-policies';
 import { CANCEL_REQUESTED_SIGNAL, CAPACITY_GRANTED_SIGNAL, DEFAULT_OUTAGE_PAUSE_MS, INITIAL_SAGA_STATE, RUN_TIMEOUT_MARGIN_MS, SAGA_ACTOR, SAGA_STATE_QUERY, runDeadlineMs } from '../domain/saga';
 import type { CancelRequest, ExecutionOutcome, ExecutionSagaInput, SagaState } from '../domain/saga';
-import { ExecutionStateKey, ScriptLanguageKey, OwnerIdKey } from './search-attributes';
+import { ExecutionStateKey, OwnerIdKey, startingSearchAttributes } from '../domain/search-attributes';
 
 export const sagaStateQuery = defineQuery<SagaState>(SAGA_STATE_QUERY);
 /** Carries actor and reason; the cancel itself is Temporal's cancel request (also possible from the Web UI). */
@@ -100,11 +101,9 @@ export async function executionSaga(input: ExecutionSagaInput): Promise<Executio
     state.status = status;
     upsertSearchAttributes([{ key: ExecutionStateKey, value: status }]);
   };
-  upsertSearchAttributes([
-    { key: ExecutionStateKey, value: 'queued' },
-    { key: ScriptLanguageKey, value: input.language },
-    { key: OwnerIdKey, value: input.ownerId },
-  ]);
+  // The API starts the saga with its search attributes; one started without them (before it did, or by hand
+  // from the CLI) sets them here. Deterministic without a patch: the start event decides, on replay as when run.
+  if (workflowInfo().typedSearchAttributes.get(OwnerIdKey) === undefined) upsertSearchAttributes(startingSearchAttributes(input));
 
   const outlastOutages = patched(OUTLAST_OUTAGES_PATCH);
   const pauseMs = input.outagePauseMs ?? DEFAULT_OUTAGE_PAUSE_MS;

@@ -7,6 +7,7 @@ import type { ExecutionStatus } from '../../domain/execution-status';
 import type { RetryPresets } from '../../domain/retry-policies';
 import type { Language, RunLimits } from '../../domain/runtimes';
 import { CANCEL_REQUESTED_SIGNAL, WORKFLOW_NAME } from '../../domain/saga';
+import { SEARCH_ATTRIBUTE_NAMES, startingSearchAttributes } from '../../domain/search-attributes';
 import type { CancelRequest, ExecutionSagaInput } from '../../domain/saga';
 import type { Execution } from '../../generated/prisma/client';
 import type { Logger } from '../../observability/logger';
@@ -25,7 +26,7 @@ import type { KeysetPosition } from '../../store/pagination';
 import { pageOf } from '../../store/pagination';
 import { createExecution, newExecutionFrom, transitionsOf } from '../../store/transitions';
 import type { executionSaga } from '../../workflows/execution-saga';
-import { unreachableDependency } from '../dependency-errors';
+import { missingSearchAttribute, unreachableDependency } from '../dependency-errors';
 import { abandonUnstarted } from '../unstarted-executions';
 import { idempotentExecutionId, requestHash } from '../idempotency';
 import { liveState } from '../live-state';
@@ -130,6 +131,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
           args: [input],
           workflowIdReusePolicy: 'REJECT_DUPLICATE',
           workflowRunTimeout: deps.saga.runTimeoutMs,
+          typedSearchAttributes: startingSearchAttributes(input),
         }),
       );
       return null;
@@ -142,7 +144,10 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
         if (now && !isTerminal(now.status) && now.status !== 'queued') return now;
       }
       const down = unreachableDependency(err);
-      throw down ? dependencyUnavailable(down, `execution ${input.executionId} was not started`) : err;
+      if (down) throw dependencyUnavailable(down, `execution ${input.executionId} was not started`);
+      const unregistered = missingSearchAttribute(err);
+      if (unregistered) throw new HttpError(503, 'temporal-namespace-not-set-up', 'Service Unavailable', `execution ${input.executionId} was not started: ${unregistered} (an operator registers the search attributes ${Object.values(SEARCH_ATTRIBUTE_NAMES).join(', ')} in the namespace once)`);
+      throw err;
     }
   }
 

@@ -1,0 +1,36 @@
+import { randomUUID } from 'node:crypto';
+import { Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
+import { apiClient } from '../support/api-client';
+import { startService, testConfig, waitFor } from '../support/harness';
+import type { RunningService } from '../support/harness';
+
+// A namespace an operator created but did not set up (the saga's search attributes not registered): a submission
+// is answered 503, naming what is missing, and its row is recorded as not started — not accepted and stuck.
+
+const namespace = `unprepared-${randomUUID().slice(0, 8)}`;
+let service: RunningService;
+
+beforeAll(async () => {
+  const connection = await Connection.connect({ address: testConfig().temporal.address });
+  try {
+    await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
+    // A namespace just registered is known to the frontend once its cache has it.
+    await waitFor('the namespace to be served', async () => ((await connection.workflowService.describeNamespace({ namespace }).catch(() => null)) ? true : undefined), { deadlineMs: 30_000 });
+  } finally {
+    await connection.close();
+  }
+  service = await startService({ TEMPORAL_NAMESPACE: namespace });
+}, 90_000);
+afterAll(() => service?.stop());
+
+test('a submission to a namespace without the search attributes is answered 503 naming them, and its row is recorded as not started', async () => {
+  const api = apiClient(service.api.url, service.adminKey);
+  const res = await api.submit({ language: 'bash', script: 'true' });
+  expect(res.status).toBe(503);
+  expect(res.json).toMatchObject({ type: expect.stringContaining('temporal-namespace-not-set-up') });
+  expect(String(res.json.detail)).toMatch(/search attribute/);
+  expect(String(res.json.detail)).toContain('ExecutionState, ScriptLanguage, OwnerId');
+  const rows = await service.db.execution.findMany({ where: { ownerId: 'test-admin' } });
+  expect(rows.map((r) => [r.status, r.errorType])).toEqual([['error', 'system_error']]);
+}, 60_000);
