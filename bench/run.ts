@@ -411,6 +411,8 @@ async function measureApiAndRelay(
   await waitUntil('the execution to run', async () => (await get(running)) === 'running', 30_000);
   const getRunning = summarize(await atFixedRate(apiRate, apiSeconds * 1000, async () => void (await get(running))));
   await temporal.workflow.getHandle(running).cancel().catch(() => undefined);
+  // Its end recorded before the worker is stopped: a stop at once would drain a run whose cancel is on its way.
+  await waitUntil('the running execution to be cancelled', async () => (await get(running)) === 'cancelled', 30_000).catch(() => say('the cancelled execution did not end in 30 s'));
 
   say(`API and relay: POST at ${apiRate}/s for ${apiSeconds} s with the worker stopped, events read back from Kafka`);
   stopping = true;
