@@ -99,7 +99,7 @@ export async function createExecution(db: Db, input: NewExecution, actor: string
     payload: { execution_id: input.id, owner_id: input.ownerId, language: input.language, version: input.version, limits: input.limits, retry_of: input.retryOfId ?? null },
   });
   const traceparent = input.traceparent ?? null;
-  const at = new Date(); // stamped here, as Prisma stamps its defaults (see writeEventAndAudit)
+  const at = new Date(); // stamped here, not with the column default now(), as a transition stamps its own (applyTransition)
   // Kafka headers: the request's trace continues through every event of the execution.
   const headers: Record<string, string> = traceparent ? { traceparent: childTraceparent(traceparent) } : {};
   const writes = eventWrites(
