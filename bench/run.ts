@@ -227,7 +227,8 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
     CAPACITY_GLOBAL: '64',
     CAPACITY_PER_OWNER: '64',
     CAPACITY_PER_LANGUAGE: '64',
-    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('RUNNER_'))),
+    // The runner's settings, and glibc's malloc tuning (e.g. MALLOC_ARENA_MAX), reach the service's processes.
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('RUNNER_') || k.startsWith('MALLOC_'))),
   };
   const node = process.execPath;
   const profileDir = path.join(profileRoot, server);
