@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { readProcStat } from '../stack/process';
+import { allProcStats } from '../stack/process';
 
 /**
  * Where a cell's CPU went, read from /proc before and after it: the machine's busy time, and each process's
@@ -29,11 +29,7 @@ export function machineCpuMs(): number {
 
 export function cpuSnapshot(): CpuSnapshot {
   const byPid = new Map<number, ProcessCpu>();
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = readProcStat(entry);
-    if (stat) byPid.set(Number(entry), { command: stat.command, ppid: stat.ppid, ms: stat.cpuMs + stat.childrenCpuMs });
-  }
+  for (const [pid, stat] of allProcStats()) byPid.set(pid, { command: stat.command, ppid: stat.ppid, ms: stat.cpuMs + stat.childrenCpuMs });
   return { machineMs: machineCpuMs(), byPid };
 }
 

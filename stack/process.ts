@@ -28,8 +28,20 @@ function processState(pid: number): string | undefined {
   return stat?.state;
 }
 
-/** A process's /proc/<pid>/stat: its command name, state, group and CPU time (user + system, ms); undefined if gone. */
-export function readProcStat(pid: number | string): { command: string; state: string; ppid: number; pgid: number; cpuMs: number; childrenCpuMs: number } | undefined {
+/** What /proc/<pid>/stat says of a process. */
+export interface ProcStat {
+  command: string;
+  state: string;
+  ppid: number;
+  pgid: number;
+  /** User + system CPU time, ms. */
+  cpuMs: number;
+  /** The same of the children it reaped (and of theirs), ms. */
+  childrenCpuMs: number;
+}
+
+/** A process's /proc/<pid>/stat; undefined if gone. */
+export function readProcStat(pid: number | string): ProcStat | undefined {
   let text: string;
   try {
     text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -51,15 +63,20 @@ export function readProcStat(pid: number | string): { command: string; state: st
   };
 }
 
-/** Live (non-zombie) processes of a process group. */
-export function groupMembers(pgid: number): number[] {
-  const members: number[] = [];
+/** Every process on the machine, by pid (one gone while read is left out). */
+export function allProcStats(): Map<number, ProcStat> {
+  const stats = new Map<number, ProcStat>();
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    const stat = readProcStat(Number(entry));
-    if (stat && stat.pgid === pgid && stat.state !== 'Z') members.push(Number(entry));
+    const stat = readProcStat(entry);
+    if (stat) stats.set(Number(entry), stat);
   }
-  return members;
+  return stats;
+}
+
+/** Live (non-zombie) processes of a process group. */
+export function groupMembers(pgid: number): number[] {
+  return [...allProcStats()].filter(([, stat]) => stat.pgid === pgid && stat.state !== 'Z').map(([pid]) => pid);
 }
 
 export function commandLine(pid: number): string | undefined {
