@@ -19,16 +19,23 @@ const PG_MESSAGES = /Connection terminated|Can't reach database server|connectio
  * through its causes; null for any other error (a bug, a constraint, a refused transition).
  */
 export function unreachableDependency(err: unknown): Dependency | null {
-  let e: unknown = err;
-  for (let depth = 0; depth < 6 && e && typeof e === 'object'; depth++) {
+  for (const e of causeChain(err)) {
     if (isGrpcServiceError(e)) return GRPC_UNREACHABLE.has(e.code) ? 'temporal' : null;
-    const { name, code, message, cause } = e as { name?: unknown; code?: unknown; message?: unknown; cause?: unknown };
+    const { name, code, message } = e as { name?: unknown; code?: unknown; message?: unknown };
     if (name === 'PrismaClientInitializationError') return 'postgres';
     if (typeof code === 'string' && (SOCKET_CODES.has(code) || PRISMA_CODES.has(code) || PG_STATES.test(code))) return 'postgres';
     if (typeof message === 'string' && PG_MESSAGES.test(message)) return 'postgres';
-    e = cause ?? (e as { originalError?: unknown }).originalError;
   }
   return null;
+}
+
+/** An error and what it wraps (`cause`, or a driver's `originalError`), outermost first, at most six deep. */
+function* causeChain(err: unknown): Generator<object> {
+  let e: unknown = err;
+  for (let depth = 0; depth < 6 && e && typeof e === 'object'; depth++) {
+    yield e;
+    e = (e as { cause?: unknown }).cause ?? (e as { originalError?: unknown }).originalError;
+  }
 }
 
 /**
@@ -36,11 +43,9 @@ export function unreachableDependency(err: unknown): Dependency | null {
  * An operator's set-up step, missing: README, "Pointing the service at a cluster".
  */
 export function missingSearchAttribute(err: unknown): string | null {
-  let e: unknown = err;
-  for (let depth = 0; depth < 6 && e && typeof e === 'object'; depth++) {
+  for (const e of causeChain(err)) {
     // gRPC INVALID_ARGUMENT: "Namespace x has no mapping defined for search attribute ExecutionState".
     if (isGrpcServiceError(e)) return e.code === 3 && /search attribute/i.test(e.details) ? e.details : null;
-    e = (e as { cause?: unknown }).cause;
   }
   return null;
 }
