@@ -149,6 +149,13 @@ const envSchema = z.object({
    * @default bwrap
    */
   RUNNER_SANDBOX: z.enum(['bwrap', 'none']).default('bwrap'),
+  /**
+   * The CPU weight of all sandboxed runs together when the host's CPU is contended, on cgroup v2's
+   * scale (100 = one ordinary process's share, 1–10000): below 100, a busy script yields to the API,
+   * the worker and the stack; an idle host is still all the scripts'. Needs a cpu cgroup controller.
+   * @default 10
+   */
+  RUNNER_CPU_WEIGHT: z.coerce.number().int().min(1).max(10_000).default(10),
   /** Where scripts run: `local` (this host, in a sandbox: RUNNER_SANDBOX) or `kubernetes` (a Pod per execution: KUBERNETES_*). @default local */
   RUNNER: z.enum(['local', 'kubernetes']).default('local'),
   /** RUNNER=kubernetes: path of the kubeconfig to use; unset: the worker pod's in-cluster service account. */
@@ -269,6 +276,7 @@ export interface Config {
   retryPresets: RetryPresets;
   runnerWorkDir: string | undefined;
   runnerSandbox: 'bwrap' | 'none';
+  runnerCpuWeight: number;
   runner: 'local' | 'kubernetes';
   /** RUNNER=kubernetes only (see runners/kubernetes-runner.ts). */
   kubernetes: KubernetesRunnerConfig;
@@ -376,6 +384,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     retryPresets,
     runnerWorkDir: e.RUNNER_WORK_DIR,
     runnerSandbox: e.RUNNER_SANDBOX,
+    runnerCpuWeight: e.RUNNER_CPU_WEIGHT,
     runner: e.RUNNER,
     kubernetes: {
       kubeconfigPath: e.KUBERNETES_KUBECONFIG,

@@ -74,7 +74,13 @@ export async function startWorker(config: ResolvedConfig, log: Logger, options: 
   const baseRunner =
     config.runner === 'kubernetes'
       ? createKubernetesRunner({ ...config.kubernetes, heartbeatIntervalMs: RUNNER_HEARTBEAT_MS, log: runnerLog })
-      : createLocalRunner({ workDir: config.runnerWorkDir, sandbox: config.runnerSandbox, heartbeatIntervalMs: RUNNER_HEARTBEAT_MS, log: runnerLog });
+      : createLocalRunner({
+          workDir: config.runnerWorkDir,
+          sandbox: config.runnerSandbox,
+          runsCpuWeight: config.runnerCpuWeight,
+          heartbeatIntervalMs: RUNNER_HEARTBEAT_MS,
+          log: runnerLog,
+        });
   const runner = options.wrapRunner ? options.wrapRunner(baseRunner) : baseRunner;
   const connection = await connectTemporalNative(config.temporal);
   const clientConnection = await connectTemporalClient(config.temporal);

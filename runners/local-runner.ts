@@ -51,6 +51,13 @@ export interface LocalRunnerOptions {
    * @default { uid: 65534, gid: 65534 } (nobody, nogroup)
    */
   hostUser?: { uid: number; gid: number };
+  /**
+   * The CPU weight of all sandboxed runs together when the machine is contended, on cgroup v2's scale
+   * (100 is one ordinary process's share, 1–10000). Below 100 a busy run yields the CPU to the API, the
+   * worker and the stack; an idle machine is still all the runs'. No effect without a cpu controller.
+   * @default 10
+   */
+  runsCpuWeight?: number;
   log?: RunnerLog;
 }
 
@@ -65,6 +72,8 @@ export interface LocalRunner extends Runner {
 
 /** The start-up probe's cgroup: a leading dot, so never an execution's. */
 const PROBE_ID = '.probe';
+/** A tenth of one ordinary process's share for all runs together, when they compete with the service. */
+export const DEFAULT_RUNS_CPU_WEIGHT = 10;
 const NOBODY = { uid: 65534, gid: 65534 };
 
 /**
@@ -91,6 +100,10 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): LocalRunner {
   if (!(heartbeatIntervalMs >= 1 && Number.isFinite(heartbeatIntervalMs))) {
     throw new Error(`heartbeatIntervalMs must be a positive number of ms, got ${heartbeatIntervalMs}`);
   }
+  const runsCpuWeight = opts.runsCpuWeight ?? DEFAULT_RUNS_CPU_WEIGHT;
+  if (!(Number.isInteger(runsCpuWeight) && runsCpuWeight >= 1 && runsCpuWeight <= 10_000)) {
+    throw new Error(`runsCpuWeight must be an integer from 1 to 10000 (cgroup v2's cpu.weight), got ${runsCpuWeight}`);
+  }
   const outputKillFactor = opts.outputKillFactor ?? 4;
   if (!(outputKillFactor >= 1)) throw new Error(`outputKillFactor must be at least 1, got ${outputKillFactor}`);
   const tools = { ...DEFAULT_SANDBOX_TOOLS, ...opts.tools };
@@ -108,7 +121,7 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): LocalRunner {
     if (hostUser) runtimes = runtimes.map((runtime) => reachableInterpreter(runtime, hostUser));
     const scratchBytes = opts.scratchBytes ?? 64 * 1024 * 1024;
     const seccompFilter = buildSeccompFilter();
-    const tree = probeSandbox({ tools, hostUser, seccompFilter, scratchBytes });
+    const tree = probeSandbox({ tools, hostUser, seccompFilter, scratchBytes, runsCpuWeight });
     cgroups = tree.cgroups;
     ready = tree.ready.then((swept) => {
       if (swept > 0) log?.info('runs of a dead worker swept', { runs: swept });
@@ -116,7 +129,12 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): LocalRunner {
     // Fails fast in run() if the sweep failed; the probe already showed the hierarchy is writable.
     ready.catch((err: unknown) => log?.warn('sweeping leftover runs failed', { err: String(err) }));
     confine = () => ({ kind: 'bwrap', cgroups: tree.cgroups, tools, hostUser, seccompFilter, scratchBytes });
-    log?.info('runner sandbox ready', { sandbox, cgroups: tree.cgroups.layout.kind, hostUid: hostUser?.uid ?? process.getuid?.() });
+    log?.info('runner sandbox ready', {
+      sandbox,
+      cgroups: tree.cgroups.layout.kind,
+      hostUid: hostUser?.uid ?? process.getuid?.(),
+      runsCpuWeight: tree.cgroups.cpuWeightUnset === null ? runsCpuWeight : `not set: ${tree.cgroups.cpuWeightUnset}`,
+    });
   } else {
     const workDir = resolve(opts.workDir ?? join(tmpdir(), 'eo-runs'));
     const applyProcessLimit = process.getuid?.() !== 0; // root ignores RLIMIT_NPROC
@@ -127,7 +145,7 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): LocalRunner {
   }
 
   const runs = createRunsInFlight<LocalExecution>(log);
-  const spawner = createSpawner(log);
+  const spawner = createSpawner(log, cgroups?.spawnerProcsFile ?? null);
   const byLanguage = new Map(runtimes.map((runtime) => [runtime.language, runtime]));
 
   return {
@@ -193,6 +211,7 @@ interface ProbeInput {
   hostUser: { uid: number; gid: number } | null;
   seccompFilter: Buffer;
   scratchBytes: number;
+  runsCpuWeight: number;
 }
 
 /**
@@ -215,7 +234,7 @@ function probeSandbox(input: ProbeInput): { cgroups: CgroupTree; ready: Promise<
   let probeCgroup;
   try {
     cgroups = new CgroupTree(detectCgroupLayout());
-    cgroups.prepare();
+    cgroups.prepare(input.runsCpuWeight);
     probeCgroup = cgroups.create(PROBE_ID, { memoryBytes: 64 * 1024 * 1024, maxTasks: 16 });
   } catch (err) {
     return refuse(`cgroups: ${err instanceof Error ? err.message : String(err)}`);

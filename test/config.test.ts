@@ -49,6 +49,8 @@ test.each([
   ['WEBHOOK_TIMEOUT_MS', { WEBHOOK_TIMEOUT_MS: '60000' }],
   ['RETENTION_AUDIT_HOURS', { RETENTION_AUDIT_HOURS: '-1' }],
   ['RETENTION_BATCH_SIZE', { RETENTION_BATCH_SIZE: '0' }],
+  ['RUNNER_CPU_WEIGHT', { RUNNER_CPU_WEIGHT: '0' }],
+  ['RUNNER_CPU_WEIGHT', { RUNNER_CPU_WEIGHT: '10001' }],
 ])('a bad %s stops start-up with a message naming it', (variable, env) => {
   expect(() => loadConfig(env)).toThrow(ConfigError);
   expect(() => loadConfig(env)).toThrow(new RegExp(variable));

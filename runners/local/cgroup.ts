@@ -29,6 +29,11 @@ export interface CgroupLayout {
   memory: string | null;
   /** The worker's own cgroup dir in the v1 pids hierarchy; null on v2. */
   pids: string | null;
+  /**
+   * Where the runs' CPU weight is set: the worker's own dir in the v1 `cpu` hierarchy (hybrid), the unified
+   * dir (v2 with the cpu controller available), or null when there is no cpu controller to use.
+   */
+  cpu: string | null;
 }
 
 /** What a run's cgroup limits. */
@@ -73,10 +78,11 @@ export function detectCgroupLayout(procSelfCgroup = readFileSync('/proc/self/cgr
     for (const needed of ['memory', 'pids']) {
       if (!available.includes(needed)) throw new Error(`cgroup v2 controller "${needed}" is not available in ${own}`);
     }
-    return { kind: 'v2', unified: own, memory: null, pids: null };
+    return { kind: 'v2', unified: own, memory: null, pids: null, cpu: available.includes('cpu') ? own : null };
   }
   const memoryPath = paths.get('memory');
   const pidsPath = paths.get('pids');
+  const cpuPath = paths.get('cpu');
   if (!existsSync(join(ROOT, 'unified', 'cgroup.procs'))) throw new Error(`cgroup v1 only: no unified hierarchy at ${ROOT}/unified for cgroup.kill`);
   if (memoryPath === undefined || pidsPath === undefined) throw new Error('cgroup v1 memory or pids hierarchy missing');
   return {
@@ -84,6 +90,7 @@ export function detectCgroupLayout(procSelfCgroup = readFileSync('/proc/self/cgr
     unified: join(ROOT, 'unified', unifiedPath),
     memory: join(ROOT, 'memory', memoryPath),
     pids: join(ROOT, 'pids', pidsPath),
+    cpu: cpuPath !== undefined && existsSync(join(ROOT, 'cpu', 'cgroup.procs')) ? join(ROOT, 'cpu', cpuPath) : null,
   };
 }
 
@@ -91,6 +98,18 @@ export function detectCgroupLayout(procSelfCgroup = readFileSync('/proc/self/cgr
 function hierarchies(layout: CgroupLayout): string[] {
   return [layout.memory, layout.pids, layout.unified].filter((dir): dir is string => dir !== null);
 }
+
+/** Every hierarchy a worker has an `eo-…` dir in: the runs' ones, and on hybrid the v1 cpu one (no run dirs). */
+function ownerHierarchies(layout: CgroupLayout): string[] {
+  const own = hierarchies(layout);
+  return layout.kind === 'hybrid' && layout.cpu !== null ? [layout.cpu, ...own] : own;
+}
+
+/** The v2 leaf the spawner host sits in beside the runs (a dir with runs under it may hold no process). */
+const SPAWNER_LEAF = 'spawner';
+
+/** cgroup v2's default `cpu.weight`; v1's `cpu.shares` default is 1024 for the same share. */
+const DEFAULT_CPU_WEIGHT = 100;
 
 /**
  * On v2 the memory and pids controllers must be enabled for the worker's children. A cgroup with
@@ -120,6 +139,12 @@ function delegateControllers(layout: CgroupLayout): void {
 /** The cgroups of one worker process: created at start, one child per run. */
 export class CgroupTree {
   private readonly ownerName: string;
+  /**
+   * The `cgroup.procs` the spawner host joins, so that every run it forks is born under the runs' CPU weight
+   * without a migration of its own; null when the weight could not be set ({@link cpuWeightUnset} says why).
+   */
+  spawnerProcsFile: string | null = null;
+  cpuWeightUnset: string | null = 'not prepared';
 
   constructor(readonly layout: CgroupLayout) {
     const self = readStat(process.pid);
@@ -127,15 +152,50 @@ export class CgroupTree {
   }
 
   /**
-   * Makes the worker's dir in every hierarchy (sweeping a dead worker's runs is {@link sweep}'s).
+   * Makes the worker's dir in every hierarchy (sweeping a dead worker's runs is {@link sweep}'s), then gives
+   * all its runs together `runsCpuWeight` where a cpu controller is there to use (see {@link weighRuns}).
    * @throws Error when the hierarchy is not writable (no delegation, read-only cgroupfs).
    */
-  prepare(): void {
+  prepare(runsCpuWeight = DEFAULT_CPU_WEIGHT): void {
     delegateControllers(this.layout);
     for (const own of hierarchies(this.layout)) {
       mkdirSync(join(own, this.ownerName), { recursive: true });
     }
     if (this.layout.kind === 'v2') writeFileSync(join(this.layout.unified, this.ownerName, 'cgroup.subtree_control'), '+memory +pids');
+    try {
+      this.spawnerProcsFile = this.weighRuns(runsCpuWeight);
+      this.cpuWeightUnset = null;
+    } catch (err) {
+      this.cpuWeightUnset = err instanceof Error ? err.message : String(err);
+    }
+  }
+
+  /**
+   * All runs together get `weight` (cgroup v2's scale: 100 is one ordinary process's share) against the
+   * service's own processes (API, worker, Temporal, Postgres): below 100 a busy run yields the CPU to them,
+   * and an idle machine is still all the runs'. Best effort: without a usable cpu controller runs keep every
+   * limit and only compete for the CPU as ordinary processes. Returns the spawner host's `cgroup.procs`.
+   * @throws Error saying why the weight could not be set.
+   */
+  private weighRuns(weight: number): string {
+    const { layout } = this;
+    if (layout.cpu === null) throw new Error('no cpu cgroup controller');
+    if (layout.kind === 'v2') {
+      const owner = join(layout.unified, this.ownerName);
+      writeFileSync(join(layout.unified, 'cgroup.subtree_control'), '+cpu');
+      // cpu enabled below the owner dir too: each run gets an equal part of the runs' weight.
+      writeFileSync(join(owner, 'cgroup.subtree_control'), '+cpu');
+      writeFileSync(join(owner, 'cpu.weight'), String(weight));
+      // A dir with runs under it may hold no process itself: the host sits in a leaf beside them.
+      mkdirSync(join(owner, SPAWNER_LEAF), { recursive: true });
+      return join(owner, SPAWNER_LEAF, 'cgroup.procs');
+    }
+    // v1 shares are relative to 1024. The runs share the group per task: a cpu dir per run would cost each
+    // run one more cgroup migration (1–3 ms).
+    const owner = join(layout.cpu, this.ownerName);
+    mkdirSync(owner, { recursive: true });
+    writeFileSync(join(owner, 'cpu.shares'), String(Math.max(2, Math.round((weight * 1024) / DEFAULT_CPU_WEIGHT))));
+    return join(owner, 'cgroup.procs');
   }
 
   /** Kills and removes every run of every worker process that is gone (pid gone, or reused). */
@@ -149,7 +209,8 @@ export class CgroupTree {
         await this.runAt(owner, run).destroy();
         swept++;
       }
-      for (const own of hierarchies(this.layout)) await removeDir(join(own, owner));
+      if (this.layout.kind === 'v2') await removeDir(join(this.layout.unified, owner, SPAWNER_LEAF));
+      for (const own of ownerHierarchies(this.layout)) await removeDir(join(own, owner));
     }
     return swept;
   }
@@ -172,7 +233,7 @@ export class CgroupTree {
 
   private ownerDirs(): string[] {
     const owners = new Set<string>();
-    for (const own of hierarchies(this.layout)) {
+    for (const own of ownerHierarchies(this.layout)) {
       for (const name of listDirs(own)) if (OWNER_DIR.test(name)) owners.add(name);
     }
     return [...owners];

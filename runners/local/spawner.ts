@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { extname, join } from 'node:path';
 import { projectRoot } from '../../project-root';
@@ -48,8 +49,11 @@ function hostEntry(): { entry: string; execArgv: string[] } {
  * copies the forking process's page tables, which blocks a worker of 500 MB for ~50 ms per run and
  * a 40 MB host for ~4 ms, off the worker's event loop. The host starts on the first launch and exits
  * when idle, or with the worker.
+ *
+ * `hostCgroupProcs`: a `cgroup.procs` the host joins as soon as it is forked, before it is sent anything,
+ * so every run it forks is born in that cgroup (the runs' CPU weight, cgroup.ts `spawnerProcsFile`).
  */
-export function createSpawner(log?: RunnerLog): Spawner {
+export function createSpawner(log?: RunnerLog, hostCgroupProcs: string | null = null): Spawner {
   let host: ChildProcess | null = null;
   let nextId = 1;
   const inFlight = new Map<number, InFlight>();
@@ -105,6 +109,14 @@ export function createSpawner(log?: RunnerLog): Spawner {
     const env = { ...process.env };
     delete env.NODE_OPTIONS; // the worker's (a profiler, a heap size) are not the host's
     const child = fork(entry, [], { cwd: projectRoot(), execArgv, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
+    if (hostCgroupProcs !== null && child.pid !== undefined) {
+      try {
+        writeFileSync(hostCgroupProcs, String(child.pid));
+      } catch (err) {
+        // Runs still start and keep every limit; they only compete for the CPU at the service's weight.
+        log?.warn('spawner host could not join the runs\' cpu cgroup', { cgroup: hostCgroupProcs, err: String(err) });
+      }
+    }
     child.on('message', onReply);
     child.on('error', (err) => log?.warn('spawner host error', { err: String(err) }));
     child.once('exit', (code, signal) => {
