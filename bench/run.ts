@@ -9,7 +9,8 @@
 //   2. the same Temporal server driving a workflow of the saga's shape whose six activities do nothing;
 //   5. API latency at a fixed rate: GET of a running execution; POST and GET with the worker stopped;
 //   6. RSS of each process (ours and the Temporal server's) at start, after the sections above, and at each
-//      --memory checkpoint (e.g. --memory=1000,5000);
+//      --memory checkpoint (e.g. --memory=1000,5000): each time as found, and again after a full GC of api,
+//      worker and relay (through the inspector: they run with --inspect on loopback ports of their own);
 //   4. relay: occurred_at of each event (its transaction) → the event read from Kafka by a consumer, during
 //      the fixed-rate POSTs of section 5 (worker stopped: one event per POST, so --api-rate events/s);
 //   3. runner overhead, once (no Temporal in it): bench/sandbox-overhead.ts, --runner-runs interleaved runs.
@@ -36,6 +37,7 @@ import { createDb } from '../store/db';
 import { readEventStream } from '../test/support/sse';
 import { cpuPerUnit, cpuSnapshot } from './cpu-account';
 import { profileMarkdown, summarizeProfiles, type ProfileSummary } from './cpu-profile';
+import { collectGarbage } from './inspector';
 import { atFixedRate, runLanes, summarize, type Summary } from './stats';
 import { freeLoopbackPort } from '../stack/port';
 import { freshBenchDatabase } from './database';
@@ -189,6 +191,8 @@ interface MemorySample {
   temporalUiMb: number | null;
   /** V8 heap in use (MB) of api, worker and relay, from their /metrics: RSS growth that is not here is native memory. */
   heapMb?: { api: number | null; worker: number | null; relay: number | null };
+  /** After a full GC: the worker's threads' V8 heaps in use together (its workflows run there), MB. */
+  workerThreadsHeapMb?: number;
 }
 
 /** Sections 1, 2, 4, 5 and 6 against one Temporal server, with api, worker and relay of their own on a fresh database. */
@@ -232,7 +236,13 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
   };
   const node = process.execPath;
   const profileDir = path.join(profileRoot, server);
-  const nodeArgs = (name: string, script: string) => (profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, name)}`, script] : [script]);
+  // A memory sample after a full GC needs each process's inspector (loopback, a port of its own).
+  const inspectPorts = { api: await freeLoopbackPort(), worker: await freeLoopbackPort(), relay: await freeLoopbackPort() };
+  const nodeArgs = (name: keyof typeof inspectPorts, script: string) => [
+    ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, name)}`] : []),
+    ...(endToEndOnly ? [] : [`--inspect=127.0.0.1:${inspectPorts[name]}`]),
+    script,
+  ];
   const processes: Record<string, ChildProcess | undefined> = {};
   // Ops ports of their own (both would take OPS_PORT's default): the memory samples read their /metrics.
   const opsPorts = { worker: await freeLoopbackPort(), relay: await freeLoopbackPort() };
@@ -250,16 +260,23 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
   try {
     await waitUntil('the API to be ready', async () => (await fetch(`${apiUrl}/readyz`)).ok, 60_000);
     const memory: MemorySample[] = [];
-    const sampleMemory = async (after: string) => {
+    const sampleMemory = async (after: string, workerThreadsHeapMb?: number) => {
       const t = await temporalRss(server);
       const [apiHeap, workerHeap, relayHeap] = await Promise.all([
         heapUsedMb(`${apiUrl}/metrics`, 'eo_api_', auth),
         heapUsedMb(`http://127.0.0.1:${opsPorts.worker}/metrics`, 'eo_worker_'),
         heapUsedMb(`http://127.0.0.1:${opsPorts.relay}/metrics`, 'eo_relay_'),
       ]);
-      memory.push({ after, executions: submitted.length, apiMb: rssMb(processes.api?.pid), workerMb: rssMb(processes.worker?.pid), relayMb: rssMb(processes.relay?.pid), temporalMb: t.serverMb, temporalUiMb: t.uiMb, heapMb: { api: apiHeap, worker: workerHeap, relay: relayHeap } });
+      memory.push({ after, executions: submitted.length, apiMb: rssMb(processes.api?.pid), workerMb: rssMb(processes.worker?.pid), relayMb: rssMb(processes.relay?.pid), temporalMb: t.serverMb, temporalUiMb: t.uiMb, heapMb: { api: apiHeap, worker: workerHeap, relay: relayHeap }, workerThreadsHeapMb });
     };
-    await sampleMemory('start');
+    /** A sample as found, then one after a full GC of api, worker and relay: what each keeps, the one to compare. */
+    const sampleMemoryAfterGc = async (after: string) => {
+      await sampleMemory(after);
+      const [, worker] = await Promise.all([collectGarbage(inspectPorts.api), collectGarbage(inspectPorts.worker), collectGarbage(inspectPorts.relay)]);
+      await new Promise((r) => setTimeout(r, 1_000)); // V8 gives freed pages back after the collection
+      await sampleMemory(`${after}, after a full GC`, worker.threads.reduce((sum, thread) => sum + thread.mb, 0));
+    };
+    await (endToEndOnly ? sampleMemory('start') : sampleMemoryAfterGc('start'));
 
     /** One execution: POST, then its event stream until `end`; the latency is POST → end. */
     const execute = async (language: string, script: string, limits = { wallTimeMs: 10_000 }): Promise<{ ms: number; postMs: number; status: string }> => {
@@ -322,8 +339,8 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
       if (submitted.length >= checkpoint) continue;
       say(`running bash executions at concurrency 8 up to ${checkpoint} in all`);
       await runLanes(checkpoint - submitted.length, 8, async () => void (await execute('bash', 'true')));
-      await sampleMemory(`${checkpoint} executions`);
-      say(`memory after ${checkpoint}: ${JSON.stringify(memory.at(-1))}`);
+      await sampleMemoryAfterGc(`${checkpoint} executions`);
+      say(`memory after ${checkpoint}: ${JSON.stringify(memory.at(-2))}; after a full GC: ${JSON.stringify(memory.at(-1))}`);
     }
     result.memory = memory;
 
@@ -534,9 +551,9 @@ function renderMarkdown(r: Record<string, unknown>): string {
   }
   const memories = servers.filter(([, s]) => ((s.memory ?? []) as MemorySample[]).length > 0);
   if (memories.length > 0) {
-    lines.push('', '## 6. Memory (RSS, MB; the Temporal server\'s own process, and the production server\'s Web UI server)', '', '| server | after | executions | api | worker | relay | Temporal server | Temporal UI server | V8 heap in use: api / worker / relay |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+    lines.push('', '## 6. Memory (RSS, MB; the Temporal server\'s own process, and the production server\'s Web UI server)', '', '| server | after | executions | api | worker | relay | Temporal server | Temporal UI server | V8 heap in use: api / worker / relay | worker\'s threads\' heaps |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const [server, s] of memories) {
-      for (const m of s.memory as MemorySample[]) lines.push(`| ${server} | ${m.after} | ${m.executions} | ${m.apiMb} | ${m.workerMb} | ${m.relayMb} | ${m.temporalMb ?? '–'} | ${m.temporalUiMb ?? '–'} | ${m.heapMb ? `${m.heapMb.api ?? '–'} / ${m.heapMb.worker ?? '–'} / ${m.heapMb.relay ?? '–'}` : '–'} |`);
+      for (const m of s.memory as MemorySample[]) lines.push(`| ${server} | ${m.after} | ${m.executions} | ${m.apiMb} | ${m.workerMb} | ${m.relayMb} | ${m.temporalMb ?? '–'} | ${m.temporalUiMb ?? '–'} | ${m.heapMb ? `${m.heapMb.api ?? '–'} / ${m.heapMb.worker ?? '–'} / ${m.heapMb.relay ?? '–'}` : '–'} | ${m.workerThreadsHeapMb ?? '–'} |`);
     }
   }
   for (const [server, s] of servers) {
