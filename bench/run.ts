@@ -57,6 +57,8 @@ const apiRate = Number(flag('api-rate', '50'));
 const apiSeconds = Number(flag('api-seconds', '8'));
 const runnerRuns = Number(flag('runner-runs', '30'));
 const endToEndOnly = process.argv.includes('--end-to-end-only');
+// Only runs with memory checkpoints start the service's processes with an inspector (for the full GC).
+const sampleAfterGc = !endToEndOnly && memoryCheckpoints.some((checkpoint) => checkpoint > 0);
 const profile = process.argv.includes('--profile');
 /** Where --profile's CPU profiles go: one folder per server, in it one per process. */
 const profileRoot = path.join(os.tmpdir(), `eo-bench-profiles-${process.pid}`);
@@ -240,7 +242,7 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
   const inspectPorts = { api: await freeLoopbackPort(), worker: await freeLoopbackPort(), relay: await freeLoopbackPort() };
   const nodeArgs = (name: keyof typeof inspectPorts, script: string) => [
     ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, name)}`] : []),
-    ...(endToEndOnly ? [] : [`--inspect=127.0.0.1:${inspectPorts[name]}`]),
+    ...(sampleAfterGc ? [`--inspect=127.0.0.1:${inspectPorts[name]}`] : []),
     script,
   ];
   const processes: Record<string, ChildProcess | undefined> = {};
@@ -276,7 +278,7 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
       await new Promise((r) => setTimeout(r, 1_000)); // V8 gives freed pages back after the collection
       await sampleMemory(`${after}, after a full GC`, worker.threads.reduce((sum, thread) => sum + thread.mb, 0));
     };
-    await (endToEndOnly ? sampleMemory('start') : sampleMemoryAfterGc('start'));
+    await (sampleAfterGc ? sampleMemoryAfterGc('start') : sampleMemory('start'));
 
     /** One execution: POST, then its event stream until `end`; the latency is POST → end. */
     const execute = async (language: string, script: string, limits = { wallTimeMs: 10_000 }): Promise<{ ms: number; postMs: number; status: string }> => {
