@@ -156,7 +156,7 @@ export class CgroupTree {
    * all its runs together `runsCpuWeight` where a cpu controller is there to use (see {@link weighRuns}).
    * @throws Error when the hierarchy is not writable (no delegation, read-only cgroupfs).
    */
-  prepare(runsCpuWeight = DEFAULT_CPU_WEIGHT): void {
+  prepare(runsCpuWeight: number): void {
     delegateControllers(this.layout);
     for (const own of hierarchies(this.layout)) {
       mkdirSync(join(own, this.ownerName), { recursive: true });
