@@ -8,12 +8,10 @@
 import os from 'node:os';
 import { generateKeyEntry } from '../payload-codec/keyring';
 import { stackEndpoints, upPart } from '../stack';
-import { createApiKeyService } from '../auth/api-keys';
-import { createDb } from '../store/db';
 import { freeLoopbackPort } from '../stack/port';
-import { freshBenchDatabase } from './database';
+import { createBenchKeys, freshBenchDatabase } from './database';
 import { flag, numberFlag } from './flags';
-import { startBenchProcess, stopProcess, waitUntil } from './processes';
+import { benchServiceEnv, startBenchProcess, stopProcess, waitUntil } from './processes';
 import { runLanes, summarize, type Summary } from './stats';
 
 const DATABASE = 'eo_bench_contention';
@@ -35,30 +33,15 @@ async function main(): Promise<void> {
   await Promise.all((['postgres', 'temporal', 'redis'] as const).map((part) => upPart(part)));
   const local = stackEndpoints();
   const databaseUrl = await freshBenchDatabase(DATABASE);
-  const keyDb = createDb(databaseUrl, { maxConnections: 1 });
-  const keys = createApiKeyService(keyDb);
-  const [user, hogOwner] = [await keys.create({ ownerId: 'bench-user', role: 'user', name: 'bench/contention.ts' }), await keys.create({ ownerId: 'bench-hogs', role: 'user', name: 'bench/contention.ts' })];
-  await keyDb.$disconnect();
+  const [user, hogOwner] = (await createBenchKeys(databaseUrl, [{ ownerId: 'bench-user', role: 'user' }, { ownerId: 'bench-hogs', role: 'user' }], 'bench/contention.ts')) as [string, string];
 
   const port = await freeLoopbackPort();
   const apiUrl = `http://127.0.0.1:${port}/api/v1`;
   const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    DATABASE_URL: databaseUrl,
-    TEMPORAL_ADDRESS: local.temporalAddress,
-    REDIS_URL: local.redisUrl,
-    TEMPORAL_TASK_QUEUE: `bench-contention-${Date.now()}`,
-    RATE_LIMIT_REQUESTS_PER_SECOND: '100000',
-    RATE_LIMIT_EXECUTIONS_PER_MINUTE: '1000000',
-    QUOTA_ACTIVE_EXECUTIONS_PER_OWNER: '100000',
+    ...benchServiceEnv({ databaseUrl, temporalAddress: local.temporalAddress, redisUrl: local.redisUrl, taskQueue: `bench-contention-${Date.now()}`, port, codecKeys: generateKeyEntry() }),
     CAPACITY_GLOBAL: '64',
     CAPACITY_PER_OWNER: '64',
     CAPACITY_PER_LANGUAGE: '64',
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    LOG_LEVEL: 'warn',
-    PAYLOAD_CODEC_KEYS: generateKeyEntry(),
   };
   const api = startBenchProcess('contention-api', process.execPath, ['dist/api/server.js'], env);
 
@@ -75,30 +58,30 @@ async function main(): Promise<void> {
   const measure = async (weight: number, hogCount: number): Promise<Cell> => {
     const hogIds: string[] = [];
     for (let i = 0; i < hogCount; i++) {
-      const { status, json } = await request(hogOwner.token, 'POST', '/executions', { language: 'python', script: 'while True: pass', limits: { wallTimeMs: 300_000, cpuTimeMs: 300_000 } });
+      const { status, json } = await request(hogOwner, 'POST', '/executions', { language: 'python', script: 'while True: pass', limits: { wallTimeMs: 300_000, cpuTimeMs: 300_000 } });
       if (status !== 201) throw new Error(`hog POST answered ${status}: ${JSON.stringify(json)}`);
       hogIds.push(String(json.id));
     }
-    await waitUntil('the hogs to run', async () => (await Promise.all(hogIds.map((id) => statusOf(hogOwner.token, id)))).every((s) => s === 'running'), 60_000);
+    await waitUntil('the hogs to run', async () => (await Promise.all(hogIds.map((id) => statusOf(hogOwner, id)))).every((s) => s === 'running'), 60_000);
     await new Promise((r) => setTimeout(r, 1_000));
     const post: number[] = [];
     const endToEnd: number[] = [];
     let failures = 0;
     await runLanes(executions, clients, async () => {
       const began = performance.now();
-      const { status, json } = await request(user.token, 'POST', '/executions', { language: 'bash', script: 'true' });
+      const { status, json } = await request(user, 'POST', '/executions', { language: 'bash', script: 'true' });
       post.push(performance.now() - began);
       if (status !== 201) return void (failures += 1);
       let state = String(json.status);
       while (!TERMINAL.has(state)) {
         await new Promise((r) => setTimeout(r, 20));
-        state = await statusOf(user.token, String(json.id));
+        state = await statusOf(user, String(json.id));
       }
       endToEnd.push(performance.now() - began);
       if (state !== 'completed') failures += 1;
     });
-    for (const id of hogIds) await request(hogOwner.token, 'POST', `/executions/${id}/cancel`, { reason: 'bench done' });
-    await waitUntil('the hogs to stop', async () => (await Promise.all(hogIds.map((id) => statusOf(hogOwner.token, id)))).every((s) => TERMINAL.has(s)), 60_000);
+    for (const id of hogIds) await request(hogOwner, 'POST', `/executions/${id}/cancel`, { reason: 'bench done' });
+    await waitUntil('the hogs to stop', async () => (await Promise.all(hogIds.map((id) => statusOf(hogOwner, id)))).every((s) => TERMINAL.has(s)), 60_000);
     return { weight, hogs: hogCount, post: summarize(post), endToEnd: summarize(endToEnd), failures };
   };
 

@@ -8,14 +8,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { generateKeyEntry } from '../payload-codec/keyring';
 import { stackEndpoints, upPart } from '../stack';
-import { createApiKeyService } from '../auth/api-keys';
-import { createDb } from '../store/db';
 import { freeLoopbackPort } from '../stack/port';
 import { cpuPerUnit, cpuSnapshot } from './cpu-account';
 import { summarizeProfiles } from './cpu-profile';
-import { freshBenchDatabase } from './database';
+import { createBenchKeys, freshBenchDatabase } from './database';
 import { numberFlag } from './flags';
-import { startBenchProcess, stopProcess, waitUntil } from './processes';
+import { benchServiceEnv, startBenchProcess, stopProcess, waitUntil } from './processes';
 import { runLanes, summarize } from './stats';
 
 const DATABASE = 'eo_bench_post';
@@ -29,35 +27,21 @@ async function main(): Promise<void> {
   await Promise.all((['postgres', 'temporal', 'redis'] as const).map((part) => upPart(part)));
   const local = stackEndpoints();
   const databaseUrl = await freshBenchDatabase(DATABASE);
-  const keyDb = createDb(databaseUrl, { maxConnections: 1 });
-  const tokens = await Promise.all(Array.from({ length: owners }, (_, i) => createApiKeyService(keyDb).create({ ownerId: `bench-${i}`, role: 'admin', name: 'bench/post-cost.ts' })));
-  await keyDb.$disconnect();
+  const tokens = await createBenchKeys(databaseUrl, Array.from({ length: owners }, (_, i) => ({ ownerId: `bench-${i}`, role: 'admin' as const })), 'bench/post-cost.ts');
 
   const port = await freeLoopbackPort();
   const apiUrl = `http://127.0.0.1:${port}`;
   const profileDir = path.join(os.tmpdir(), `eo-bench-post-profile-${Date.now()}`);
-  const api = startBenchProcess('post-api', process.execPath, [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, 'api')}`] : []), 'dist/api/server.js'], {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    DATABASE_URL: databaseUrl,
-    TEMPORAL_ADDRESS: local.temporalAddress,
-    REDIS_URL: local.redisUrl,
-    TEMPORAL_TASK_QUEUE: `bench-post-${Date.now()}`,
-    RATE_LIMIT_REQUESTS_PER_SECOND: '100000',
-    RATE_LIMIT_EXECUTIONS_PER_MINUTE: '1000000',
-    QUOTA_ACTIVE_EXECUTIONS_PER_OWNER: '100000',
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    LOG_LEVEL: 'warn',
-    PAYLOAD_CODEC_KEYS: generateKeyEntry(),
-  });
+  const api = startBenchProcess('post-api', process.execPath, [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, 'api')}`] : []), 'dist/api/server.js'],
+    benchServiceEnv({ databaseUrl, temporalAddress: local.temporalAddress, redisUrl: local.redisUrl, taskQueue: `bench-post-${Date.now()}`, port, codecKeys: generateKeyEntry() }),
+  );
   try {
     await waitUntil('the API to be ready', async () => (await fetch(`${apiUrl}/readyz`)).ok, 60_000);
     const post = async (lane: number): Promise<number> => {
       const began = performance.now();
       const res = await fetch(`${apiUrl}/api/v1/executions`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[lane % owners]!.token}` },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[lane % owners]!}` },
         body: JSON.stringify({ language: 'bash', script: 'true' }),
       });
       await res.arrayBuffer();

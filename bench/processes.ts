@@ -7,6 +7,40 @@ import path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '..');
 
+/** Where a bench's service processes find the stack, and what they are started with. */
+export interface BenchServiceAt {
+  databaseUrl: string;
+  temporalAddress: string;
+  redisUrl: string;
+  taskQueue: string;
+  /** The API's port. */
+  port: number;
+  /** PAYLOAD_CODEC_KEYS: api and worker run alone here, and refuse to start without codec keys. */
+  codecKeys: string;
+}
+
+/**
+ * The environment every service process of a bench shares: the stack's endpoints, and no rate limit or owner
+ * quota that could bind (one key drives the whole load). A bench adds what is its own.
+ */
+export function benchServiceEnv(at: BenchServiceAt): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    DATABASE_URL: at.databaseUrl,
+    TEMPORAL_ADDRESS: at.temporalAddress,
+    REDIS_URL: at.redisUrl,
+    TEMPORAL_TASK_QUEUE: at.taskQueue,
+    RATE_LIMIT_REQUESTS_PER_SECOND: '100000',
+    RATE_LIMIT_EXECUTIONS_PER_MINUTE: '1000000',
+    QUOTA_ACTIVE_EXECUTIONS_PER_OWNER: '100000',
+    HOST: '127.0.0.1',
+    PORT: String(at.port),
+    LOG_LEVEL: 'warn',
+    PAYLOAD_CODEC_KEYS: at.codecKeys,
+  };
+}
+
 /** Starts `command args` in the checkout, its output to `<tmp>/eo-bench-<name>.log`; `onExit` hears of its end. */
 export function startBenchProcess(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, onExit?: (why: string, logFile: string) => void): ChildProcess {
   const logFile = path.join(os.tmpdir(), `eo-bench-${name}.log`);

@@ -32,17 +32,15 @@ import { downPart, runningTemporalFlavor, stackEndpoints, statusPart, upPart, ty
 import { groupMembers } from '../stack/process';
 import { temporalSqlitePragmas } from '../stack/paths';
 import { isBuilt as productionServerBuilt } from '../stack/temporal-server';
-import { createApiKeyService } from '../auth/api-keys';
-import { createDb } from '../store/db';
 import { readEventStream } from '../test/support/sse';
 import { cpuPerUnit, cpuSnapshot } from './cpu-account';
 import { profileMarkdown, summarizeProfiles, type ProfileSummary } from './cpu-profile';
 import { collectGarbage } from './inspector';
 import { atFixedRate, runLanes, summarize, type Summary } from './stats';
 import { freeLoopbackPort } from '../stack/port';
-import { freshBenchDatabase } from './database';
+import { createBenchKeys, freshBenchDatabase } from './database';
 import { flag } from './flags';
-import { eventLoopDelayMs, heapUsedMb, rssMb, startBenchProcess, stopProcess, waitUntil } from './processes';
+import { benchServiceEnv, eventLoopDelayMs, heapUsedMb, rssMb, startBenchProcess, stopProcess, waitUntil } from './processes';
 
 const ROOT = path.resolve(__dirname, '..');
 const BENCH_DATABASE = 'eo_bench';
@@ -209,26 +207,19 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
   const port = await freeLoopbackPort();
   const apiUrl = `http://127.0.0.1:${port}`;
   const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    DATABASE_URL: databaseUrl,
-    TEMPORAL_ADDRESS: temporalAddress,
+    ...benchServiceEnv({
+      databaseUrl,
+      temporalAddress,
+      redisUrl: process.env.REDIS_URL ?? local.redisUrl,
+      taskQueue,
+      port,
+      codecKeys: process.env.PAYLOAD_CODEC_KEYS || generateKeyEntry(),
+    }),
     KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? local.kafkaBrokers,
-    REDIS_URL: process.env.REDIS_URL ?? local.redisUrl,
-    // Nor may the per-key limits and the owner quota: one key drives the whole load.
-    RATE_LIMIT_REQUESTS_PER_SECOND: '100000',
-    RATE_LIMIT_EXECUTIONS_PER_MINUTE: '1000000',
-    QUOTA_ACTIVE_EXECUTIONS_PER_OWNER: '100000',
     // Each lane reads its execution's event stream: past STREAMS_PER_KEY (20) a stream is refused (429), the lane
     // sees no end and moves on, and a c=32 cell measured POSTs, not executions (until this stop's last run).
     STREAMS_PER_KEY: '100000',
-    TEMPORAL_TASK_QUEUE: taskQueue,
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    LOG_LEVEL: 'warn',
     LOG_FORMAT: 'json',
-    // api and worker run alone here: they refuse to start without codec keys.
-    PAYLOAD_CODEC_KEYS: process.env.PAYLOAD_CODEC_KEYS || generateKeyEntry(),
     // Capacity must not be what binds: the bench measures orchestration.
     CAPACITY_GLOBAL: '64',
     CAPACITY_PER_OWNER: '64',
@@ -575,11 +566,6 @@ main().then(
 
 /** An admin key for the bench's requests, made in its database as `npm run keys` makes one. */
 async function benchKeyHeader(databaseUrl: string): Promise<Record<string, string>> {
-  const keyDb = createDb(databaseUrl, { maxConnections: 1 });
-  try {
-    const { token } = await createApiKeyService(keyDb).create({ ownerId: 'bench', role: 'admin', name: 'bench/run.ts' });
-    return { authorization: `Bearer ${token}` };
-  } finally {
-    await keyDb.$disconnect();
-  }
+  const [token] = await createBenchKeys(databaseUrl, [{ ownerId: 'bench', role: 'admin' }], 'bench/run.ts');
+  return { authorization: `Bearer ${token}` };
 }
