@@ -73,7 +73,7 @@ export interface LocalRunner extends Runner {
 /** The start-up probe's cgroup: a leading dot, so never an execution's. */
 const PROBE_ID = '.probe';
 /** A tenth of one ordinary process's share for all runs together, when they compete with the service. */
-export const DEFAULT_RUNS_CPU_WEIGHT = 10;
+const DEFAULT_RUNS_CPU_WEIGHT = 10;
 const NOBODY = { uid: 65534, gid: 65534 };
 
 /**
