@@ -1,6 +1,6 @@
 // npm run bench -- [--temporal=dev|production|both] [--concurrency=1,8,32] [--counts=20,80,160]
 //                  [--languages=bash,python,node] [--memory=1000] [--api-rate=50] [--api-seconds=8] [--runner-runs=30]
-//                  [--end-to-end-only] [--profile]
+//                  [--end-to-end-only] [--profile] [--rounds=1]
 // Brings up the real local stack, and for each Temporal server (--temporal; default both when the production
 // server is built, else dev; an own server through TEMPORAL_ADDRESS is the only one) runs api, worker and relay as
 // their own processes (`node dist/…`) on a fresh database, and measures from outside, over REST and the event
@@ -15,6 +15,9 @@
 //      the fixed-rate POSTs of section 5 (worker stopped: one event per POST, so --api-rate events/s);
 //   3. runner overhead, once (no Temporal in it): bench/sandbox-overhead.ts, --runner-runs interleaved runs.
 // --end-to-end-only runs sections 1–2 alone (a quick before/after).
+// --rounds=N measures sections 1–2 N times per concurrency, the saga and the baseline taking turns to go first
+// (a machine that speeds up or slows down between two cells favours neither), and reports each round's ratio and
+// their median: on a shared machine one pair of cells can move by 20 %.
 // --profile runs api, worker and relay under `node --cpu-prof` and adds where each spent its CPU (bench/cpu-profile.ts);
 // with sections 1–2 alone the profile covers just them (section 5 kills the worker, whose profile is then lost).
 // Writes bench/results/<timestamp>.json and .md and prints the markdown.
@@ -55,6 +58,8 @@ const apiRate = Number(flag('api-rate', '50'));
 const apiSeconds = Number(flag('api-seconds', '8'));
 const runnerRuns = Number(flag('runner-runs', '30'));
 const endToEndOnly = process.argv.includes('--end-to-end-only');
+const rounds = Number(flag('rounds', '1'));
+if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a whole number ≥ 1, got '${flag('rounds', '1')}'`);
 // Only runs with memory checkpoints start the service's processes with an inspector (for the full GC).
 const sampleAfterGc = !endToEndOnly && memoryCheckpoints.some((checkpoint) => checkpoint > 0);
 const profile = process.argv.includes('--profile');
@@ -63,6 +68,7 @@ const profileRoot = path.join(os.tmpdir(), `eo-bench-profiles-${process.pid}`);
 const say = (line: string): void => void process.stderr.write(`[bench] ${line}\n`);
 
 const SCRIPTS: Record<string, string> = { bash: 'true', python: 'pass', node: '0' };
+const roundLabel = (round: number): string => (rounds > 1 ? `round ${round}: ` : '');
 
 let stopping = false;
 const startProcess = (name: string, command: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess =>
@@ -74,6 +80,8 @@ interface CellResult {
   section: string;
   language: string;
   concurrency: number;
+  /** Which round of --rounds (1-based); results before the flag have none: round 1. */
+  round?: number;
   count: number;
   perSecond: number;
   latencyMs: Summary;
@@ -295,28 +303,37 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
     const cells: CellResult[] = [];
     for (const [i, concurrency] of concurrencies.entries()) {
       const count = counts[i] ?? counts.at(-1)!;
-      for (const language of languages) {
-        const latencies: number[] = [];
-        const postLatencies: number[] = [];
-        let failures = 0;
-        const workerMetrics = `http://127.0.0.1:${opsPorts.worker}/metrics`;
-        await eventLoopDelayMs(workerMetrics, 'eo_worker_'); // starts the window
-        const cpuBefore = cpuSnapshot();
-        const wall = await runLanes(count, concurrency, async () => {
-          const { ms, postMs, status } = await execute(language, SCRIPTS[language] ?? 'true');
-          latencies.push(ms);
-          postLatencies.push(postMs);
-          if (status !== 'completed') failures++;
-        });
-        const cpuMsPerExecution = cpuPerUnit(cpuBefore, cpuSnapshot(), count, { api: processes.api?.pid, worker: processes.worker?.pid, relay: processes.relay?.pid });
-        const post = summarize(postLatencies);
-        const workerLoopDelayMs = await eventLoopDelayMs(workerMetrics, 'eo_worker_');
-        cells.push({ section: 'end to end', language, concurrency, count, perSecond: (count / wall) * 1000, latencyMs: summarize(latencies), postLatencyMs: post, workerLoopDelayMs, cpuMsPerExecution, failures });
-        say(`end to end ${language} c=${concurrency}: ${((count / wall) * 1000).toFixed(2)}/s, p50 ${summarize(latencies).p50} ms, POST p50 ${post.p50} / p99 ${post.p99} ms`);
+      const measureSaga = async (round: number) => {
+        for (const language of languages) {
+          const latencies: number[] = [];
+          const postLatencies: number[] = [];
+          let failures = 0;
+          const workerMetrics = `http://127.0.0.1:${opsPorts.worker}/metrics`;
+          await eventLoopDelayMs(workerMetrics, 'eo_worker_'); // starts the window
+          const cpuBefore = cpuSnapshot();
+          const wall = await runLanes(count, concurrency, async () => {
+            const { ms, postMs, status } = await execute(language, SCRIPTS[language] ?? 'true');
+            latencies.push(ms);
+            postLatencies.push(postMs);
+            if (status !== 'completed') failures++;
+          });
+          const cpuMsPerExecution = cpuPerUnit(cpuBefore, cpuSnapshot(), count, { api: processes.api?.pid, worker: processes.worker?.pid, relay: processes.relay?.pid });
+          const post = summarize(postLatencies);
+          const workerLoopDelayMs = await eventLoopDelayMs(workerMetrics, 'eo_worker_');
+          cells.push({ section: 'end to end', language, concurrency, round, count, perSecond: (count / wall) * 1000, latencyMs: summarize(latencies), postLatencyMs: post, workerLoopDelayMs, cpuMsPerExecution, failures });
+          say(`${roundLabel(round)}end to end ${language} c=${concurrency}: ${((count / wall) * 1000).toFixed(2)}/s, p50 ${summarize(latencies).p50} ms, POST p50 ${post.p50} / p99 ${post.p99} ms`);
+        }
+      };
+      const measureBaseline = async (round: number) => {
+        const baseline = { ...(await runBaseline(temporal, baselineQueue, temporalAddress, concurrency, count, profileDir)), round };
+        cells.push(baseline);
+        say(`${roundLabel(round)}baseline c=${concurrency}: ${baseline.perSecond.toFixed(2)}/s, p50 ${baseline.latencyMs.p50} ms`);
+      };
+      for (let round = 1; round <= rounds; round++) {
+        // Odd rounds: the saga first; even rounds: the baseline first.
+        const order = round % 2 === 1 ? [measureSaga, measureBaseline] : [measureBaseline, measureSaga];
+        for (const measure of order) await measure(round);
       }
-      const baseline = await runBaseline(temporal, baselineQueue, temporalAddress, concurrency, count, profileDir);
-      cells.push(baseline);
-      say(`baseline c=${concurrency}: ${baseline.perSecond.toFixed(2)}/s, p50 ${baseline.latencyMs.p50} ms`);
     }
     result.cells = cells;
 
@@ -470,6 +487,33 @@ const SERVER_NAMES: Record<string, string> = {
   external: 'TEMPORAL_ADDRESS',
 };
 
+/** ` (round N)` for a cell of a run with several rounds. */
+const inRound = (c: CellResult): string => (rounds > 1 ? ` (round ${c.round ?? 1})` : '');
+
+/** An end-to-end cell's throughput over its round's baseline at the same concurrency. */
+function ratioToBaseline(cells: CellResult[], c: CellResult): number | undefined {
+  const baseline = cells.find((b) => b.section === 'same-shape baseline' && b.concurrency === c.concurrency && (b.round ?? 1) === (c.round ?? 1));
+  return baseline ? c.perSecond / baseline.perSecond : undefined;
+}
+
+/** Each language and concurrency's ratios, round by round, and their median (the middle two's mean for an even count). */
+function medianRatios(cells: CellResult[]): Array<{ language: string; concurrency: number; ratios: number[]; median: number }> {
+  const groups = new Map<string, { language: string; concurrency: number; ratios: number[] }>();
+  for (const c of cells) {
+    const ratio = c.section === 'end to end' ? ratioToBaseline(cells, c) : undefined;
+    if (ratio === undefined) continue;
+    const key = `${c.language} ${c.concurrency}`;
+    const group = groups.get(key) ?? { language: c.language, concurrency: c.concurrency, ratios: [] };
+    group.ratios.push(ratio);
+    groups.set(key, group);
+  }
+  return [...groups.values()].map((g) => {
+    const sorted = [...g.ratios].sort((a, b) => a - b);
+    const mid = sorted.length / 2;
+    return { ...g, median: sorted.length % 2 === 1 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2 };
+  });
+}
+
 function renderMarkdown(r: Record<string, unknown>): string {
   const machine = r.machine as { cpus: number; model: string; memoryGb: number; loadAtStart: number };
   const servers = Object.entries((r.servers ?? {}) as Record<string, Record<string, unknown>>);
@@ -482,35 +526,39 @@ function renderMarkdown(r: Record<string, unknown>): string {
     '',
     '## 1–2. End to end (POST → `end` on the event stream) vs the same-shape baseline (raw Temporal, six no-op activities)',
     '',
-    '| server | section | language | concurrency | n | per second | ratio to baseline | p50 ms | p95 ms | p99 ms | not completed |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| server | section | language | concurrency | round | n | per second | ratio to baseline | p50 ms | p95 ms | p99 ms | not completed |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const [server, s] of servers) {
     const cells = (s.cells ?? []) as CellResult[];
     for (const c of cells) {
-      const baseline = cells.find((b) => b.section === 'same-shape baseline' && b.concurrency === c.concurrency);
-      const ratio = c.section === 'end to end' && baseline ? `${(c.perSecond / baseline.perSecond).toFixed(2)}×` : '';
-      lines.push(`| ${server} | ${c.section} | ${c.language} | ${c.concurrency} | ${c.count} | ${c.perSecond.toFixed(2)} | ${ratio} | ${c.latencyMs.p50} | ${c.latencyMs.p95} | ${c.latencyMs.p99} | ${c.failures} |`);
+      const ratio = c.section === 'end to end' ? ratioToBaseline(cells, c) : undefined;
+      lines.push(`| ${server} | ${c.section} | ${c.language} | ${c.concurrency} | ${c.round ?? 1} | ${c.count} | ${c.perSecond.toFixed(2)} | ${ratio === undefined ? '' : `${ratio.toFixed(2)}×`} | ${c.latencyMs.p50} | ${c.latencyMs.p95} | ${c.latencyMs.p99} | ${c.failures} |`);
     }
   }
-  const posts = servers.flatMap(([server, s]) => ((s.cells ?? []) as CellResult[]).filter((c) => c.postLatencyMs).map((c) => `${server} ${c.language} c=${c.concurrency} ${c.postLatencyMs!.p50}/${c.postLatencyMs!.p99}`));
+  const medians = servers.flatMap(([server, s]) => medianRatios((s.cells ?? []) as CellResult[]).map((m) => ({ server, ...m })));
+  if (medians.some((m) => m.ratios.length > 1)) {
+    lines.push('', 'Ratio to the baseline by round, and the median:', '', '| server | language | concurrency | ratios | median |', '| --- | --- | --- | --- | --- |');
+    for (const m of medians) lines.push(`| ${m.server} | ${m.language} | ${m.concurrency} | ${m.ratios.map((x) => `${x.toFixed(2)}×`).join(', ')} | **${m.median.toFixed(2)}×** |`);
+  }
+  const posts = servers.flatMap(([server, s]) => ((s.cells ?? []) as CellResult[]).filter((c) => c.postLatencyMs).map((c) => `${server} ${c.language} c=${c.concurrency}${inRound(c)} ${c.postLatencyMs!.p50}/${c.postLatencyMs!.p99}`));
   if (posts.length > 0) lines.push('', `POST alone (201), p50/p99 ms: ${posts.join('; ')}.`);
-  const loops = servers.flatMap(([server, s]) => ((s.cells ?? []) as CellResult[]).filter((c) => c.workerLoopDelayMs).map((c) => `${server} ${c.language} c=${c.concurrency} ${c.workerLoopDelayMs!.p99}/${c.workerLoopDelayMs!.max}`));
+  const loops = servers.flatMap(([server, s]) => ((s.cells ?? []) as CellResult[]).filter((c) => c.workerLoopDelayMs).map((c) => `${server} ${c.language} c=${c.concurrency}${inRound(c)} ${c.workerLoopDelayMs!.p99}/${c.workerLoopDelayMs!.max}`));
   if (loops.length > 0) lines.push('', `Worker event-loop delay during the cell, p99/max ms: ${loops.join('; ')}.`);
   const cpu = servers.flatMap(([server, s]) => ((s.cells ?? []) as CellResult[]).filter((c) => c.cpuMsPerExecution).map((c) => ({ server, c })));
   if (cpu.length > 0) {
-    lines.push('', 'CPU per execution over each cell, ms (from /proc: a process with the children it reaped; a sandboxed run counts to the worker):', '', '| server | section | language | concurrency | machine | by process |', '| --- | --- | --- | --- | --- | --- |');
+    lines.push('', 'CPU per execution over each cell, ms (from /proc: a process with the children it reaped; a sandboxed run counts to the worker):', '', '| server | section | language | concurrency | round | machine | by process |', '| --- | --- | --- | --- | --- | --- | --- |');
     for (const { server, c } of cpu) {
       const { machine, ...byProcess } = c.cpuMsPerExecution!;
-      lines.push(`| ${server} | ${c.section} | ${c.language} | ${c.concurrency} | ${machine} | ${Object.entries(byProcess).map(([k, v]) => `${k} ${v}`).join(', ')} |`);
+      lines.push(`| ${server} | ${c.section} | ${c.language} | ${c.concurrency} | ${c.round ?? 1} | ${machine} | ${Object.entries(byProcess).map(([k, v]) => `${k} ${v}`).join(', ')} |`);
     }
   }
   const [devRun, prodRun] = [servers.find(([n]) => n === 'dev')?.[1], servers.find(([n]) => n === 'production')?.[1]];
   if (devRun && prodRun) {
-    lines.push('', '### Production server ÷ dev server (throughput)', '', '| section | language | concurrency | dev per second | production per second | production ÷ dev |', '| --- | --- | --- | --- | --- | --- |');
+    lines.push('', '### Production server ÷ dev server (throughput)', '', '| section | language | concurrency | round | dev per second | production per second | production ÷ dev |', '| --- | --- | --- | --- | --- | --- | --- |');
     for (const c of (prodRun.cells ?? []) as CellResult[]) {
-      const d = ((devRun.cells ?? []) as CellResult[]).find((x) => x.section === c.section && x.language === c.language && x.concurrency === c.concurrency);
-      if (d) lines.push(`| ${c.section} | ${c.language} | ${c.concurrency} | ${d.perSecond.toFixed(2)} | ${c.perSecond.toFixed(2)} | ${(c.perSecond / d.perSecond).toFixed(2)}× |`);
+      const d = ((devRun.cells ?? []) as CellResult[]).find((x) => x.section === c.section && x.language === c.language && x.concurrency === c.concurrency && (x.round ?? 1) === (c.round ?? 1));
+      if (d) lines.push(`| ${c.section} | ${c.language} | ${c.concurrency} | ${c.round ?? 1} | ${d.perSecond.toFixed(2)} | ${c.perSecond.toFixed(2)} | ${(c.perSecond / d.perSecond).toFixed(2)}× |`);
     }
   }
   for (const [server, s] of servers) {
