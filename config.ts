@@ -155,7 +155,7 @@ const envSchema = z.object({
    * the worker and the stack; an idle host is still all the scripts'. Needs a cpu cgroup controller.
    * @default 10
    */
-  RUNNER_CPU_WEIGHT: z.coerce.number().int().min(1).max(10_000).default(10),
+  RUNNER_CPU_WEIGHT: z.coerce.number().int().min(1).max(10_000).default(100),
   /** Where scripts run: `local` (this host, in a sandbox: RUNNER_SANDBOX) or `kubernetes` (a Pod per execution: KUBERNETES_*). @default local */
   RUNNER: z.enum(['local', 'kubernetes']).default('local'),
   /** RUNNER=kubernetes: path of the kubeconfig to use; unset: the worker pod's in-cluster service account. */

@@ -4,7 +4,7 @@
 // weight (RUNNER_CPU_WEIGHT) in --weights, each on a fresh worker; the API runs alone beside it (a real
 // deployment's API is not on the worker's host at all, so this is the harder case). Not part of `npm run bench`.
 //
-//   npm run bench:contention -- [--hogs=8] [--executions=40] [--clients=2] [--weights=10,1000]
+//   npm run bench:contention -- [--hogs=8] [--executions=40] [--clients=2] [--weights=100,10]
 import os from 'node:os';
 import { generateKeyEntry } from '../payload-codec/keyring';
 import { stackEndpoints, upPart } from '../stack';
@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   const hogs = numberFlag('hogs', 8);
   const executions = numberFlag('executions', 40);
   const clients = numberFlag('clients', 2);
-  const weights = flag('weights', '10,1000').split(',').map(Number);
+  const weights = flag('weights', '100,10').split(',').map(Number);
   await Promise.all((['postgres', 'temporal', 'redis'] as const).map((part) => upPart(part)));
   const local = stackEndpoints();
   const databaseUrl = await freshBenchDatabase(DATABASE);

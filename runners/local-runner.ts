@@ -72,8 +72,11 @@ export interface LocalRunner extends Runner {
 
 /** The start-up probe's cgroup: a leading dot, so never an execution's. */
 const PROBE_ID = '.probe';
-/** A tenth of one ordinary process's share for all runs together, when they compete with the service. */
-const DEFAULT_RUNS_CPU_WEIGHT = 10;
+/**
+ * One ordinary process's share for all runs together, when they compete with the service: busy scripts cannot
+ * outweigh it, and a short run is not kept waiting behind it (README, Performance: 10 cost end-to-end throughput).
+ */
+const DEFAULT_RUNS_CPU_WEIGHT = 100;
 const NOBODY = { uid: 65534, gid: 65534 };
 
 /**
