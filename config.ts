@@ -151,9 +151,10 @@ const envSchema = z.object({
   RUNNER_SANDBOX: z.enum(['bwrap', 'none']).default('bwrap'),
   /**
    * The CPU weight of all sandboxed runs together when the host's CPU is contended, on cgroup v2's
-   * scale (100 = one ordinary process's share, 1–10000): below 100, a busy script yields to the API,
-   * the worker and the stack; an idle host is still all the scripts'. Needs a cpu cgroup controller.
-   * @default 10
+   * scale (100 = one ordinary process's share, 1–10000): at 100 any number of busy scripts weigh one
+   * process against the API, the worker and the stack; lower favours the service further. An idle host is
+   * still all the scripts'. Needs a cpu cgroup controller.
+   * @default 100
    */
   RUNNER_CPU_WEIGHT: z.coerce.number().int().min(1).max(10_000).default(100),
   /** Where scripts run: `local` (this host, in a sandbox: RUNNER_SANDBOX) or `kubernetes` (a Pod per execution: KUBERNETES_*). @default local */

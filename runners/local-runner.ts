@@ -53,9 +53,10 @@ export interface LocalRunnerOptions {
   hostUser?: { uid: number; gid: number };
   /**
    * The CPU weight of all sandboxed runs together when the machine is contended, on cgroup v2's scale
-   * (100 is one ordinary process's share, 1–10000). Below 100 a busy run yields the CPU to the API, the
-   * worker and the stack; an idle machine is still all the runs'. No effect without a cpu controller.
-   * @default 10
+   * (100 is one ordinary process's share, 1–10000): however many runs are busy, together they weigh this
+   * against the API, the worker and the stack; an idle machine is still all the runs'. No effect without a
+   * cpu controller.
+   * @default 100
    */
   runsCpuWeight?: number;
   log?: RunnerLog;
