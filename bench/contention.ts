@@ -30,6 +30,8 @@ async function main(): Promise<void> {
   const executions = numberFlag('executions', 40);
   const clients = numberFlag('clients', 2);
   const weights = flag('weights', '100,10').split(',').map(Number);
+  // RUNNER_CPU_WEIGHT's own range: a worker given anything else refuses to start, and the bench would only time out.
+  if (!weights.every((w) => Number.isInteger(w) && w >= 1 && w <= 10_000)) throw new Error(`--weights must be whole numbers from 1 to 10000, got '${flag('weights', '100,10')}'`);
   await Promise.all((['postgres', 'temporal', 'redis'] as const).map((part) => upPart(part)));
   const local = stackEndpoints();
   const databaseUrl = await freshBenchDatabase(DATABASE);
