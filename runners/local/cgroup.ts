@@ -172,9 +172,10 @@ export class CgroupTree {
 
   /**
    * All runs together get `weight` (cgroup v2's scale: 100 is one ordinary process's share) against the
-   * service's own processes (API, worker, Temporal, Postgres): below 100 a busy run yields the CPU to them,
-   * and an idle machine is still all the runs'. Best effort: without a usable cpu controller runs keep every
-   * limit and only compete for the CPU as ordinary processes. Returns the spawner host's `cgroup.procs`.
+   * service's own processes (API, worker, Temporal, Postgres): however many runs are busy, together they
+   * weigh no more than that, and an idle machine is still all the runs'. Best effort: without a usable cpu
+   * controller runs keep every limit and only compete for the CPU as ordinary processes. Returns the spawner
+   * host's `cgroup.procs`.
    * @throws Error saying why the weight could not be set.
    */
   private weighRuns(weight: number): string {
