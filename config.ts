@@ -120,6 +120,8 @@ const envSchema = z.object({
   STREAMS_PER_KEY: int(20),
   /** Event streams open at once per API replica, all keys together; past it → 503. @default 1000 */
   STREAMS_PER_REPLICA: int(1000),
+  /** Answers carry `Server-Timing`: what the request waited on (API key lookup, rate limits, Postgres, Temporal) and its total, ms. @default true */
+  API_SERVER_TIMING: bool.default(true),
   /**
    * How long an execution whose saga could not be started (Temporal did not answer) stays `queued` for a retry of
    * the same request (same Idempotency-Key) to start it; after that the API records it as `error`, ms. @default 300000
@@ -261,7 +263,8 @@ const envSchema = z.object({
 export interface Config {
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   logFormat: z.infer<typeof envSchema>['LOG_FORMAT'];
-  api: { host: string; port: number };
+  /** `serverTiming`: config API_SERVER_TIMING. */
+  api: { host: string; port: number; serverTiming: boolean };
   databaseUrl: string | undefined;
   temporal: { address: string | undefined; namespace: string; taskQueue: string; connection: TemporalConnectionConfig };
   kafka: { brokers: string[] | undefined; clientId: string };
@@ -367,7 +370,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
   return deepFreeze({
     logLevel: e.LOG_LEVEL,
     logFormat: e.LOG_FORMAT,
-    api: { host: e.HOST, port: e.PORT },
+    api: { host: e.HOST, port: e.PORT, serverTiming: e.API_SERVER_TIMING },
     databaseUrl: e.DATABASE_URL,
     temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE, connection },
     kafka: { brokers: e.KAFKA_BROKERS?.split(','), clientId: e.KAFKA_CLIENT_ID },

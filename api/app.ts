@@ -31,6 +31,7 @@ import { webhookSecretRoutes } from './routes/webhook-secrets';
 import type { WebhookSecretService } from '../webhooks/secrets';
 import { keepingTraceContext, traceRequests } from '../observability/http-tracing';
 import { createStreamSlots } from './stream-slots';
+import { serverTiming } from './server-timing';
 import type { StreamCaps } from './stream-slots';
 
 export interface AppDeps extends ExecutionServiceDeps {
@@ -52,6 +53,8 @@ export interface AppDeps extends ExecutionServiceDeps {
   moreMetrics?: () => Promise<string>;
   /** Event streams open at once per key and per process (config STREAMS_PER_KEY, STREAMS_PER_REPLICA). */
   streams: StreamCaps;
+  /** Whether answers carry `Server-Timing` (config API_SERVER_TIMING). @default true */
+  serverTiming?: boolean;
 }
 
 /** Request bodies above this are refused with 413 (a script is at most 64 KiB, stdin the same). */
@@ -85,6 +88,8 @@ export function createApp(deps: AppDeps): express.Express {
   const deadLetters = createDeadLetterService(deps);
   const keys = createApiKeyService(deps.db);
   const authenticated = authenticate(keys);
+  // First: its `total` covers every middleware after it.
+  if (deps.serverTiming !== false) app.use(serverTiming);
   app.use(traceRequests);
   app.use(hostCheck(deps.listenHost));
   app.use(metrics.timeRequests);

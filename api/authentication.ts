@@ -4,6 +4,7 @@ import { coerceError } from '../observability/logger';
 import { HttpError } from './problem';
 import { requestLog } from './request-parts';
 import { principalOf, setPrincipal } from './principal';
+import { timed } from './server-timing';
 
 /** Retry-After of a 503 when keys cannot be checked, s. */
 const RETRY_AFTER_S = 5;
@@ -22,7 +23,7 @@ export function authenticate(keys: ApiKeyService): RequestHandler {
     if (header === undefined) throw unauthorized('an API key is required: Authorization: Bearer <key>', false);
     const match = /^Bearer +(\S+)$/i.exec(header);
     const key = match
-      ? await keys.authenticate(match[1]!).catch((err: unknown) => {
+      ? await timed('auth', () => keys.authenticate(match[1]!)).catch((err: unknown) => {
           requestLog(req).warn({ err: coerceError(err) }, 'API key check failed: the database does not answer');
           throw keyUncheckable();
         })

@@ -10,6 +10,7 @@ import { OwnerQuotaExceededError } from '../store/errors';
 import type { OwnerLocks } from '../store/owner-locks';
 import { limitKeyOf } from './limit-key';
 import { HttpError } from './problem';
+import { timed } from './server-timing';
 
 // Limits per principal shared by every API replica: the counters live in Redis (rate-limiter-flexible's
 // atomic Lua increment), so N replicas enforce one limit, not N. The per-owner quota of unfinished
@@ -159,7 +160,7 @@ export function createRateLimits(deps: RateLimitsDeps): RateLimits {
     }
     let state: RateLimiterRes;
     try {
-      state = await limiter.consume(key, points);
+      state = await timed('limits', () => limiter.consume(key, points));
     } catch (err) {
       if (!(err instanceof RateLimiterRes)) {
         redisFailed(err, res);

@@ -53,6 +53,7 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
     // Detected here too: the API answers GET /runtimes for the worker image it ships in.
     installedRuntimes: detectRuntimes().map(({ language, version }) => ({ language, version })),
     streams: config.streams,
+    serverTiming: config.api.serverTiming,
     rateLimits: createRateLimits({ redis, db, ownerLocks, limits: config.rateLimits, log }),
     codec: {
       codec: new EncryptionCodec(keyring),

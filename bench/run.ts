@@ -43,6 +43,8 @@ import { atFixedRate, runLanes, summarize, type Summary } from './stats';
 import { freeLoopbackPort } from '../stack/port';
 import { createBenchKeys, freshBenchDatabase } from './database';
 import { flag } from './flags';
+import { TIMING_TABLE_HEAD, timedRequest, timingBreakdown, timingRows } from './server-timing';
+import type { TimedRequest, TimingBreakdown } from './server-timing';
 import { benchServiceEnv, eventLoopDelayMs, heapUsedMb, rssMb, startBenchProcess, stopProcess, waitUntil } from './processes';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -87,6 +89,8 @@ interface CellResult {
   latencyMs: Summary;
   /** POST alone (201 received), end to end only. */
   postLatencyMs?: Summary;
+  /** Where those POSTs' time went (their `Server-Timing`), end to end only. */
+  postTiming?: TimingBreakdown | null;
   /** The worker's event-loop delay over the cell (p99 and max, ms), end to end only: what a blocking call on its main thread costs every other run. */
   workerLoopDelayMs?: { p99: number; max: number } | null;
   /** CPU ms per execution over the cell: the machine's, and by process (bench/cpu-account.ts). */
@@ -280,7 +284,7 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
     await (sampleAfterGc ? sampleMemoryAfterGc('start') : sampleMemory('start'));
 
     /** One execution: POST, then its event stream until `end`; the latency is POST → end. */
-    const execute = async (language: string, script: string, limits = { wallTimeMs: 10_000 }): Promise<{ ms: number; postMs: number; status: string }> => {
+    const execute = async (language: string, script: string, limits = { wallTimeMs: 10_000 }): Promise<{ ms: number; postMs: number; postTiming: TimedRequest | null; status: string }> => {
       const t = performance.now();
       const res = await fetch(`${apiUrl}/api/v1/executions`, {
         method: 'POST',
@@ -289,12 +293,13 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
       });
       const body = (await res.json()) as { id?: string; detail?: string };
       const postMs = performance.now() - t;
+      const postTiming = timedRequest(postMs, res.headers.get('server-timing'));
       if (res.status !== 201 || !body.id) throw new Error(`POST answered ${res.status}: ${JSON.stringify(body)}`);
       submitted.push(body.id);
       const stream = await readEventStream(`${apiUrl}/api/v1/executions/${body.id}/stream`, auth, 120_000);
       const end = stream.events.find((e) => e.event === 'end');
       const status = end ? ((JSON.parse(end.data) as { status?: string }).status ?? 'unknown') : 'no end event';
-      return { ms: performance.now() - t, postMs, status };
+      return { ms: performance.now() - t, postMs, postTiming, status };
     };
 
     say('warming up');
@@ -307,20 +312,22 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
         for (const language of languages) {
           const latencies: number[] = [];
           const postLatencies: number[] = [];
+          const postTimings: TimedRequest[] = [];
           let failures = 0;
           const workerMetrics = `http://127.0.0.1:${opsPorts.worker}/metrics`;
           await eventLoopDelayMs(workerMetrics, 'eo_worker_'); // starts the window
           const cpuBefore = cpuSnapshot();
           const wall = await runLanes(count, concurrency, async () => {
-            const { ms, postMs, status } = await execute(language, SCRIPTS[language] ?? 'true');
+            const { ms, postMs, postTiming, status } = await execute(language, SCRIPTS[language] ?? 'true');
             latencies.push(ms);
             postLatencies.push(postMs);
+            if (postTiming) postTimings.push(postTiming);
             if (status !== 'completed') failures++;
           });
           const cpuMsPerExecution = cpuPerUnit(cpuBefore, cpuSnapshot(), count, { api: processes.api?.pid, worker: processes.worker?.pid, relay: processes.relay?.pid });
           const post = summarize(postLatencies);
           const workerLoopDelayMs = await eventLoopDelayMs(workerMetrics, 'eo_worker_');
-          cells.push({ section: 'end to end', language, concurrency, round, count, perSecond: (count / wall) * 1000, latencyMs: summarize(latencies), postLatencyMs: post, workerLoopDelayMs, cpuMsPerExecution, failures });
+          cells.push({ section: 'end to end', language, concurrency, round, count, perSecond: (count / wall) * 1000, latencyMs: summarize(latencies), postLatencyMs: post, postTiming: timingBreakdown(postTimings), workerLoopDelayMs, cpuMsPerExecution, failures });
           say(`${roundLabel(round)}end to end ${language} c=${concurrency}: ${((count / wall) * 1000).toFixed(2)}/s, p50 ${summarize(latencies).p50} ms, POST p50 ${post.p50} / p99 ${post.p99} ms`);
         }
       };
@@ -409,6 +416,12 @@ async function runBaseline(temporal: Client, taskQueue: string, address: string,
   }
 }
 
+/** Adds a request's client latency (from `startedAt`) and its `Server-Timing` to `timings`, when given. */
+function record(timings: TimedRequest[] | undefined, startedAt: number, res: Response): void {
+  const timed = timings && timedRequest(performance.now() - startedAt, res.headers.get('server-timing'));
+  if (timed) timings!.push(timed);
+}
+
 /**
  * API latency at a fixed rate: GET of a running execution; then, with the worker stopped, POST (each one
  * commits exactly one event, `execution_requested`, so the POST rate is the event rate) with every event
@@ -422,22 +435,32 @@ async function measureApiAndRelay(
   temporal: Client,
   auth: Record<string, string>,
 ) {
-  const post = async (): Promise<string> => {
+  /** `timings`: where each request's `Server-Timing` goes, beside its latency as the bench saw it. */
+  const post = async (timings?: TimedRequest[]): Promise<string> => {
+    const t = performance.now();
     const res = await fetch(`${apiUrl}/api/v1/executions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...auth },
       body: JSON.stringify({ language: 'bash', script: 'sleep 60', limits: { wallTimeMs: 70_000 } }),
     });
     const { id } = (await res.json()) as { id: string };
+    record(timings, t, res);
     submitted.push(id);
     return id;
   };
-  const get = async (id: string): Promise<string> => ((await (await fetch(`${apiUrl}/api/v1/executions/${id}`, { headers: auth })).json()) as { status: string }).status;
+  const get = async (id: string, timings?: TimedRequest[]): Promise<string> => {
+    const t = performance.now();
+    const res = await fetch(`${apiUrl}/api/v1/executions/${id}`, { headers: auth });
+    const { status } = (await res.json()) as { status: string };
+    record(timings, t, res);
+    return status;
+  };
+  const timings = { getRunning: [] as TimedRequest[], postWorkerStopped: [] as TimedRequest[], getWorkerStopped: [] as TimedRequest[] };
 
   say(`API: GET of a running execution at ${apiRate}/s for ${apiSeconds} s`);
   const running = await post();
   await waitUntil('the execution to run', async () => (await get(running)) === 'running', 30_000);
-  const getRunning = summarize(await atFixedRate(apiRate, apiSeconds * 1000, async () => void (await get(running))));
+  const getRunning = summarize(await atFixedRate(apiRate, apiSeconds * 1000, async () => void (await get(running, timings.getRunning))));
   await temporal.workflow.getHandle(running).cancel().catch(() => undefined);
   // Its end recorded before the worker is stopped: a stop at once would drain a run whose cancel is on its way.
   await waitUntil('the running execution to be cancelled', async () => (await get(running)) === 'cancelled', 30_000).catch(() => say('the cancelled execution did not end in 30 s'));
@@ -462,7 +485,7 @@ async function measureApiAndRelay(
     await new Promise((r) => setTimeout(r, 2000)); // the group joins and takes its partitions
     postWorkerStopped = summarize(
       await atFixedRate(apiRate, apiSeconds * 1000, async () => {
-        const id = await post();
+        const id = await post(timings.postWorkerStopped);
         posted.add(id);
         const latency = early.get(id);
         if (latency !== undefined) relayLatencies.push(latency);
@@ -477,8 +500,9 @@ async function measureApiAndRelay(
 
   const queued = await post();
   say(`API: GET of a queued execution (worker stopped) at ${apiRate}/s for ${apiSeconds} s`);
-  const getQueued = summarize(await atFixedRate(apiRate, apiSeconds * 1000, async () => void (await get(queued))));
-  return { api: { rate: apiRate, seconds: apiSeconds, getRunning, postWorkerStopped, getWorkerStopped: getQueued }, relay };
+  const getQueued = summarize(await atFixedRate(apiRate, apiSeconds * 1000, async () => void (await get(queued, timings.getWorkerStopped))));
+  const timing = Object.fromEntries(Object.entries(timings).map(([request, samples]) => [request, timingBreakdown(samples)]));
+  return { api: { rate: apiRate, seconds: apiSeconds, getRunning, postWorkerStopped, getWorkerStopped: getQueued, timing }, relay };
 }
 
 const SERVER_NAMES: Record<string, string> = {
@@ -486,6 +510,9 @@ const SERVER_NAMES: Record<string, string> = {
   production: 'production server (`go.temporal.io/server`, Postgres)',
   external: 'TEMPORAL_ADDRESS',
 };
+
+const TIMING_NOTE =
+  'where the time went (mean ms of each part, from the API\'s `Server-Timing`; `api own`: its total less the named parts — parsing, validation, rendering, its event loop; `outside`: the client\'s latency less that total):';
 
 /** ` (round N)` for a cell of a run with several rounds. */
 const inRound = (c: CellResult): string => (rounds > 1 ? ` (round ${c.round ?? 1})` : '');
@@ -543,6 +570,8 @@ function renderMarkdown(r: Record<string, unknown>): string {
   }
   const posts = servers.flatMap(([server, s]) => ((s.cells ?? []) as CellResult[]).filter((c) => c.postLatencyMs).map((c) => `${server} ${c.language} c=${c.concurrency}${inRound(c)} ${c.postLatencyMs!.p50}/${c.postLatencyMs!.p99}`));
   if (posts.length > 0) lines.push('', `POST alone (201), p50/p99 ms: ${posts.join('; ')}.`);
+  const postTimings = servers.flatMap(([server, s]) => ((s.cells ?? []) as CellResult[]).flatMap((c) => (c.postTiming ? timingRows(`${server}, ${c.language} c=${c.concurrency}${inRound(c)}`, c.postTiming) : [])));
+  if (postTimings.length > 0) lines.push('', `Those POSTs: ${TIMING_NOTE}`, '', ...TIMING_TABLE_HEAD, ...postTimings);
   const loops = servers.flatMap(([server, s]) => ((s.cells ?? []) as CellResult[]).filter((c) => c.workerLoopDelayMs).map((c) => `${server} ${c.language} c=${c.concurrency}${inRound(c)} ${c.workerLoopDelayMs!.p99}/${c.workerLoopDelayMs!.max}`));
   if (loops.length > 0) lines.push('', `Worker event-loop delay during the cell, p99/max ms: ${loops.join('; ')}.`);
   const cpu = servers.flatMap(([server, s]) => ((s.cells ?? []) as CellResult[]).filter((c) => c.cpuMsPerExecution).map((c) => ({ server, c })));
@@ -589,6 +618,12 @@ function renderMarkdown(r: Record<string, unknown>): string {
         lines.push(`| ${server} | ${label} | ${x.n} | ${x.p50} | ${x.p95} | ${x.p99} | ${x.max} |`);
       }
     }
+    const breakdowns = apis.flatMap(([server, s]) => {
+      const timing = ((s.api as { timing?: Record<string, TimingBreakdown | null> }).timing ?? {});
+      const labels: Record<string, string> = { getRunning: 'GET running', postWorkerStopped: 'POST, worker stopped', getWorkerStopped: 'GET queued' };
+      return Object.entries(timing).flatMap(([request, b]) => (b ? timingRows(`${server}, ${labels[request] ?? request}`, b) : []));
+    });
+    if (breakdowns.length > 0) lines.push('', TIMING_NOTE, '', ...TIMING_TABLE_HEAD, ...breakdowns);
   }
   const memories = servers.filter(([, s]) => ((s.memory ?? []) as MemorySample[]).length > 0);
   if (memories.length > 0) {

@@ -3,7 +3,7 @@ import { DEFAULT_RETRY_PRESETS } from '../domain/retry-policies';
 
 test('defaults apply when nothing is set', () => {
   const config = loadConfig({});
-  expect(config.api).toEqual({ host: '127.0.0.1', port: 3000 });
+  expect(config.api).toEqual({ host: '127.0.0.1', port: 3000, serverTiming: true });
   expect(config.databaseUrl).toBeUndefined();
   expect(config.retryPresets).toEqual(DEFAULT_RETRY_PRESETS);
   expect(Object.isFrozen(config.capacity)).toBe(true);

@@ -27,7 +27,7 @@ export async function createTestApp(config: ResolvedConfig, databaseUrl = config
   const redis = await connectRedis(config.redisUrl, log);
   const ownerLocks = createOwnerLocks(databaseUrl);
   const rateLimits = createRateLimits({ redis, db, ownerLocks, limits: config.rateLimits, log });
-  const app = createApp({ db, temporal, feed, log, listenHost: config.api.host, taskQueue: config.temporal.taskQueue, limitMaxima: config.limitMaxima, retryPresets: config.retryPresets, producer: config.service, saga: config.saga, installedRuntimes: extras.installedRuntimes, rateLimits, codec, webhooks: { secrets: createWebhookSecretService(db, codecKeyring(config)), allowHttp: config.webhooks.allowHttp }, streams: config.streams });
+  const app = createApp({ db, temporal, feed, log, listenHost: config.api.host, taskQueue: config.temporal.taskQueue, limitMaxima: config.limitMaxima, retryPresets: config.retryPresets, producer: config.service, saga: config.saga, installedRuntimes: extras.installedRuntimes, rateLimits, codec, webhooks: { secrets: createWebhookSecretService(db, codecKeyring(config)), allowHttp: config.webhooks.allowHttp }, streams: config.streams, serverTiming: config.api.serverTiming });
   // An app on a database that does not answer (outage tests) gets no key: none could be made or checked.
   const adminKey = databaseUrl === config.databaseUrl ? await createTestKey(db, 'admin') : 'eo_0000000000_no-key-for-a-database-that-does-not-answer';
   /** supertest on the app, every request sent with `token` (default: an admin key). */

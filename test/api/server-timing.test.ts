@@ -1,0 +1,75 @@
+import { renderServerTiming, timed } from '../../api/server-timing';
+import { resetDatabase, testConfig } from '../support/harness';
+import { createTestApp } from '../support/test-app';
+
+const config = testConfig();
+let testApp: Awaited<ReturnType<typeof createTestApp>>;
+
+beforeAll(async () => {
+  testApp = await createTestApp(config);
+  await resetDatabase(testApp.db);
+});
+
+afterAll(() => testApp?.close());
+
+/** `Server-Timing` as [name, ms] pairs, in the header's order. */
+function partsOf(header: string | undefined): [string, number][] {
+  expect(header).toBeDefined();
+  return header!.split(', ').map((entry) => {
+    const match = /^([a-z]+);dur=(\d+\.\d\d)$/.exec(entry);
+    expect(match).not.toBeNull();
+    return [match![1]!, Number(match![2])];
+  });
+}
+
+const sumOf = (parts: [string, number][], names: string[]) => parts.filter(([n]) => names.includes(n)).reduce((sum, [, ms]) => sum + ms, 0);
+
+test('a POST of an execution says what it waited on: the key, the rate limits, Postgres, Temporal, and its total', async () => {
+  const res = await testApp.api().post('/api/v1/executions').send({ language: 'bash', script: 'true' });
+  expect(res.status).toBe(201);
+  const parts = partsOf(res.headers['server-timing']);
+  // In the order first waited on; the parts after the body parser are there only if its async context was kept.
+  expect(parts.map(([name]) => name)).toEqual(['auth', 'limits', 'db', 'temporal', 'total']);
+  const total = parts.at(-1)![1];
+  // One after the other in a POST: together no longer than the whole.
+  expect(sumOf(parts, ['auth', 'limits', 'db', 'temporal'])).toBeLessThanOrEqual(total);
+  expect(parts.find(([n]) => n === 'temporal')![1]).toBeGreaterThan(0);
+});
+
+test('a GET of an execution not yet ended waits on Postgres and on Temporal for its live state', async () => {
+  const created = await testApp.api().post('/api/v1/executions').send({ language: 'bash', script: 'true' });
+  const res = await testApp.api().get(`/api/v1/executions/${created.body.id}`);
+  expect(res.status).toBe(200);
+  expect(res.body.status).toBe('queued'); // no worker here: the saga never starts
+  expect(partsOf(res.headers['server-timing']).map(([name]) => name)).toEqual(['auth', 'limits', 'db', 'temporal', 'total']);
+});
+
+test('a refused request carries what it waited on before it was refused, and nothing after', async () => {
+  const res = await testApp.api().post('/api/v1/executions').send({ language: 'cobol', script: 'true' });
+  expect(res.status).toBe(400);
+  expect(partsOf(res.headers['server-timing']).map(([name]) => name)).toEqual(['auth', 'limits', 'total']);
+  const unauthenticated = await testApp.as('eo_0000000000_not-a-key').get('/api/v1/executions');
+  expect(unauthenticated.status).toBe(401);
+  expect(partsOf(unauthenticated.headers['server-timing']).map(([name]) => name)).toEqual(['auth', 'total']);
+});
+
+test('API_SERVER_TIMING=false: no answer carries the header', async () => {
+  const quiet = await createTestApp(testConfig({ API_SERVER_TIMING: 'false' }));
+  try {
+    const res = await quiet.api().post('/api/v1/executions').send({ language: 'bash', script: 'true' });
+    expect(res.status).toBe(201);
+    expect(res.headers['server-timing']).toBeUndefined();
+  } finally {
+    await quiet.close();
+  }
+});
+
+test('outside a request, timed work just runs; the header lists parts in order, then the total', async () => {
+  await expect(timed('db', async () => 42)).resolves.toBe(42);
+  await expect(timed('db', async () => Promise.reject(new Error('down')))).rejects.toThrow('down');
+  expect(renderServerTiming(new Map([['auth', 0.414], ['db', 12]]), 20.006)).toBe('auth;dur=0.41, db;dur=12.00, total;dur=20.01');
+});
+
+test('API_SERVER_TIMING is a boolean: anything else stops the process naming it', () => {
+  expect(() => testConfig({ API_SERVER_TIMING: 'yes' })).toThrow(/API_SERVER_TIMING/);
+});
