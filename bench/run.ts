@@ -42,7 +42,7 @@ import { collectGarbage } from './inspector';
 import { atFixedRate, runLanes, summarize, type Summary } from './stats';
 import { freeLoopbackPort } from '../stack/port';
 import { createBenchKeys, freshBenchDatabase } from './database';
-import { flag } from './flags';
+import { flag, numberFlag, numbersFlag } from './flags';
 import { TIMING_TABLE_HEAD, timedRequest, timingBreakdown, timingRows } from './server-timing';
 import type { TimedRequest, TimingBreakdown } from './server-timing';
 import { benchServiceEnv, eventLoopDelayMs, heapUsedMb, rssMb, startBenchProcess, stopProcess, waitUntil } from './processes';
@@ -50,18 +50,16 @@ import { benchServiceEnv, eventLoopDelayMs, heapUsedMb, rssMb, startBenchProcess
 const ROOT = path.resolve(__dirname, '..');
 const BENCH_DATABASE = 'eo_bench';
 
-const numbers = (text: string): number[] => text.split(',').map(Number).filter((n) => Number.isFinite(n) && n > 0);
-
-const concurrencies = numbers(flag('concurrency', '1,8,32'));
-const counts = numbers(flag('counts', '20,80,160'));
+const concurrencies = numbersFlag('concurrency', '1,8,32', { min: 1 });
+const counts = numbersFlag('counts', '20,80,160', { min: 1 });
 const languages = flag('languages', 'bash,python,node').split(',');
-const memoryCheckpoints = numbers(flag('memory', '1000'));
-const apiRate = Number(flag('api-rate', '50'));
-const apiSeconds = Number(flag('api-seconds', '8'));
-const runnerRuns = Number(flag('runner-runs', '30'));
+// --memory=0: no checkpoint.
+const memoryCheckpoints = numbersFlag('memory', '1000').filter((n) => n > 0);
+const apiRate = numberFlag('api-rate', 50, { min: 1, whole: false });
+const apiSeconds = numberFlag('api-seconds', 8, { min: 1, whole: false });
+const runnerRuns = numberFlag('runner-runs', 30, { min: 1 });
 const endToEndOnly = process.argv.includes('--end-to-end-only');
-const rounds = Number(flag('rounds', '1'));
-if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a whole number ≥ 1, got '${flag('rounds', '1')}'`);
+const rounds = numberFlag('rounds', 1, { min: 1 });
 // Only runs with memory checkpoints start the service's processes with an inspector (for the full GC).
 const sampleAfterGc = !endToEndOnly && memoryCheckpoints.some((checkpoint) => checkpoint > 0);
 const profile = process.argv.includes('--profile');
