@@ -454,11 +454,19 @@ async function measureApiAndRelay(
     return status;
   };
   const timings = { getRunning: [] as TimedRequest[], postWorkerStopped: [] as TimedRequest[], getWorkerStopped: [] as TimedRequest[] };
+  /** CPU per request of each fixed-rate run, by process: how busy the machine was while it was measured. */
+  const cpu: Record<string, Record<string, number>> = {};
+  const measuredAtRate = async (name: keyof typeof timings, task: () => Promise<void>): Promise<Summary> => {
+    const before = cpuSnapshot();
+    const latencies = await atFixedRate(apiRate, apiSeconds * 1000, task);
+    cpu[name] = cpuPerUnit(before, cpuSnapshot(), latencies.length, { api: processes.api?.pid, worker: processes.worker?.pid, relay: processes.relay?.pid });
+    return summarize(latencies);
+  };
 
   say(`API: GET of a running execution at ${apiRate}/s for ${apiSeconds} s`);
   const running = await post();
   await waitUntil('the execution to run', async () => (await get(running)) === 'running', 30_000);
-  const getRunning = summarize(await atFixedRate(apiRate, apiSeconds * 1000, async () => void (await get(running, timings.getRunning))));
+  const getRunning = await measuredAtRate('getRunning', async () => void (await get(running, timings.getRunning)));
   await temporal.workflow.getHandle(running).cancel().catch(() => undefined);
   // Its end recorded before the worker is stopped: a stop at once would drain a run whose cancel is on its way.
   await waitUntil('the running execution to be cancelled', async () => (await get(running)) === 'cancelled', 30_000).catch(() => say('the cancelled execution did not end in 30 s'));
@@ -481,14 +489,12 @@ async function measureApiAndRelay(
   let postWorkerStopped: Summary;
   try {
     await new Promise((r) => setTimeout(r, 2000)); // the group joins and takes its partitions
-    postWorkerStopped = summarize(
-      await atFixedRate(apiRate, apiSeconds * 1000, async () => {
-        const id = await post(timings.postWorkerStopped);
-        posted.add(id);
-        const latency = early.get(id);
-        if (latency !== undefined) relayLatencies.push(latency);
-      }),
-    );
+    postWorkerStopped = await measuredAtRate('postWorkerStopped', async () => {
+      const id = await post(timings.postWorkerStopped);
+      posted.add(id);
+      const latency = early.get(id);
+      if (latency !== undefined) relayLatencies.push(latency);
+    });
     await waitUntil('every execution_requested in Kafka', async () => relayLatencies.length >= posted.size, 30_000).catch(() => undefined);
   } finally {
     await stream.close();
@@ -498,9 +504,9 @@ async function measureApiAndRelay(
 
   const queued = await post();
   say(`API: GET of a queued execution (worker stopped) at ${apiRate}/s for ${apiSeconds} s`);
-  const getQueued = summarize(await atFixedRate(apiRate, apiSeconds * 1000, async () => void (await get(queued, timings.getWorkerStopped))));
+  const getQueued = await measuredAtRate('getWorkerStopped', async () => void (await get(queued, timings.getWorkerStopped)));
   const timing = Object.fromEntries(Object.entries(timings).map(([request, samples]) => [request, timingBreakdown(samples)]));
-  return { api: { rate: apiRate, seconds: apiSeconds, getRunning, postWorkerStopped, getWorkerStopped: getQueued, timing }, relay };
+  return { api: { rate: apiRate, seconds: apiSeconds, getRunning, postWorkerStopped, getWorkerStopped: getQueued, timing, cpuMsPerRequest: cpu }, relay };
 }
 
 const SERVER_NAMES: Record<string, string> = {
@@ -622,6 +628,14 @@ function renderMarkdown(r: Record<string, unknown>): string {
       return Object.entries(timing).flatMap(([request, b]) => (b ? timingRows(`${server}, ${labels[request] ?? request}`, b) : []));
     });
     if (breakdowns.length > 0) lines.push('', TIMING_NOTE, '', ...TIMING_TABLE_HEAD, ...breakdowns);
+    const cpuRows = apis.flatMap(([server, s]) => {
+      const { cpuMsPerRequest = {}, rate } = s.api as { cpuMsPerRequest?: Record<string, Record<string, number>>; rate: number };
+      return Object.entries(cpuMsPerRequest).map(([request, { machine = 0, ...byProcess }]) => {
+        const top = Object.entries(byProcess).sort((a, b) => b[1] - a[1]).slice(0, 6);
+        return `| ${server} | ${request} | ${machine} | ${((machine * rate) / 1000).toFixed(2)} | ${top.map(([k, v]) => `${k} ${v}`).join(', ')} |`;
+      });
+    });
+    if (cpuRows.length > 0) lines.push('', 'CPU per request while each was measured (from /proc), and the cores that makes at the rate:', '', '| server | request | machine ms | cores busy | by process (the busiest) |', '| --- | --- | --- | --- | --- |', ...cpuRows);
   }
   const memories = servers.filter(([, s]) => ((s.memory ?? []) as MemorySample[]).length > 0);
   if (memories.length > 0) {
