@@ -234,8 +234,8 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
     CAPACITY_GLOBAL: '64',
     CAPACITY_PER_OWNER: '64',
     CAPACITY_PER_LANGUAGE: '64',
-    // The runner's settings, and glibc's malloc tuning (e.g. MALLOC_ARENA_MAX), reach the service's processes.
-    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('RUNNER_') || k.startsWith('MALLOC_'))),
+    // The runner's and the relay's settings, and glibc's malloc tuning (e.g. MALLOC_ARENA_MAX), reach the service's processes.
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => ['RUNNER_', 'RELAY_', 'MALLOC_'].some((prefix) => k.startsWith(prefix)))),
   };
   const node = process.execPath;
   const profileDir = path.join(profileRoot, server);
@@ -346,8 +346,9 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
     const pendingEvents = async () => Number((await db.query(`SELECT count(*) FROM outbox_events WHERE state <> 'published'`)).rows[0].count);
     const publishedBy = Date.now();
     await waitUntil('every event published', async () => (await pendingEvents()) === 0, 120_000).catch(() => undefined);
-    const totals = (await db.query(`SELECT count(*) AS all, count(*) FILTER (WHERE state = 'published') AS published FROM outbox_events`)).rows[0];
-    result.events = { total: Number(totals.all), published: Number(totals.published), drainedInMs: Date.now() - publishedBy };
+    // A relay batch is settled in one statement: its rows share `published_at` (the transaction's now()).
+    const totals = (await db.query(`SELECT count(*) AS all, count(*) FILTER (WHERE state = 'published') AS published, count(DISTINCT published_at) AS batches FROM outbox_events`)).rows[0];
+    result.events = { total: Number(totals.all), published: Number(totals.published), relayBatches: Number(totals.batches), drainedInMs: Date.now() - publishedBy };
     await sampleMemory('sections 1–2');
 
     for (const checkpoint of endToEndOnly ? [] : memoryCheckpoints) {
@@ -595,8 +596,9 @@ function renderMarkdown(r: Record<string, unknown>): string {
     }
   }
   for (const [server, s] of servers) {
-    const events = s.events as { total: number; published: number; drainedInMs: number } | undefined;
-    if (events) lines.push('', `Events (${server}): ${events.published} of ${events.total} published to Kafka (drained ${events.drainedInMs} ms after the last execution).`);
+    const events = s.events as { total: number; published: number; relayBatches?: number; drainedInMs: number } | undefined;
+    const batches = events?.relayBatches ? `, in ${events.relayBatches} relay batches (${(events.published / events.relayBatches).toFixed(2)} events each)` : '';
+    if (events) lines.push('', `Events (${server}): ${events.published} of ${events.total} published to Kafka${batches} (drained ${events.drainedInMs} ms after the last execution).`);
   }
   const runner = r.runner as { table?: string; error?: string } | undefined;
   if (runner) {
