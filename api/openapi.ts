@@ -90,6 +90,19 @@ function withRuntimeRules(schema: JsonObject, limitMaxima: RunLimits): JsonObjec
   return { ...schema, oneOf: LANGUAGES.map((language) => ({ properties: { language: { const: language }, version: { const: RUNTIMES[language].version } } })) };
 }
 
+/** Declares `Server-Timing` (api/server-timing.ts) on every answer of every operation. */
+function withServerTiming<T extends Record<string, Record<string, object>>>(paths: T): T {
+  for (const operations of Object.values(paths)) {
+    for (const operation of Object.values(operations) as Array<{ responses: Record<string, { headers?: Record<string, unknown> }> }>) {
+      for (const [code, response] of Object.entries(operation.responses)) {
+        // A fresh object: responses share their header maps (the rate limits' one, for instance).
+        operation.responses[code] = { ...response, headers: { ...response.headers, 'Server-Timing': { $ref: '#/components/headers/ServerTiming' } } };
+      }
+    }
+  }
+  return paths;
+}
+
 /** Operations anyone may call; every other one needs an API key. */
 const PUBLIC_PATHS = new Set(['/api/v1/openapi.json', '/healthz', '/readyz']);
 /** Operations only an admin key may call. */
@@ -160,7 +173,7 @@ export function buildOpenApiDocument(limitMaxima: RunLimits, version: string) {
         'Runs scripts under limits as Temporal sagas. Errors are RFC 9457 problem+json. Every operation but the document, /healthz and /readyz needs `Authorization: Bearer <API key>`. A user key sees and acts on its own executions only (another owner\'s answers 404, as an unknown one); an admin key sees all, and alone may use /dlq, /keys and /metrics. Strings holding NUL or unpaired UTF-16 surrogates are refused with 400.',
     },
     security: [{ bearerAuth: [] }],
-    paths: withRequestErrors(withAccess(withLimitResponses({
+    paths: withServerTiming(withRequestErrors(withAccess(withLimitResponses({
       '/api/v1/executions': {
         post: {
           summary: 'Submit an execution',
@@ -260,8 +273,14 @@ export function buildOpenApiDocument(limitMaxima: RunLimits, version: string) {
       '/codec/encode': { post: codecOperation('Encrypt payloads (Temporal codec-server protocol)') },
       '/codec/decode': { post: codecOperation('Decrypt payloads for the Temporal Web UI and CLI (Temporal codec-server protocol); unencrypted payloads come back as they are') },
       '/metrics': { get: { summary: 'Prometheus metrics (admin key)', responses: { 200: { description: 'text exposition', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
-    }))),
+    })))),
     components: {
+      headers: {
+        ServerTiming: {
+          description: 'W3C Server Timing: what the request waited on (`auth` the key lookup, `limits` the rate limits, `db` Postgres, `temporal` the Temporal frontend) and its `total`, ms; absent with API_SERVER_TIMING=false',
+          schema: { type: 'string', example: 'auth;dur=0.52, limits;dur=0.71, db;dur=3.10, temporal;dur=7.94, total;dur=13.40' },
+        },
+      },
       securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API key, eo_<prefix>_<secret> (npm run keys -- create, or POST /api/v1/keys)' } },
       schemas: {
         ApiKey: apiKeySchema,

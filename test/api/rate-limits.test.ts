@@ -88,7 +88,7 @@ describe('requests per second', () => {
 
   test('the OpenAPI document declares the 429 with its headers on limited operations, and none where no limit applies', async () => {
     const doc = (await call(b, 'GET', '/api/v1/openapi.json', newOwner())).body as { paths: Record<string, Record<string, { responses: Record<string, { headers?: object }> }>> };
-    expect(Object.keys(doc.paths['/api/v1/executions/batch']!.post!.responses['429']!.headers ?? {})).toEqual(['Retry-After', 'RateLimit-Policy', 'RateLimit']);
+    expect(Object.keys(doc.paths['/api/v1/executions/batch']!.post!.responses['429']!.headers ?? {})).toEqual(['Retry-After', 'RateLimit-Policy', 'RateLimit', 'Server-Timing']);
     expect(doc.paths['/api/v1/executions/{id}']!.get!.responses['429']).toBeDefined();
     expect(doc.paths['/readyz']!.get!.responses['429']).toBeUndefined();
   });

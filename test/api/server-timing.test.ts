@@ -73,3 +73,14 @@ test('outside a request, timed work just runs; the header lists parts in order, 
 test('API_SERVER_TIMING is a boolean: anything else stops the process naming it', () => {
   expect(() => testConfig({ API_SERVER_TIMING: 'yes' })).toThrow(/API_SERVER_TIMING/);
 });
+
+test('the OpenAPI document declares Server-Timing on every answer of every operation', async () => {
+  const doc = (await testApp.api().get('/api/v1/openapi.json')).body as { paths: Record<string, Record<string, { responses: Record<string, { headers?: Record<string, { $ref?: string }> }> }>>; components: { headers: Record<string, unknown> } };
+  expect(doc.components.headers.ServerTiming).toMatchObject({ schema: { type: 'string' } });
+  const answers = Object.entries(doc.paths).flatMap(([p, operations]) => Object.entries(operations).flatMap(([method, op]) => Object.entries(op.responses).map(([code, r]) => [`${method} ${p} ${code}`, r] as const)));
+  expect(answers.length).toBeGreaterThan(50);
+  const without = answers.filter(([, r]) => r.headers?.['Server-Timing']?.$ref !== '#/components/headers/ServerTiming').map(([name]) => name);
+  expect(without).toEqual([]);
+  // The limits' 429 keeps its own headers beside it (the header maps are not shared and overwritten).
+  expect(Object.keys(doc.paths['/api/v1/executions']!.post!.responses['429']!.headers!)).toEqual(['Retry-After', 'RateLimit-Policy', 'RateLimit', 'Server-Timing']);
+});
