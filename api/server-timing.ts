@@ -3,7 +3,8 @@ import type { RequestHandler } from 'express';
 
 /**
  * The dependencies a request waits on, as its `Server-Timing` header names them (W3C Server Timing):
- * `auth` the API key's lookup, `limits` the rate limits' Redis, `db` Postgres, `temporal` the Temporal
+ * `auth` the API key's lookup, `limits` the rate limits' Redis, `db` Postgres (timed in the executions service
+ * only: other routes' reads count as the API's own time), `temporal` the Temporal
  * frontend; `total` is the request from its first middleware to its headers. What `total` holds beyond
  * the parts is this process's own time: parsing, validation, rendering, and waiting for its event loop.
  */

@@ -322,7 +322,7 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
             if (postTiming) postTimings.push(postTiming);
             if (status !== 'completed') failures++;
           });
-          const cpuMsPerExecution = cpuPerUnit(cpuBefore, cpuSnapshot(), count, { api: processes.api?.pid, worker: processes.worker?.pid, relay: processes.relay?.pid });
+          const cpuMsPerExecution = cpuPerUnit(cpuBefore, cpuSnapshot(), count, servicePids(processes));
           const post = summarize(postLatencies);
           const workerLoopDelayMs = await eventLoopDelayMs(workerMetrics, 'eo_worker_');
           cells.push({ section: 'end to end', language, concurrency, round, count, perSecond: (count / wall) * 1000, latencyMs: summarize(latencies), postLatencyMs: post, postTiming: timingBreakdown(postTimings), workerLoopDelayMs, cpuMsPerExecution, failures });
@@ -417,9 +417,13 @@ async function runBaseline(temporal: Client, taskQueue: string, address: string,
 
 /** Adds a request's client latency (from `startedAt`) and its `Server-Timing` to `timings`, when given. */
 function record(timings: TimedRequest[] | undefined, startedAt: number, res: Response): void {
-  const timed = timings && timedRequest(performance.now() - startedAt, res.headers.get('server-timing'));
-  if (timed) timings!.push(timed);
+  if (!timings) return;
+  const timed = timedRequest(performance.now() - startedAt, res.headers.get('server-timing'));
+  if (timed) timings.push(timed);
 }
+
+/** The service's processes by name, for the CPU accounts (bench/cpu-account.ts). */
+const servicePids = (processes: Record<string, ChildProcess | undefined>) => ({ api: processes.api?.pid, worker: processes.worker?.pid, relay: processes.relay?.pid });
 
 /**
  * API latency at a fixed rate: GET of a running execution; then, with the worker stopped, POST (each one
@@ -454,13 +458,13 @@ async function measureApiAndRelay(
     record(timings, t, res);
     return status;
   };
-  const timings = { getRunning: [] as TimedRequest[], postWorkerStopped: [] as TimedRequest[], getWorkerStopped: [] as TimedRequest[] };
+  const timings: Record<ApiRequest, TimedRequest[]> = { getRunning: [], postWorkerStopped: [], getWorkerStopped: [] };
   /** CPU per request of each fixed-rate run, by process: how busy the machine was while it was measured. */
-  const cpu: Record<string, Record<string, number>> = {};
-  const measuredAtRate = async (name: keyof typeof timings, task: () => Promise<void>): Promise<Summary> => {
+  const cpu: Partial<Record<ApiRequest, Record<string, number>>> = {};
+  const measuredAtRate = async (name: ApiRequest, task: () => Promise<void>): Promise<Summary> => {
     const before = cpuSnapshot();
     const latencies = await atFixedRate(apiRate, apiSeconds * 1000, task);
-    cpu[name] = cpuPerUnit(before, cpuSnapshot(), latencies.length, { api: processes.api?.pid, worker: processes.worker?.pid, relay: processes.relay?.pid });
+    cpu[name] = cpuPerUnit(before, cpuSnapshot(), latencies.length, servicePids(processes));
     return summarize(latencies);
   };
 
@@ -515,6 +519,10 @@ const SERVER_NAMES: Record<string, string> = {
   production: 'production server (`go.temporal.io/server`, Postgres)',
   external: 'TEMPORAL_ADDRESS',
 };
+
+/** Section 5's requests, by their key in the results, as the tables name them. */
+const API_REQUESTS = { getRunning: 'GET of a running execution', postWorkerStopped: 'POST, worker stopped', getWorkerStopped: 'GET, worker stopped (queued)' } as const;
+type ApiRequest = keyof typeof API_REQUESTS;
 
 const TIMING_NOTE =
   'where the time went (mean ms of each part, from the API\'s `Server-Timing`; `api own`: its total less the named parts — parsing, validation, rendering, its event loop; `outside`: the client\'s latency less that total):';
@@ -619,22 +627,22 @@ function renderMarkdown(r: Record<string, unknown>): string {
     const first = apis[0]![1].api as { rate: number; seconds: number };
     lines.push('', `## 5. API latency at ${first.rate} requests/s for ${first.seconds} s`, '', '| server | request | n | p50 ms | p95 ms | p99 ms | max ms |', '| --- | --- | --- | --- | --- | --- | --- |');
     for (const [server, s] of apis) {
-      const api = s.api as { getRunning: Summary; postWorkerStopped: Summary; getWorkerStopped: Summary };
-      for (const [label, x] of [['GET of a running execution', api.getRunning], ['POST, worker stopped', api.postWorkerStopped], ['GET, worker stopped (queued)', api.getWorkerStopped]] as const) {
+      const api = s.api as Record<ApiRequest, Summary>;
+      for (const [request, label] of Object.entries(API_REQUESTS) as [ApiRequest, string][]) {
+        const x = api[request];
         lines.push(`| ${server} | ${label} | ${x.n} | ${x.p50} | ${x.p95} | ${x.p99} | ${x.max} |`);
       }
     }
     const breakdowns = apis.flatMap(([server, s]) => {
-      const timing = ((s.api as { timing?: Record<string, TimingBreakdown | null> }).timing ?? {});
-      const labels: Record<string, string> = { getRunning: 'GET running', postWorkerStopped: 'POST, worker stopped', getWorkerStopped: 'GET queued' };
-      return Object.entries(timing).flatMap(([request, b]) => (b ? timingRows(`${server}, ${labels[request] ?? request}`, b) : []));
+      const timing = (s.api as { timing?: Partial<Record<ApiRequest, TimingBreakdown | null>> }).timing ?? {};
+      return (Object.entries(timing) as [ApiRequest, TimingBreakdown | null][]).flatMap(([request, b]) => (b ? timingRows(`${server}, ${API_REQUESTS[request]}`, b) : []));
     });
     if (breakdowns.length > 0) lines.push('', TIMING_NOTE, '', ...TIMING_TABLE_HEAD, ...breakdowns);
     const cpuRows = apis.flatMap(([server, s]) => {
-      const { cpuMsPerRequest = {}, rate } = s.api as { cpuMsPerRequest?: Record<string, Record<string, number>>; rate: number };
-      return Object.entries(cpuMsPerRequest).map(([request, { machine = 0, ...byProcess }]) => {
+      const { cpuMsPerRequest = {}, rate } = s.api as { cpuMsPerRequest?: Partial<Record<ApiRequest, Record<string, number>>>; rate: number };
+      return (Object.entries(cpuMsPerRequest) as [ApiRequest, Record<string, number>][]).map(([request, { machine = 0, ...byProcess }]) => {
         const top = Object.entries(byProcess).sort((a, b) => b[1] - a[1]).slice(0, 6);
-        return `| ${server} | ${request} | ${machine} | ${((machine * rate) / 1000).toFixed(2)} | ${top.map(([k, v]) => `${k} ${v}`).join(', ')} |`;
+        return `| ${server} | ${API_REQUESTS[request]} | ${machine} | ${((machine * rate) / 1000).toFixed(2)} | ${top.map(([k, v]) => `${k} ${v}`).join(', ')} |`;
       });
     });
     if (cpuRows.length > 0) lines.push('', 'CPU per request while each was measured (from /proc), and the cores that makes at the rate:', '', '| server | request | machine ms | cores busy | by process (the busiest) |', '| --- | --- | --- | --- | --- |', ...cpuRows);
