@@ -43,22 +43,35 @@ const reasonBody = (required: boolean) => ({ type: 'object', additionalPropertie
 /** Served before the per-principal limits (api/app.ts), so never 429 from them. */
 const UNLIMITED_PATHS = new Set(['/api/v1/openapi.json', '/healthz', '/readyz', '/metrics']);
 
-/** Adds the answers of the rate limits (api/rate-limits.ts) to every limited operation. */
-function withLimitResponses<T extends Record<string, Record<string, { responses: Record<string, unknown> }>>>(paths: T): T {
-  const headers = {
-    'Retry-After': { description: 'seconds to wait', schema: { type: 'integer' } },
-    'RateLimit-Policy': { description: 'draft-ietf-httpapi-ratelimit-headers-10, e.g. `"requests";q=50;w=1`', schema: { type: 'string' } },
-    RateLimit: { description: 'draft-ietf-httpapi-ratelimit-headers-10, e.g. `"requests";r=0;t=1`', schema: { type: 'string' } },
-  };
+/** One operation of the document, as the `with…` passes below amend it. */
+interface Operation {
+  responses: Record<string, { description?: string; content?: unknown; headers?: Record<string, unknown> }>;
+  security?: unknown[];
+  parameters?: unknown[];
+  requestBody?: unknown;
+}
+
+/** Calls `amend` with every operation of `paths` and its path; returns `paths`, amended in place. */
+function eachOperation<T extends Record<string, Record<string, object>>>(paths: T, amend: (operation: Operation, path: string) => void): T {
   for (const [path, operations] of Object.entries(paths)) {
-    if (UNLIMITED_PATHS.has(path)) continue;
-    for (const operation of Object.values(operations)) {
-      operation.responses[429] = { ...problem('past a rate limit or the owner quota (`policy` names which)'), headers };
-      operation.responses[503] = { ...problem('rate limits cannot be checked (Redis down) and fail closed'), headers: { 'Retry-After': headers['Retry-After'] } };
-    }
+    for (const operation of Object.values(operations)) amend(operation as Operation, path);
   }
   return paths;
 }
+
+const LIMIT_HEADERS = {
+  'Retry-After': { description: 'seconds to wait', schema: { type: 'integer' } },
+  'RateLimit-Policy': { description: 'draft-ietf-httpapi-ratelimit-headers-10, e.g. `"requests";q=50;w=1`', schema: { type: 'string' } },
+  RateLimit: { description: 'draft-ietf-httpapi-ratelimit-headers-10, e.g. `"requests";r=0;t=1`', schema: { type: 'string' } },
+};
+
+/** Adds the answers of the rate limits (api/rate-limits.ts) to every limited operation. */
+const withLimitResponses = <T extends Record<string, Record<string, object>>>(paths: T): T =>
+  eachOperation(paths, (operation, path) => {
+    if (UNLIMITED_PATHS.has(path)) return;
+    operation.responses[429] = { ...problem('past a rate limit or the owner quota (`policy` names which)'), headers: LIMIT_HEADERS };
+    operation.responses[503] = { ...problem('rate limits cannot be checked (Redis down) and fail closed'), headers: { 'Retry-After': LIMIT_HEADERS['Retry-After'] } };
+  });
 
 /** An execution as the API renders it ({@link executionViewSchema}), with the live state GET of one adds. */
 const executionSchema = () => {
@@ -91,17 +104,13 @@ function withRuntimeRules(schema: JsonObject, limitMaxima: RunLimits): JsonObjec
 }
 
 /** Declares `Server-Timing` (api/server-timing.ts) on every answer of every operation. */
-function withServerTiming<T extends Record<string, Record<string, object>>>(paths: T): T {
-  for (const operations of Object.values(paths)) {
-    for (const operation of Object.values(operations) as Array<{ responses: Record<string, { headers?: Record<string, unknown> }> }>) {
-      for (const [code, response] of Object.entries(operation.responses)) {
-        // A fresh object: responses share their header maps (the rate limits' one, for instance).
-        operation.responses[code] = { ...response, headers: { ...response.headers, 'Server-Timing': { $ref: '#/components/headers/ServerTiming' } } };
-      }
+const withServerTiming = <T extends Record<string, Record<string, object>>>(paths: T): T =>
+  eachOperation(paths, (operation) => {
+    for (const [code, response] of Object.entries(operation.responses)) {
+      // A fresh object: responses share their header maps (the rate limits' one, for instance).
+      operation.responses[code] = { ...response, headers: { ...response.headers, 'Server-Timing': { $ref: '#/components/headers/ServerTiming' } } };
     }
-  }
-  return paths;
-}
+  });
 
 /** Operations anyone may call; every other one needs an API key. */
 const PUBLIC_PATHS = new Set(['/api/v1/openapi.json', '/healthz', '/readyz']);
@@ -109,38 +118,30 @@ const PUBLIC_PATHS = new Set(['/api/v1/openapi.json', '/healthz', '/readyz']);
 const isAdminPath = (p: string) => p === '/metrics' || p.startsWith('/codec/') || p.startsWith('/api/v1/dlq') || p.startsWith('/api/v1/keys');
 
 /** Adds to each operation who may call it: `security`, and the 401 / 403 / 503 its key check can answer. */
-function withAccess<T extends Record<string, Record<string, object>>>(paths: T): T {
-  for (const [p, operations] of Object.entries(paths)) {
-    for (const operation of Object.values(operations) as Array<{ responses: Record<string, unknown>; security?: unknown[] }>) {
-      if (PUBLIC_PATHS.has(p)) {
-        operation.security = [];
-        continue;
-      }
-      operation.responses[401] = { ...problem('no API key, or one unknown, malformed or revoked'), headers: { 'WWW-Authenticate': { schema: { type: 'string' } } } };
-      if (isAdminPath(p)) operation.responses[403] = problem('a user key: this operation needs an admin key');
-      operation.responses[503] = { ...problem('the API key cannot be checked now (the database does not answer)'), headers: { 'Retry-After': { schema: { type: 'integer' } } } };
+const withAccess = <T extends Record<string, Record<string, object>>>(paths: T): T =>
+  eachOperation(paths, (operation, path) => {
+    if (PUBLIC_PATHS.has(path)) {
+      operation.security = [];
+      return;
     }
-  }
-  return paths;
-}
+    operation.responses[401] = { ...problem('no API key, or one unknown, malformed or revoked'), headers: { 'WWW-Authenticate': { schema: { type: 'string' } } } };
+    if (isAdminPath(path)) operation.responses[403] = problem('a user key: this operation needs an admin key');
+    operation.responses[503] = { ...problem('the API key cannot be checked now (the database does not answer)'), headers: { 'Retry-After': { schema: { type: 'integer' } } } };
+  });
 
 /**
  * Adds the answers of request parsing to every operation that parses something: 400 (a malformed parameter or
  * body, naming it), and for a body 413 (too large) and 415 (not JSON). An operation's own wording is kept.
  */
-function withRequestErrors<T extends Record<string, Record<string, object>>>(paths: T): T {
-  for (const operations of Object.values(paths)) {
-    for (const operation of Object.values(operations) as Array<{ responses: Record<string, unknown>; parameters?: unknown[]; requestBody?: unknown }>) {
-      if (operation.requestBody) {
-        operation.responses[400] ??= problem('invalid body, naming the field');
-        operation.responses[413] ??= problem('body too large');
-        operation.responses[415] ??= problem('body not JSON');
-      }
-      if (operation.parameters?.length) operation.responses[400] ??= problem('a malformed parameter, naming it');
+const withRequestErrors = <T extends Record<string, Record<string, object>>>(paths: T): T =>
+  eachOperation(paths, (operation) => {
+    if (operation.requestBody) {
+      operation.responses[400] ??= problem('invalid body, naming the field');
+      operation.responses[413] ??= problem('body too large');
+      operation.responses[415] ??= problem('body not JSON');
     }
-  }
-  return paths;
-}
+    if (operation.parameters?.length) operation.responses[400] ??= problem('a malformed parameter, naming it');
+  });
 
 const apiKeySchema = {
   type: 'object',
