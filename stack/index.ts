@@ -48,12 +48,16 @@ export function runningTemporalFlavor(): TemporalFlavor | undefined {
 /** Starts a part unless it is already up and healthy; resolves once it is usable. */
 export async function upPart(part: StackPart, opts?: UpOptions): Promise<UpResult> {
   const def = definition(part);
-  const running = part === 'temporal' ? runningTemporal() : undefined;
-  if (running && running.def !== def) {
-    // Both listen on the same ports; starting one would only find the other in the way.
-    throw new Error(`temporal: the local ${running.name} Temporal server is running, not the one EO_TEMPORAL_SERVER asks for; stop it first: EO_TEMPORAL_SERVER=${running.name} npm run stack -- down temporal`);
-  }
-  return up(def, opts);
+  if (part !== 'temporal') return up(def, opts);
+  // Both servers share the part's pid file and ports. Checked under the part's lock: a server the other flavor
+  // started while this command waited (a build takes minutes) would otherwise read as a stale pid file, be
+  // forgotten, and then be used as "a server this stack did not start".
+  const refusal = () => {
+    const running = runningTemporal();
+    if (!running || running.def === def) return undefined;
+    return `temporal: the local ${running.name} Temporal server is running, not the one EO_TEMPORAL_SERVER asks for; stop it first: EO_TEMPORAL_SERVER=${running.name} npm run stack -- down temporal`;
+  };
+  return up(def, { ...opts, refusal });
 }
 
 /** Stops a part started by this stack (polite signal, then SIGKILL after the deadline); for Temporal, whichever server runs. */

@@ -100,6 +100,11 @@ export interface UpOptions {
   log?: Log;
   /** How slow first-time steps (builds, downloads, initdb) are shown. @default one line each through `log` */
   progress?: Progress;
+  /**
+   * Asked once the part's lock is held, before its pid file is read: a reason refuses the start. Under the lock, so
+   * that a check of what runs cannot be overtaken by another command starting something meanwhile.
+   */
+  refusal?: () => string | undefined;
 }
 
 export async function up(def: PartDefinition, opts: UpOptions = {}): Promise<UpResult> {
@@ -119,6 +124,8 @@ export async function up(def: PartDefinition, opts: UpOptions = {}): Promise<UpR
   });
 
   return withLock(lockFile(def.part), LOCK_DEADLINE_MS, async () => {
+    const refused = opts.refusal?.();
+    if (refused !== undefined) throw new Error(refused);
     const pids = pidFile(def.part);
     const state = inspectPidFile(pids, def.marker);
 
