@@ -3,6 +3,7 @@
 // in one loop so that both see the same machine load. Usage: npm run bench:sandbox -- [runs=30]
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { cgroupMovesFavored } from '../runners/local/cgroup';
 import { createLocalRunner } from '../runners/local-runner';
 import type { RunnerLanguage } from '../runners/runner';
 
@@ -39,7 +40,9 @@ async function main(): Promise<void> {
     }
   }
 
-  console.log(`trivial runs, median of ${runs} (interleaved), wall time from spawn to result:`);
+  // Half of a quiet host's overhead is the run's cgroup joins waiting for an RCU grace period (runners/README.md).
+  const moves = cgroupMovesFavored() ? 'cgroups mounted with favordynmods' : 'cgroups without favordynmods: each run\'s cgroup join may wait for an RCU grace period';
+  console.log(`trivial runs, median of ${runs} (interleaved), wall time from spawn to result; ${moves}:`);
   console.log('| runtime | direct spawn | sandboxed run | overhead |');
   console.log('| --- | --- | --- | --- |');
   for (const language of languages) {

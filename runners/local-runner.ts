@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, closeSync, constants as fsConstants, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { CgroupTree, detectCgroupLayout } from './local/cgroup';
+import { CgroupTree, cgroupMovesFavored, detectCgroupLayout } from './local/cgroup';
 import { LocalExecution, type Confinement } from './local/local-execution';
 import { detectRuntimes, type DetectedRuntime } from './local/runtime-registry';
 import { reachableInterpreter } from './local/reachable-interpreter';
@@ -138,6 +138,7 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): LocalRunner {
       cgroups: tree.cgroups.layout.kind,
       hostUid: hostUser?.uid ?? process.getuid?.(),
       runsCpuWeight: tree.cgroups.cpuWeightUnset === null ? runsCpuWeight : `not set: ${tree.cgroups.cpuWeightUnset}`,
+      cgroupMoves: cgroupMovesFavored() ? 'prompt (favordynmods)' : 'each may wait for an RCU grace period: mount cgroup2 with favordynmods (runners/README.md)',
     });
   } else {
     const workDir = resolve(opts.workDir ?? join(tmpdir(), 'eo-runs'));

@@ -94,6 +94,22 @@ export function detectCgroupLayout(procSelfCgroup = readFileSync('/proc/self/cgr
   };
 }
 
+/**
+ * Whether a process joins a cgroup promptly here: true when a cgroup hierarchy is mounted with `favordynmods`.
+ *
+ * A run's shell joins its cgroups by writing `cgroup.procs`, and each such move takes the kernel's cgroup
+ * threadgroup lock for writing. Without `favordynmods` that first waits for an RCU grace period, unless another
+ * move did so moments before: about 10 ms a run on a quiet host here, half of the runner's overhead over a
+ * direct spawn (runners/README.md, **Start-up latency**). The option is a host setting (one hierarchy's suffices:
+ * the lock is shared) that makes forks and exits a little dearer instead; the runner only reports it.
+ */
+export function cgroupMovesFavored(mounts = readFileSync('/proc/self/mounts', 'utf8')): boolean {
+  return mounts.split('\n').some((line) => {
+    const [, , type = '', options = ''] = line.split(' ');
+    return (type === 'cgroup' || type === 'cgroup2') && options.split(',').includes('favordynmods');
+  });
+}
+
 /** The hierarchies' own dirs a run has a dir in, unified last so that it is removed last. */
 function hierarchies(layout: CgroupLayout): string[] {
   return [layout.memory, layout.pids, layout.unified].filter((dir): dir is string => dir !== null);
