@@ -4,7 +4,7 @@ import { coerceError } from '../observability/logger';
 import { HttpError } from './problem';
 import { requestLog } from './request-parts';
 import { principalOf, setPrincipal } from './principal';
-import { timed } from './server-timing';
+import { timed } from '../observability/request-timing';
 
 /** Retry-After of a 503 when keys cannot be checked, s. */
 const RETRY_AFTER_S = 5;

@@ -10,7 +10,7 @@ import { OwnerQuotaExceededError } from '../store/errors';
 import type { OwnerLocks } from '../store/owner-locks';
 import { limitKeyOf } from './limit-key';
 import { HttpError } from './problem';
-import { timed } from './server-timing';
+import { timed } from '../observability/request-timing';
 
 // Limits per principal shared by every API replica: the counters live in Redis (rate-limiter-flexible's
 // atomic Lua increment), so N replicas enforce one limit, not N. The per-owner quota of unfinished

@@ -32,7 +32,7 @@ import { idempotentExecutionId, requestHash } from '../idempotency';
 import { liveState } from '../live-state';
 import { dependencyUnavailable, HttpError, notFound, toHttpError } from '../problem';
 import { ADMITTED, type Admission } from '../rate-limits';
-import { timed } from '../server-timing';
+import { timed } from '../../observability/request-timing';
 
 export interface ExecutionServiceDeps {
   db: Db;
@@ -101,7 +101,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
 
   /** `scope`: the only owner whose executions the caller may see (null: all); another's is "not found". */
   const existing = async (id: string, scope: string | null): Promise<Execution> => {
-    const execution = await timed('db', () => findExecution(db, id, scope));
+    const execution = await findExecution(db, id, scope);
     if (!execution) throw notFound(`execution ${id}`);
     return execution;
   };
@@ -163,9 +163,9 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
    */
   async function start(input: ExecutionSagaInput, actor: string, onFailure: 'abandon' | 'keep', log: Logger, admission: Admission): Promise<{ execution: Execution; created: boolean }> {
     trace.getActiveSpan()?.setAttributes({ [SpanAttr.executionId]: input.executionId, [SpanAttr.ownerId]: input.ownerId, [SpanAttr.language]: input.language, [SpanAttr.correlationId]: input.correlationId, [SpanAttr.status]: 'queued' });
-    const { created, execution: written } = await timed('db', () => createExecution(db, newExecutionFrom(input), actor, deps.producer, admission.ownerQuota));
+    const { created, execution: written } = await createExecution(db, newExecutionFrom(input), actor, deps.producer, admission.ownerQuota);
     admission.admitted();
-    const execution = written ?? (await timed('db', () => getExecution(db, input.executionId)));
+    const execution = written ?? (await getExecution(db, input.executionId));
     if (!created) return { execution, created };
     const moved = await launch(input, onFailure, log);
     log.info({ execution_id: input.executionId, correlation_id: input.correlationId, retry_of: input.retryOfId }, 'execution started');
@@ -195,7 +195,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       return { execution: await ensureStarted(found, log), replayed: true };
     };
     if (idempotencyKey) {
-      const found = await timed('db', () => findExecution(db, id));
+      const found = await findExecution(db, id);
       if (found) {
         admission.admitted();
         return replay(found);
@@ -302,20 +302,20 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       const execution = await existing(id, scope);
       const [live, webhookDeliveries] = await Promise.all([
         isTerminal(execution.status) ? null : timed('temporal', () => liveState(deps.temporal, execution.workflowId, log)),
-        execution.callbackUrl === null ? [] : timed('db', () => deliveriesOf(db, id)),
+        execution.callbackUrl === null ? [] : deliveriesOf(db, id),
       ]);
       return { execution, live, webhookDeliveries };
     },
 
     /** A page, newest first, after a keyset position. */
     async list(filter: ExecutionFilter, after: KeysetPosition | null, limit: number) {
-      return pageOf(await timed('db', () => listExecutions(db, filter, after, limit + 1)), limit);
+      return pageOf(await listExecutions(db, filter, after, limit + 1), limit);
     },
 
     /** The audit trail and the events it emitted, with their publish state. @throws HttpError 404 (unknown, or not in `scope`). */
     async history(id: string, scope: string | null) {
-      if (!(await timed('db', () => executionExists(db, id, scope)))) throw notFound(`execution ${id}`);
-      const [transitions, events, webhookDeliveries] = await timed('db', () => Promise.all([transitionsOf(db, id), eventsOf(db, id), deliveriesOf(db, id)]));
+      if (!(await executionExists(db, id, scope))) throw notFound(`execution ${id}`);
+      const [transitions, events, webhookDeliveries] = await Promise.all([transitionsOf(db, id), eventsOf(db, id), deliveriesOf(db, id)]);
       return { transitions, events, webhookDeliveries };
     },
   };

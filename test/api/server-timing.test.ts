@@ -1,4 +1,5 @@
-import { renderServerTiming, timed } from '../../api/server-timing';
+import { renderServerTiming } from '../../api/server-timing';
+import { timed, timingRequest, type TimedParts } from '../../observability/request-timing';
 import { resetDatabase, testConfig } from '../support/harness';
 import { createTestApp } from '../support/test-app';
 
@@ -51,6 +52,31 @@ test('a refused request carries what it waited on before it was refused, and not
   const unauthenticated = await testApp.as('eo_0000000000_not-a-key').get('/api/v1/executions');
   expect(unauthenticated.status).toBe(401);
   expect(partsOf(unauthenticated.headers['server-timing']).map(([name]) => name)).toEqual(['auth', 'total']);
+});
+
+test('every route\'s Postgres time is db, timed at the client: the dead letters\' and the API keys\' lists too', async () => {
+  for (const path of ['/api/v1/dlq', '/api/v1/keys']) {
+    const res = await testApp.api().get(path);
+    expect([path, res.status]).toEqual([path, 200]);
+    expect(partsOf(res.headers['server-timing']).map(([name]) => name)).toEqual(['auth', 'limits', 'db', 'total']);
+  }
+});
+
+test('what a timed part waits on inside counts to it alone: a query in the key lookup is auth, not db', async () => {
+  const parts: TimedParts = new Map();
+  await new Promise<void>((done) =>
+    timingRequest(parts, () => {
+      void (async () => {
+        await timed('auth', () => timed('db', () => new Promise((resolve) => setTimeout(resolve, 5))));
+        await timed('db', () => new Promise((resolve) => setTimeout(resolve, 5)));
+        done();
+      })();
+    }),
+  );
+  expect([...parts.keys()]).toEqual(['auth', 'db']);
+  expect(parts.get('auth')).toBeGreaterThanOrEqual(4);
+  expect(parts.get('db')).toBeGreaterThanOrEqual(4);
+  expect(parts.get('db')).toBeLessThan(parts.get('auth')! + 5);
 });
 
 test('API_SERVER_TIMING=false: no answer carries the header', async () => {
