@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 
 /**
  * What a request waits on, part by part, for its `Server-Timing` header (api/server-timing.ts): `auth` the API
- * key's lookup, `limits` the rate limits, `db` Postgres (every query through the Prisma client, store/db.ts),
+ * key's lookup, `limits` the rate limits, `db` Postgres (every query, timed at the pg driver adapter: store/db.ts),
  * `temporal` the Temporal frontend. Here, not in api/, because the store times its queries too.
  */
 export type TimedPart = 'auth' | 'limits' | 'db' | 'temporal';

@@ -54,7 +54,7 @@ test('a refused request carries what it waited on before it was refused, and not
   expect(partsOf(unauthenticated.headers['server-timing']).map(([name]) => name)).toEqual(['auth', 'total']);
 });
 
-test('every route\'s Postgres time is db, timed at the client: the dead letters\' and the API keys\' lists too', async () => {
+test('every route\'s Postgres time is db, timed at the driver: the dead letters\' and the API keys\' lists too', async () => {
   for (const path of ['/api/v1/dlq', '/api/v1/keys']) {
     const res = await testApp.api().get(path);
     expect([path, res.status]).toEqual([path, 200]);
