@@ -7,6 +7,7 @@ import type { RetryPresets } from './domain/retry-policies';
 import { version as packageVersion } from './package.json';
 import { parseKeyring } from './payload-codec/keyring';
 import type { Keyring } from './payload-codec/keyring';
+import { DEFAULT_RUNS_CPU_WEIGHT } from './runners/runner';
 import { parseNetwork } from './webhooks/address-policy';
 
 const int = (def: number) => z.coerce.number().int().positive().default(def);
@@ -158,7 +159,7 @@ const envSchema = z.object({
    * still all the scripts'. Needs a cpu cgroup controller.
    * @default 100
    */
-  RUNNER_CPU_WEIGHT: z.coerce.number().int().min(1).max(10_000).default(100),
+  RUNNER_CPU_WEIGHT: z.coerce.number().int().min(1).max(10_000).default(DEFAULT_RUNS_CPU_WEIGHT),
   /** Where scripts run: `local` (this host, in a sandbox: RUNNER_SANDBOX) or `kubernetes` (a Pod per execution: KUBERNETES_*). @default local */
   RUNNER: z.enum(['local', 'kubernetes']).default('local'),
   /** RUNNER=kubernetes: path of the kubeconfig to use; unset: the worker pod's in-cluster service account. */

@@ -8,7 +8,7 @@ import { detectRuntimes, type DetectedRuntime } from './local/runtime-registry';
 import { reachableInterpreter } from './local/reachable-interpreter';
 import { DEFAULT_SANDBOX_TOOLS, SECCOMP_FD, STATUS_FD, buildSandboxCommand, type SandboxTools } from './local/sandbox-command';
 import { buildSeccompFilter } from './local/seccomp-filter';
-import type { Runner, RunnerLanguage, RunnerLog } from './runner';
+import { DEFAULT_RUNS_CPU_WEIGHT, type Runner, type RunnerLanguage, type RunnerLog } from './runner';
 import { createSpawner } from './local/spawner';
 import { createRunsInFlight } from './runs-in-flight';
 import { isSafeExecutionId, validateRunSpec } from './run-spec';
@@ -73,11 +73,6 @@ export interface LocalRunner extends Runner {
 
 /** The start-up probe's cgroup: a leading dot, so never an execution's. */
 const PROBE_ID = '.probe';
-/**
- * One ordinary process's share for all runs together, when they compete with the service: busy scripts cannot
- * outweigh it, and a short run is not kept waiting behind it (README, Performance: 10 cost end-to-end throughput).
- */
-const DEFAULT_RUNS_CPU_WEIGHT = 100;
 const NOBODY = { uid: 65534, gid: 65534 };
 
 /**

@@ -5,6 +5,13 @@
 
 import type { Language, RunLimits } from '../domain/runtimes';
 
+/**
+ * The CPU weight of all of a worker's runs together, when they compete with the service (`RUNNER_CPU_WEIGHT`): one
+ * ordinary process's share, so busy scripts cannot outweigh it and a short run is not kept waiting behind it
+ * (README, Performance: 10 cost end-to-end throughput).
+ */
+export const DEFAULT_RUNS_CPU_WEIGHT = 100;
+
 // The runner takes the domain's languages and limits as they are (see domain/runtimes.ts for units).
 export type RunnerLanguage = Language;
 export type { RunLimits };
