@@ -38,14 +38,16 @@ function timedQueryable<T extends Connection | Transaction>(queryable: T): T {
 
 type Method = (...args: unknown[]) => Promise<unknown>;
 
-/** `target` with some of its methods replaced, each given the original bound to `target`; the rest untouched. */
+/** `target` with some of its methods replaced, each given the original; every method is called on `target` itself. */
 function intercept<T extends object>(target: T, replacements: Record<string, (original: Method) => Method>): T {
   return new Proxy(target, {
     get(object, key, receiver) {
       const value: unknown = Reflect.get(object, key, receiver);
+      if (typeof value !== 'function') return value;
+      // Bound to the target, the proxy's or not: a method reaching private state must not see the proxy as `this`.
+      const bound = (value as Method).bind(object);
       const replace = typeof key === 'string' ? replacements[key] : undefined;
-      if (replace && typeof value === 'function') return replace((value as Method).bind(object));
-      return value;
+      return replace ? replace(bound) : bound;
     },
   });
 }
