@@ -85,9 +85,25 @@ function bash(script) {
   return execFileSync('bash', ['-c', script], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
 }
 
+/** This process and every process above it: whatever ran the check (`bash -c 'cd <checkout> && bash .ci/run'`) is no leftover. */
+function selfAndAncestors() {
+  const pids = new Set();
+  for (let pid = process.pid; pid > 1 && !pids.has(pid); ) {
+    pids.add(pid);
+    try {
+      // Field 4 of /proc/<pid>/stat, after the command name in parentheses (which may hold spaces).
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      pid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    } catch {
+      break;
+    }
+  }
+  return pids;
+}
+
 /** Processes whose command line names this checkout (the service, and the stack parts: their data lives in .stack/). */
 function processesOfCheckout() {
-  const mine = new Set([process.pid, process.ppid]);
+  const mine = selfAndAncestors();
   const found = [];
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || mine.has(Number(entry))) continue;
