@@ -132,7 +132,7 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): LocalRunner {
       sandbox,
       cgroups: tree.cgroups.layout.kind,
       hostUid: hostUser?.uid ?? process.getuid?.(),
-      runsCpuWeight: tree.cgroups.cpuWeightUnset === null ? runsCpuWeight : `not set: ${tree.cgroups.cpuWeightUnset}`,
+      runsCpuWeight: tree.cgroups.cpuWeight.set ? runsCpuWeight : `not set: ${tree.cgroups.cpuWeight.why}`,
       cgroupMoves: cgroupMovesFavored() ? 'prompt (favordynmods)' : 'each may wait for an RCU grace period: mount cgroup2 with favordynmods (runners/README.md)',
     });
   } else {
@@ -145,7 +145,7 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): LocalRunner {
   }
 
   const runs = createRunsInFlight<LocalExecution>(log);
-  const spawner = createSpawner(log, cgroups?.spawnerProcsFile ?? null);
+  const spawner = createSpawner(log, cgroups?.cpuWeight.set ? cgroups.cpuWeight.spawnerProcsFile : null);
   const byLanguage = new Map(runtimes.map((runtime) => [runtime.language, runtime]));
 
   return {

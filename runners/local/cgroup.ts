@@ -156,11 +156,10 @@ function delegateControllers(layout: CgroupLayout): void {
 export class CgroupTree {
   private readonly ownerName: string;
   /**
-   * The `cgroup.procs` the spawner host joins, so that every run it forks is born under the runs' CPU weight
-   * without a migration of its own; null when the weight could not be set ({@link cpuWeightUnset} says why).
+   * The runs' CPU weight: set, with the `cgroup.procs` the spawner host joins so that every run it forks is born
+   * under it without a migration of its own; or not set, and why.
    */
-  spawnerProcsFile: string | null = null;
-  cpuWeightUnset: string | null = 'not prepared';
+  cpuWeight: { set: true; spawnerProcsFile: string } | { set: false; why: string } = { set: false, why: 'not prepared' };
 
   constructor(readonly layout: CgroupLayout) {
     const self = readStat(process.pid);
@@ -179,10 +178,9 @@ export class CgroupTree {
     }
     if (this.layout.kind === 'v2') writeFileSync(join(this.layout.unified, this.ownerName, 'cgroup.subtree_control'), '+memory +pids');
     try {
-      this.spawnerProcsFile = this.weighRuns(runsCpuWeight);
-      this.cpuWeightUnset = null;
+      this.cpuWeight = { set: true, spawnerProcsFile: this.weighRuns(runsCpuWeight) };
     } catch (err) {
-      this.cpuWeightUnset = err instanceof Error ? err.message : String(err);
+      this.cpuWeight = { set: false, why: err instanceof Error ? err.message : String(err) };
     }
   }
 

@@ -51,7 +51,7 @@ function hostEntry(): { entry: string; execArgv: string[] } {
  * when idle, or with the worker.
  *
  * `hostCgroupProcs`: a `cgroup.procs` the host joins as soon as it is forked, before it is sent anything,
- * so every run it forks is born in that cgroup (the runs' CPU weight, cgroup.ts `spawnerProcsFile`).
+ * so every run it forks is born in that cgroup (the runs' CPU weight, cgroup.ts `cpuWeight`).
  */
 export function createSpawner(log?: RunnerLog, hostCgroupProcs: string | null = null): Spawner {
   let host: ChildProcess | null = null;
