@@ -33,11 +33,8 @@ async function main(): Promise<void> {
   const apiUrl = `http://127.0.0.1:${port}`;
   const profileDir = path.join(os.tmpdir(), `eo-bench-post-profile-${Date.now()}`);
   const api = startBenchProcess('post-api', process.execPath, [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, 'api')}`] : []), 'dist/api/server.js'],
-    {
-      ...benchServiceEnv({ databaseUrl, temporalAddress: local.temporalAddress, redisUrl: local.redisUrl, taskQueue: `bench-post-${Date.now()}`, port, codecKeys: generateKeyEntry() }),
-      // What Server-Timing costs a POST: API_SERVER_TIMING=false npm run bench:post, against the default.
-      ...(process.env.API_SERVER_TIMING ? { API_SERVER_TIMING: process.env.API_SERVER_TIMING } : {}),
-    },
+    // What Server-Timing costs a POST: API_SERVER_TIMING=false npm run bench:post, against the default.
+    benchServiceEnv({ databaseUrl, temporalAddress: local.temporalAddress, redisUrl: local.redisUrl, taskQueue: `bench-post-${Date.now()}`, port, codecKeys: generateKeyEntry() }),
   );
   try {
     await waitUntil('the API to be ready', async () => (await fetch(`${apiUrl}/readyz`)).ok, 60_000);

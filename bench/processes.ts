@@ -38,8 +38,14 @@ export function benchServiceEnv(at: BenchServiceAt): NodeJS.ProcessEnv {
     PORT: String(at.port),
     LOG_LEVEL: 'warn',
     PAYLOAD_CODEC_KEYS: at.codecKeys,
+    // The operator's settings of the runner, the relay and the API (API_SERVER_TIMING=false, RELAY_LINGER_MS=10,
+    // RUNNER_CPU_WEIGHT…), and glibc's malloc tuning (MALLOC_ARENA_MAX), reach every bench's service processes.
+    ...Object.fromEntries(Object.entries(process.env).filter(([name]) => PASSED_THROUGH.some((prefix) => name.startsWith(prefix)))),
   };
 }
+
+/** The prefixes of the settings a bench's service processes take from the bench's own environment. */
+const PASSED_THROUGH = ['RUNNER_', 'RELAY_', 'API_', 'MALLOC_'];
 
 /** Starts `command args` in the checkout, its output to `<tmp>/eo-bench-<name>.log`; `onExit` hears of its end. */
 export function startBenchProcess(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, onExit?: (why: string, logFile: string) => void): ChildProcess {

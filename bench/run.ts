@@ -237,8 +237,6 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
     CAPACITY_GLOBAL: '64',
     CAPACITY_PER_OWNER: '64',
     CAPACITY_PER_LANGUAGE: '64',
-    // The runner's and the relay's settings, and glibc's malloc tuning (e.g. MALLOC_ARENA_MAX), reach the service's processes.
-    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => ['RUNNER_', 'RELAY_', 'MALLOC_'].some((prefix) => k.startsWith(prefix)))),
   };
   const node = process.execPath;
   const profileDir = path.join(profileRoot, server);

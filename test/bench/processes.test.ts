@@ -1,0 +1,21 @@
+// Every bench starts the service's processes with benchServiceEnv: the operator's settings must reach them.
+import { benchServiceEnv } from '../../bench/processes';
+
+const AT = { databaseUrl: 'postgresql://x@127.0.0.1:1/db', temporalAddress: '127.0.0.1:2', redisUrl: 'redis://127.0.0.1:3', taskQueue: 'q', port: 4, codecKeys: 'k' };
+
+test('the runner\'s, the relay\'s and the API\'s settings and malloc tuning pass through; nothing else of the bench\'s environment does', () => {
+  const set = { RUNNER_CPU_WEIGHT: '10', RELAY_LINGER_MS: '10', API_SERVER_TIMING: 'false', MALLOC_ARENA_MAX: '2', CAPACITY_GLOBAL: '1', SOME_RUNNER_X: 'y' };
+  const saved = Object.fromEntries(Object.keys(set).map((name) => [name, process.env[name]]));
+  Object.assign(process.env, set);
+  try {
+    const env = benchServiceEnv(AT);
+    expect(env).toMatchObject({ RUNNER_CPU_WEIGHT: '10', RELAY_LINGER_MS: '10', API_SERVER_TIMING: 'false', MALLOC_ARENA_MAX: '2', DATABASE_URL: AT.databaseUrl, PORT: '4' });
+    expect(env.CAPACITY_GLOBAL).toBeUndefined();
+    expect(env.SOME_RUNNER_X).toBeUndefined();
+  } finally {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
+});
