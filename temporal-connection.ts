@@ -4,8 +4,7 @@ import type { Interceptor, NextCall } from '@grpc/grpc-js';
 import { Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import type { ConnectionOptions } from '@temporalio/client';
 import type { TLSConfig } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
-import type { NativeConnectionOptions } from '@temporalio/worker';
+import type { NativeConnection, NativeConnectionOptions } from '@temporalio/worker';
 import { ConfigError } from './config';
 import type { TemporalConnectionConfig } from './config';
 
@@ -106,6 +105,8 @@ export async function connectTemporalClient(endpoint: TemporalEndpoint): Promise
 /** The worker's native connection with the configured settings. @throws an Error naming the TEMPORAL_* settings when it cannot connect */
 export async function connectTemporalNative(endpoint: TemporalEndpoint): Promise<NativeConnection> {
   const options = nativeConnectionOptions(endpoint);
+  // Loaded only here, so that the API, which connects as a client alone, never loads the worker SDK.
+  const { NativeConnection } = await import('@temporalio/worker');
   try {
     return await NativeConnection.connect(options);
   } catch (err) {
