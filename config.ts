@@ -216,6 +216,12 @@ const envSchema = z.object({
    * (the database is down), ms: the saga waits out the outage rather than lose the result. @default 60000
    */
   SAGA_OUTAGE_PAUSE_MS: int(60_000),
+  /**
+   * How long a submission waits for Temporal to accept its saga's start before it answers 503, ms: keep it below
+   * the request timeout of whatever fronts the API. The row then waits for a retry of the same request, or is
+   * recorded `error` (UNSTARTED_EXECUTION_GRACE_MS). @default 10000
+   */
+  SAGA_START_TIMEOUT_MS: int(10_000),
   /** Time between reconciler passes (sagas closed without recording their end), ms. @default 60000 */
   RECONCILE_INTERVAL_MS: int(60_000),
   /** Closed sagas one reconciler pass records at most; the rest wait for the next pass. @default 500 */
@@ -293,7 +299,7 @@ export interface Config {
   tracing: { otlpEndpoint: string | null; serviceName: string };
   /** What a SIGTERM lets finish before the process hands work back or cuts it off, ms (DRAIN_TIMEOUT_MS). */
   drainTimeoutMs: number;
-  saga: { runTimeoutMs: number; outagePauseMs: number };
+  saga: { runTimeoutMs: number; outagePauseMs: number; startTimeoutMs: number };
   reconciler: { intervalMs: number; batchSize: number };
   /** Completion webhooks: plain http allowed, the non-public networks allowed, one attempt's timeout. */
   webhooks: { allowHttp: boolean; allowedNetworks: string[]; timeoutMs: number };
@@ -408,7 +414,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     ops: { host: e.OPS_HOST, port: e.OPS_PORT },
     tracing: { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT ?? null, serviceName: e.OTEL_SERVICE_NAME },
     drainTimeoutMs: e.DRAIN_TIMEOUT_MS,
-    saga: { runTimeoutMs: e.SAGA_RUN_TIMEOUT_MS, outagePauseMs: e.SAGA_OUTAGE_PAUSE_MS },
+    saga: { runTimeoutMs: e.SAGA_RUN_TIMEOUT_MS, outagePauseMs: e.SAGA_OUTAGE_PAUSE_MS, startTimeoutMs: e.SAGA_START_TIMEOUT_MS },
     reconciler: { intervalMs: e.RECONCILE_INTERVAL_MS, batchSize: e.RECONCILE_BATCH_SIZE },
     webhooks: { allowHttp: e.WEBHOOK_ALLOW_HTTP, allowedNetworks: e.WEBHOOK_ALLOWED_NETWORKS ?? [], timeoutMs: e.WEBHOOK_TIMEOUT_MS },
     retention: {

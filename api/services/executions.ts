@@ -40,8 +40,11 @@ export interface ExecutionServiceDeps {
   taskQueue: string;
   retryPresets: RetryPresets;
   producer: Producer;
-  /** Workflow run timeout and outage pause of each saga started, ms (config SAGA_RUN_TIMEOUT_MS, SAGA_OUTAGE_PAUSE_MS). */
-  saga: { runTimeoutMs: number; outagePauseMs: number };
+  /**
+   * Workflow run timeout and outage pause of each saga started, and the longest wait for Temporal to accept a
+   * start before the request answers 503, ms (config SAGA_RUN_TIMEOUT_MS, SAGA_OUTAGE_PAUSE_MS, SAGA_START_TIMEOUT_MS).
+   */
+  saga: { runTimeoutMs: number; outagePauseMs: number; startTimeoutMs: number };
   /** Owners' webhook secrets: a `callbackUrl` is accepted only from an owner that has one. Absent: refused. */
   webhookSecrets?: { status(ownerId: string): Promise<unknown> };
 }
@@ -68,9 +71,6 @@ export type BatchOutcome = { index: number } & ({ submitted: Submitted } | { pro
 
 /** Most submissions of one batch started at once. */
 const BATCH_CONCURRENCY = 8;
-/** Longest wait for Temporal to accept a saga's start before the request answers 503, ms. */
-const SAGA_START_DEADLINE_MS = 10_000;
-
 /** The saga input that runs `row`'s script as execution `executionId` (the row's own id: its first start). */
 function sagaInputOf(row: Execution, executionId: string, deps: Pick<ExecutionServiceDeps, 'retryPresets' | 'saga'>): ExecutionSagaInput {
   return {
@@ -125,7 +125,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
    */
   async function launch(input: ExecutionSagaInput, onFailure: 'abandon' | 'keep', log: Logger): Promise<Execution | null> {
     try {
-      await timed('temporal', () => deps.temporal.withDeadline(Date.now() + SAGA_START_DEADLINE_MS, () =>
+      await timed('temporal', () => deps.temporal.withDeadline(Date.now() + deps.saga.startTimeoutMs, () =>
         deps.temporal.workflow.start<typeof executionSaga>(WORKFLOW_NAME, {
           workflowId: input.executionId,
           taskQueue: deps.taskQueue,

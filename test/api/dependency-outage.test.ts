@@ -15,8 +15,8 @@ import { serviceForThisFile, testLog, waitFor } from '../support/harness';
 // Postgres or Temporal gone: a POST answers 503 problem+json with Retry-After, never a 500, and never an error
 // for a run that goes on. Row first, then the saga (api/services/executions.ts): with Postgres down nothing
 // starts; with Temporal down the row says what happened, and nothing is lost. Stopped and started with the stack's
-// own downPart/upPart, as the fault harness (test/faults) does.
-const ctx = serviceForThisFile({ RELAY_POLL_INTERVAL_MS: '500', SAGA_OUTAGE_PAUSE_MS: '2000' });
+// own downPart/upPart, as the fault harness (test/faults) does. A POST gives Temporal 3 s here (10 s by default).
+const ctx = serviceForThisFile({ RELAY_POLL_INTERVAL_MS: '500', SAGA_OUTAGE_PAUSE_MS: '2000', SAGA_START_TIMEOUT_MS: '3000' });
 const job = { language: 'bash', script: 'echo outage' } as const;
 
 const sagasOfThisFile = async () => {
@@ -80,7 +80,10 @@ test('Temporal stopped: POST answers 503; the row is recorded `error` at once (n
   await downPart('temporal');
   let noKeyId: string;
   try {
+    // SAGA_START_TIMEOUT_MS bounds the wait: 3 s here, where the default would take 10.
+    const asked = Date.now();
     expectUnavailable(await post(token, job), 'temporal');
+    expect(Date.now() - asked).toBeLessThan(8_000);
     expectUnavailable(await post(token, job, { 'idempotency-key': retried }), 'temporal');
     expectUnavailable(await post(token, job, { 'idempotency-key': abandoned }), 'temporal');
     const rows = await ctx.service.db.execution.findMany({ where: { ownerId: owner }, orderBy: { createdAt: 'asc' } });
