@@ -1,12 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Client } from '@temporalio/client';
 import { connectTemporalClient } from '../../temporal-connection';
 import type { Connection } from '@temporalio/client';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { startApiServer, type ApiHandle } from '../../api/server';
 import { codecKeyring } from '../../config';
 import { RECONCILE_WORKFLOW_NAME } from '../../domain/saga';
@@ -15,6 +12,7 @@ import { startRelay, type RelayHandle } from '../../relay/main';
 import { createDb, type Db } from '../../store/db';
 import { apiClient } from '../support/api-client';
 import { createTestKey, removeReconcilerSchedule, resetDatabase, testConfig, testLog, waitFor } from '../support/harness';
+import { untracedWorkerBundleFile } from '../support/workflow-bundle';
 import { kubernetesForThisFile, leftovers, removeSimulatedLogs, runPod, runningPod, simulate } from '../support/kubernetes';
 
 // A worker SIGKILLed while its script runs in a pod (RUNNER=kubernetes, kwok simulated node): the pod outlives it;
@@ -22,7 +20,6 @@ import { kubernetesForThisFile, leftovers, removeSimulatedLogs, runPod, runningP
 // compensation is collected by the reconciler.
 
 const cluster = kubernetesForThisFile();
-const scratch = mkdtempSync(path.join(os.tmpdir(), 'eo-k8s-crash-'));
 const env = { RUNNER: 'kubernetes', KUBERNETES_KUBECONFIG: cluster.kubeconfigPath, KUBERNETES_NAMESPACE: cluster.namespace };
 const config = testConfig(env);
 let db: Db;
@@ -42,9 +39,7 @@ beforeAll(async () => {
   relay = await startRelay(config, testLog);
   connection = await connectTemporalClient(config.temporal);
   temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: createDataConverter(codecKeyring(config)) });
-  bundlePath = path.join(scratch, 'workflow-bundle.js');
-  const quiet = { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
-  writeFileSync(bundlePath, (await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quiet })).code);
+  bundlePath = await untracedWorkerBundleFile();
 }, 120_000);
 
 afterAll(async () => {
@@ -55,7 +50,6 @@ afterAll(async () => {
   await connection?.close();
   await db?.$disconnect();
   removeSimulatedLogs();
-  rmSync(scratch, { recursive: true, force: true });
 });
 
 function spawnWorker(): ChildProcess {

@@ -1,11 +1,9 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
-import { WORKFLOW_INTERCEPTOR_MODULE } from '../../observability/tracing';
 import { startApiServer } from '../../api/server';
 import type { ApiHandle } from '../../api/server';
 import { startRelay } from '../../relay/main';
@@ -17,6 +15,7 @@ import { detectCgroupLayout } from '../../runners/local/cgroup';
 import { apiClient, TERMINAL } from '../support/api-client';
 import { createTestKey, removeReconcilerSchedule, resetDatabase, testConfig, testLog, waitFor } from '../support/harness';
 import { watchRuns } from '../support/processes';
+import { untracedWorkerBundleFile } from '../support/workflow-bundle';
 
 /** Every point of the saga where the worker dies: before a step, while the script runs, after a step's side effect. */
 const CRASH_POINTS = [
@@ -36,7 +35,6 @@ const CRASH_POINTS = [
 ];
 const ROUNDS = 2;
 
-const markers = mkdtempSync(path.join(os.tmpdir(), 'eo-fault-'));
 const workDir = mkdtempSync(path.join(os.tmpdir(), 'eo-fault-runs-'));
 const config = testConfig({ RUNNER_WORK_DIR: workDir });
 const workerEnv = { ...process.env, DATABASE_URL: config.databaseUrl, TEMPORAL_ADDRESS: config.temporal.address, TEMPORAL_TASK_QUEUE: config.temporal.taskQueue, RUNNER_WORK_DIR: workDir };
@@ -52,8 +50,7 @@ beforeAll(async () => {
   adminKey = await createTestKey(db, 'admin');
   api = await startApiServer(config, testLog);
   relay = await startRelay(config, testLog);
-  bundlePath = path.join(markers, 'workflow-bundle.js');
-  writeFileSync(bundlePath, (await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), workflowInterceptorModules: [WORKFLOW_INTERCEPTOR_MODULE], logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined } })).code);
+  bundlePath = await untracedWorkerBundleFile();
 }, 120_000);
 afterAll(async () => {
   await removeReconcilerSchedule(config);

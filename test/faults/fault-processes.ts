@@ -1,14 +1,11 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import pg from 'pg';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { waitFor } from '../../stack/wait';
 
 const ROOT = path.join(__dirname, '..', '..');
-const quiet = { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
 /** A worker or relay running as its own process, which a fault test may SIGKILL. */
 export interface ServiceProcess {
@@ -20,12 +17,6 @@ export interface ServiceProcess {
   kill(): Promise<string>;
   /** SIGTERM (drain), and wait for it to be gone. */
   stop(): Promise<string>;
-}
-
-/** Writes the workflow bundle once, so each worker process started by a test skips the 10–20 s bundling. */
-export async function writeWorkflowBundle(file: string): Promise<string> {
-  writeFileSync(file, (await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quiet })).code);
-  return file;
 }
 
 /** The database URL a process connects with, tagged with its name (Postgres's `application_name`). */

@@ -9,7 +9,8 @@ import type { Db } from '../../store/db';
 import { apiClient } from '../support/api-client';
 import { createTestKey, removeReconcilerSchedule, resetDatabase, testConfig, testLog, waitFor } from '../support/harness';
 import { holdFault } from './fault-tools';
-import { killRelayMidBatch, startRelayProcess, startWorkerProcess, writeWorkflowBundle } from './fault-processes';
+import { killRelayMidBatch, startRelayProcess, startWorkerProcess } from './fault-processes';
+import { untracedWorkerBundleFile } from '../support/workflow-bundle';
 import type { ServiceProcess } from './fault-processes';
 import { expectNothingLost, loadWithFault } from './invariants';
 
@@ -41,7 +42,7 @@ beforeAll(async () => {
   await resetDatabase(db);
   api = await startApiServer(config, testLog);
   client = apiClient(api.url, await createTestKey(db, 'admin'));
-  bundlePath = await writeWorkflowBundle(path.join(workDir, 'workflow-bundle.js'));
+  bundlePath = await untracedWorkerBundleFile();
   worker = await startWorkerProcess('worker-1', childEnv, bundlePath);
 }, 180_000);
 afterEach(async () => {

@@ -24,7 +24,8 @@ import { runMigrations } from '../../store/migrate';
 import { Client, Connection } from '@temporalio/client';
 import { apiClient } from '../support/api-client';
 import { deleteTopic, holdFault, setTopicMessageLimit } from './fault-tools';
-import { killRelayMidBatch, startRelayProcess, startWorkerProcess, writeWorkflowBundle } from './fault-processes';
+import { killRelayMidBatch, startRelayProcess, startWorkerProcess } from './fault-processes';
+import { untracedWorkerBundleFile } from '../support/workflow-bundle';
 import type { ServiceProcess } from './fault-processes';
 import { checkInvariants, countInFlight } from './invariants';
 import type { FaultReport, LostWithTopic } from './invariants';
@@ -122,7 +123,9 @@ async function main(): Promise<void> {
   const keys = createApiKeyService(db);
   const clients = await Promise.all(['soak-a', 'soak-b', 'soak-c', 'soak-d'].map(async (ownerId) => apiClient(api.url, (await keys.create({ ownerId, role: 'user', name: 'soak' })).token)));
   say(`API at ${api.url}; bundling the workflow code for the worker processes`);
-  const bundlePath = await writeWorkflowBundle(path.join(workDir, 'workflow-bundle.js'));
+  // Outside jest there is no run directory for bundles: the soak's own, removed at its end.
+  process.env.EO_TEST_BUNDLE_DIR ??= workDir;
+  const bundlePath = await untracedWorkerBundleFile();
   let serial = 0;
   const workers: ServiceProcess[] = [await startWorkerProcess(`worker-${++serial}`, env, bundlePath), await startWorkerProcess(`worker-${++serial}`, env, bundlePath)];
   const relays: ServiceProcess[] = [await startRelayProcess(`relay-${++serial}`, env), await startRelayProcess(`relay-${++serial}`, env)];

@@ -5,7 +5,7 @@ import { Worker } from '@temporalio/worker';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { createDataConverter } from '../../payload-codec/encryption-codec';
 import { generateKeyEntry, parseKeyring } from '../../payload-codec/keyring';
-import { sagaBundle } from '../support/replay-bundle';
+import { sagaBundle } from '../support/workflow-bundle';
 import { installTracing, TRACE_PROPAGATION_MODULE, workerTracingInterceptors, workflowSpanSinks } from '../../observability/tracing';
 
 const dir = path.join(__dirname, '..', 'replay', 'histories');

@@ -3,13 +3,14 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { removeReconcilerSchedule, testConfig, waitFor } from '../support/harness';
 import { freeLoopbackPort } from '../../stack/port';
+import { untracedWorkerBundleFile } from '../support/workflow-bundle';
 
 test('a worker given WORKER_METRICS_ADDRESS serves the Temporal SDK’s Prometheus metrics there', async () => {
   const config = testConfig();
   const port = await freeLoopbackPort();
   // A real worker process (the Temporal runtime, and so its exporter, is one per process).
   const worker = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', 'support', 'crashing-worker.ts')], {
-    env: { ...process.env, DATABASE_URL: config.databaseUrl, TEMPORAL_ADDRESS: config.temporal.address, TEMPORAL_TASK_QUEUE: config.temporal.taskQueue, WORKER_METRICS_ADDRESS: `127.0.0.1:${port}`, EO_TEST_CRASH_AT: '' },
+    env: { ...process.env, DATABASE_URL: config.databaseUrl, TEMPORAL_ADDRESS: config.temporal.address, TEMPORAL_TASK_QUEUE: config.temporal.taskQueue, WORKER_METRICS_ADDRESS: `127.0.0.1:${port}`, EO_TEST_WORKFLOW_BUNDLE: await untracedWorkerBundleFile(), EO_TEST_CRASH_AT: '' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   try {

@@ -5,7 +5,7 @@ import { Worker } from '@temporalio/worker';
 import { createDataConverter, EncryptionCodec } from '../../payload-codec/encryption-codec';
 import { generateKeyEntry, parseKeyring } from '../../payload-codec/keyring';
 import { mapHistoryPayloads } from '../support/history-payloads';
-import { sagaBundle } from '../support/replay-bundle';
+import { sagaBundle } from '../support/workflow-bundle';
 
 const dir = path.join(__dirname, 'histories');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));

@@ -1,4 +1,5 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { stackEndpoints, upPart } from '../../stack';
@@ -53,4 +54,6 @@ export default async function globalSetup(): Promise<void> {
   process.env.DRAIN_TIMEOUT_MS ??= '1000';
   // A key of this run: every worker, client and spawned process of the tests encrypts with it.
   process.env.PAYLOAD_CODEC_KEYS ??= generateKeyEntry();
+  // Workflow bundles made once for the whole run (test/support/workflow-bundle.ts); the teardown removes them.
+  process.env.EO_TEST_BUNDLE_DIR = mkdtempSync(path.join(os.tmpdir(), 'eo-test-bundles-'));
 }
