@@ -25,6 +25,7 @@ import { createAddressPolicy } from './webhooks/address-policy';
 import { createWebhookSecretService } from './webhooks/secrets';
 import { createWebhookSender } from './webhooks/sender';
 import { startRetention } from './retention/retention-timer';
+import { prebuiltWorkflowBundle } from './worker-bundle';
 
 /** Runner heartbeat period, ms: bounds how long a cancel takes to reach the running script. */
 const RUNNER_HEARTBEAT_MS = 500;
@@ -86,18 +87,21 @@ export async function startWorker(config: ResolvedConfig, log: Logger, options: 
   const clientConnection = await connectTemporalClient(config.temporal);
   const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace, dataConverter, interceptors: { workflow: clientTracingInterceptors() } });
   const tracing = workerTracingInterceptors();
+  const workflowModules = [...(tracing.workflowModules ?? []), ...(options.interceptors?.workflowModules ?? [])];
+  // A bundle carries its workflow interceptor modules already: a test's own, or the build's (worker-bundle.ts).
+  const workflowBundlePath = options.workflowBundlePath ?? prebuiltWorkflowBundle(workflowModules);
+  log.info({ workflow_bundle: workflowBundlePath ?? 'made at start' }, 'workflow code');
   const notifyCapacityGranted = (executionId: string) => client.workflow.getHandle(executionId).signal(CAPACITY_GRANTED_SIGNAL);
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     dataConverter,
-    ...(options.workflowBundlePath ? { workflowBundle: { codePath: options.workflowBundlePath } } : { workflowsPath: require.resolve('./workflows') }),
+    ...(workflowBundlePath ? { workflowBundle: { codePath: workflowBundlePath } } : { workflowsPath: require.resolve('./workflows') }),
     // Tracing first, so that a test's interceptors (fault injection) run inside the activity's span.
     interceptors: {
       ...options.interceptors,
-      // A prebuilt bundle carries its workflow interceptors already (bundled with WORKFLOW_INTERCEPTOR_MODULE).
-      ...(options.workflowBundlePath ? {} : { workflowModules: [...(tracing.workflowModules ?? []), ...(options.interceptors?.workflowModules ?? [])] }),
+      ...(workflowBundlePath ? {} : { workflowModules }),
       activity: [...(tracing.activity ?? []), ...(options.interceptors?.activity ?? [])],
     },
     sinks: workflowSpanSinks(),
