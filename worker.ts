@@ -50,7 +50,8 @@ export interface WorkerOptions {
   interceptors?: WorkerInterceptors;
   /**
    * A prebuilt workflow bundle (`bundleWorkflowCode`, with `workflowInterceptorModules: [WORKFLOW_INTERCEPTOR_MODULE]`
-   * from observability/tracing.ts for traced workflows); without it the worker bundles `workflows/` at start.
+   * from observability/tracing.ts for traced workflows); without it the worker takes the build's current one
+   * (worker-bundle.ts), or bundles `workflows/` at start.
    */
   workflowBundlePath?: string;
   /** Wraps the runner (fault injection in tests). */
