@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
+import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { TRACE_PROPAGATION_MODULE, WORKFLOW_INTERCEPTOR_MODULE } from './observability/tracing';
 
 /**
@@ -41,18 +41,28 @@ export function prebuiltWorkflowBundle(modules: readonly string[], root = COMPIL
   return built && built.mtimeMs >= newestBundledFile(root) ? file : undefined;
 }
 
+/** The saga's workflows at `workflowsPath` bundled with these interceptor modules, webpack's report left out. */
+export function bundleSaga(workflowsPath: string, modules: readonly string[]): Promise<WorkflowBundleWithSourceMap> {
+  const quiet = { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+  return bundleWorkflowCode({ workflowsPath, workflowInterceptorModules: [...modules], logger: quiet });
+}
+
+/** Writes that bundle to `file`, whole or not at all (a worker starting meanwhile never reads half of one). */
+export async function writeSagaBundle(file: string, workflowsPath: string, modules: readonly string[]): Promise<void> {
+  const { code } = await bundleSaga(workflowsPath, modules);
+  writeFileSync(`${file}.part`, code);
+  renameSync(`${file}.part`, file);
+}
+
 /** Writes every prebuilt bundle that is missing or older than what it is made of (`npm run build`); returns what it wrote. */
 export async function writeWorkflowBundles(root = COMPILED_ROOT): Promise<string[]> {
   if (!root) throw new Error('bundles are built from the compiled code: run dist/worker-bundle.js (npm run build)');
   mkdirSync(path.join(root, 'workflow-bundles'), { recursive: true });
-  const quiet = { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
   const written: string[] = [];
   for (const modules of PREBUILT_MODULE_SETS) {
     if (prebuiltWorkflowBundle(modules, root)) continue;
-    const { code } = await bundleWorkflowCode({ workflowsPath: path.join(root, 'workflows'), workflowInterceptorModules: [...modules], logger: quiet });
     const file = bundleFile(root, modules);
-    writeFileSync(`${file}.part`, code);
-    renameSync(`${file}.part`, file);
+    await writeSagaBundle(file, path.join(root, 'workflows'), modules);
     written.push(file);
   }
   return written;

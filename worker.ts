@@ -63,6 +63,11 @@ export interface WorkerOptions {
 /** How long the readiness probe waits for Temporal, ms. */
 const READY_CHECK_TIMEOUT_MS = 2_000;
 
+/** The workflow interceptor modules a worker's workflow code carries: tracing's, then the options' own (a test's). */
+export function workflowModulesOf(options: WorkerOptions, tracing: WorkerInterceptors = workerTracingInterceptors()): string[] {
+  return [...(tracing.workflowModules ?? []), ...(options.interceptors?.workflowModules ?? [])];
+}
+
 /** Runs the Temporal worker: the saga workflow bundle and its activities, with the configured runner (RUNNER). */
 export async function startWorker(config: ResolvedConfig, log: Logger, options: WorkerOptions = {}): Promise<WorkerHandle> {
   const dataConverter = createDataConverter(codecKeyring(config));
@@ -88,7 +93,7 @@ export async function startWorker(config: ResolvedConfig, log: Logger, options: 
   const clientConnection = await connectTemporalClient(config.temporal);
   const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace, dataConverter, interceptors: { workflow: clientTracingInterceptors() } });
   const tracing = workerTracingInterceptors();
-  const workflowModules = [...(tracing.workflowModules ?? []), ...(options.interceptors?.workflowModules ?? [])];
+  const workflowModules = workflowModulesOf(options, tracing);
   // A bundle carries its workflow interceptor modules already: a test's own, or the build's (worker-bundle.ts).
   const workflowBundlePath = options.workflowBundlePath ?? prebuiltWorkflowBundle(workflowModules);
   log.info({ workflow_bundle: workflowBundlePath ?? 'made at start' }, 'workflow code');

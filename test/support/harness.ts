@@ -15,11 +15,10 @@ import { createApiKeyService } from '../../auth/api-keys';
 import type { ApiKeyRole } from '../../store/api-keys';
 import { createDb } from '../../store/db';
 import type { Db } from '../../store/db';
-import { startWorker } from '../../worker';
+import { startWorker, workflowModulesOf } from '../../worker';
 import { deleteReconcilerSchedule } from '../../reconciler/schedule';
 import { apiClient } from './api-client';
 import { sagaBundleFile } from './workflow-bundle';
-import { workerTracingInterceptors } from '../../observability/tracing';
 import type { WorkerHandle, WorkerOptions } from '../../worker';
 
 /** Config for one test file: the global setup's endpoints, a task queue of its own, and any overrides. */
@@ -75,7 +74,7 @@ export async function startService(env: Record<string, string> = {}, workerOptio
   const userKeys = new Map<string, Promise<string>>();
   const connection = await connectTemporalClient(config.temporal);
   const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: createDataConverter(codecKeyring(config)) });
-  const worker = await startWorker(config, testLog, { workflowBundlePath: await bundleFor(workerOptions), ...workerOptions });
+  const worker = await startWorker(config, testLog, { workflowBundlePath: await sagaBundleFile(workflowModulesOf(workerOptions)), ...workerOptions });
   const relay = await startRelay(config, testLog);
   const api = await startApiServer(config, testLog, { relayStatus: relay.relay.status });
   return {
@@ -99,11 +98,6 @@ export async function startService(env: Record<string, string> = {}, workerOptio
       await timedStop('Prisma', () => db.$disconnect());
     },
   };
-}
-
-/** The run's bundle of the workflow interceptor modules the worker would bundle itself (worker.ts). */
-function bundleFor(workerOptions: WorkerOptions): Promise<string> {
-  return sagaBundleFile([...(workerTracingInterceptors().workflowModules ?? []), ...(workerOptions.interceptors?.workflowModules ?? [])]);
 }
 
 /** One component's stop, named in the output when it is slow. */

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { workerTracingInterceptors } from '../../observability/tracing';
+import { bundleSaga, writeSagaBundle } from '../../worker-bundle';
 
-const quiet = { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+const WORKFLOWS = require.resolve('../../workflows');
 const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
 
 /**
@@ -16,7 +17,7 @@ export function sagaBundle(workflowInterceptorModules: readonly string[] = []): 
   const key = workflowInterceptorModules.join('\n');
   let bundle = bundles.get(key);
   if (!bundle) {
-    bundle = bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), workflowInterceptorModules: [...workflowInterceptorModules], logger: quiet });
+    bundle = bundleSaga(WORKFLOWS, workflowInterceptorModules);
     bundles.set(key, bundle);
   }
   return bundle;
@@ -36,11 +37,7 @@ function bundleDirectory(): string {
 export async function sagaBundleFile(workflowInterceptorModules: readonly string[]): Promise<string> {
   const name = createHash('sha256').update(workflowInterceptorModules.join('\n')).digest('hex').slice(0, 16);
   const file = path.join(bundleDirectory(), `saga-${name}.js`);
-  if (!existsSync(file)) {
-    const { code } = await sagaBundle(workflowInterceptorModules);
-    writeFileSync(`${file}.part`, code);
-    renameSync(`${file}.part`, file);
-  }
+  if (!existsSync(file)) await writeSagaBundle(file, WORKFLOWS, workflowInterceptorModules);
   return file;
 }
 
