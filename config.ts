@@ -160,6 +160,14 @@ const envSchema = z.object({
    * @default 100
    */
   RUNNER_CPU_WEIGHT: z.coerce.number().int().min(1).max(10_000).default(DEFAULT_RUNS_CPU_WEIGHT),
+  /**
+   * How the worker holds a call into workflow code to the SDK's 5 s deadlock deadline: `shared`, one watchdog thread
+   * for the process (workflow-threads/isolate-watchdog.cc, made by `npm run build`; a worker without it says so and
+   * falls back); `per-call`, node's vm starting and joining a thread for each call (~200 µs of CPU each, ~24 calls
+   * an execution), as the SDK does alone.
+   * @default shared
+   */
+  WORKFLOW_WATCHDOG: z.enum(['shared', 'per-call']).default('shared'),
   /** Where scripts run: `local` (this host, in a sandbox: RUNNER_SANDBOX) or `kubernetes` (a Pod per execution: KUBERNETES_*). @default local */
   RUNNER: z.enum(['local', 'kubernetes']).default('local'),
   /** RUNNER=kubernetes: path of the kubeconfig to use; unset: the worker pod's in-cluster service account. */
@@ -292,6 +300,7 @@ export interface Config {
   /** RUNNER=kubernetes only (see runners/kubernetes-runner.ts). */
   kubernetes: KubernetesRunnerConfig;
   workerMetricsAddress: string | null;
+  workflowWatchdog: 'shared' | 'per-call';
   relay: { pollIntervalMs: number; batchSize: number; maxAttempts: number };
   /** The ops server of a worker or relay run alone (OPS_HOST, OPS_PORT). */
   ops: { host: string; port: number };
@@ -410,6 +419,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       resyncIntervalMs: e.KUBERNETES_RESYNC_MS,
     },
     workerMetricsAddress: e.WORKER_METRICS_ADDRESS ?? null,
+    workflowWatchdog: e.WORKFLOW_WATCHDOG,
     relay: { pollIntervalMs: e.RELAY_POLL_INTERVAL_MS, batchSize: e.RELAY_BATCH_SIZE, maxAttempts: e.RELAY_MAX_ATTEMPTS },
     ops: { host: e.OPS_HOST, port: e.OPS_PORT },
     tracing: { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT ?? null, serviceName: e.OTEL_SERVICE_NAME },

@@ -26,6 +26,8 @@ import { createWebhookSecretService } from './webhooks/secrets';
 import { createWebhookSender } from './webhooks/sender';
 import { startRetention } from './retention/retention-timer';
 import { prebuiltWorkflowBundle } from './worker-bundle';
+import { loadIsolateWatchdog } from './workflow-threads/isolate-watchdog';
+import { workerWithSharedWatchdog } from './workflow-threads/shared-watchdog-worker';
 
 /** Runner heartbeat period, ms: bounds how long a cancel takes to reach the running script. */
 const RUNNER_HEARTBEAT_MS = 500;
@@ -68,6 +70,21 @@ export function workflowModulesOf(options: WorkerOptions, tracing: WorkerInterce
   return [...(tracing.workflowModules ?? []), ...(options.interceptors?.workflowModules ?? [])];
 }
 
+/** The SDK's Worker, or one whose workflow threads share one deadlock watchdog thread (WORKFLOW_WATCHDOG). */
+function workerClass(config: ResolvedConfig, log: Logger): typeof Worker {
+  if (config.workflowWatchdog === 'per-call') {
+    log.info({ workflow_watchdog: 'per call' }, 'workflow deadlock watchdog');
+    return Worker;
+  }
+  const watchdog = loadIsolateWatchdog();
+  if ('unavailable' in watchdog) {
+    log.warn({ workflow_watchdog: 'per call', reason: watchdog.unavailable }, 'workflow deadlock watchdog: the shared one is unavailable, node starts a thread per call');
+    return Worker;
+  }
+  log.info({ workflow_watchdog: 'shared', addon: watchdog.addonPath }, 'workflow deadlock watchdog');
+  return workerWithSharedWatchdog(watchdog.addonPath);
+}
+
 /** Runs the Temporal worker: the saga workflow bundle and its activities, with the configured runner (RUNNER). */
 export async function startWorker(config: ResolvedConfig, log: Logger, options: WorkerOptions = {}): Promise<WorkerHandle> {
   const dataConverter = createDataConverter(codecKeyring(config));
@@ -98,7 +115,7 @@ export async function startWorker(config: ResolvedConfig, log: Logger, options: 
   const workflowBundlePath = options.workflowBundlePath ?? prebuiltWorkflowBundle(workflowModules);
   log.info({ workflow_bundle: workflowBundlePath ?? 'made at start' }, 'workflow code');
   const notifyCapacityGranted = (executionId: string) => client.workflow.getHandle(executionId).signal(CAPACITY_GRANTED_SIGNAL);
-  const worker = await Worker.create({
+  const worker = await workerClass(config, log).create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,

@@ -6,6 +6,7 @@ import { stackEndpoints, upPart } from '../../stack';
 import type { StackPart } from '../../stack';
 import { runMigrations } from '../../store/migrate';
 import { generateKeyEntry } from '../../payload-codec/keyring';
+import { buildIsolateWatchdog } from '../../workflow-threads/isolate-watchdog';
 
 export const STARTED_FILE = path.join(__dirname, '..', '..', '.stack', 'test-started.json');
 const TEST_DATABASE = 'eo_test';
@@ -55,5 +56,8 @@ export default async function globalSetup(): Promise<void> {
   // A key of this run: every worker, client and spawned process of the tests encrypts with it.
   process.env.PAYLOAD_CODEC_KEYS ??= generateKeyEntry();
   // Workflow bundles made once for the whole run (test/support/workflow-bundle.ts); the teardown removes them.
+  // Workers in the tests run workflows under the shared deadlock watchdog, as `npm start`'s do (npm run build makes it).
+  const watchdog = buildIsolateWatchdog();
+  console.log(`[setup] isolate watchdog: ${'skipped' in watchdog ? `NOT BUILT, ${watchdog.skipped}` : watchdog.built ? 'built' : 'current'}`);
   process.env.EO_TEST_BUNDLE_DIR = mkdtempSync(path.join(os.tmpdir(), 'eo-test-bundles-'));
 }
