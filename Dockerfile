@@ -9,7 +9,12 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
-RUN npx prisma generate && npm run build
+# The build compiles the workflow threads' watchdog addon (workflow-threads/) against the image's Node headers;
+# the compiler leaves with the same layer.
+RUN apt-get update && apt-get install -y --no-install-recommends g++ \
+ && npx prisma generate && npm run build \
+ && test -f dist/native/isolate-watchdog-abi*.node \
+ && apt-get purge -y g++ && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 # api and relay run as node; the worker runs as root (compose), to give each run its cgroup and
 # start bwrap as nobody.
 USER node

@@ -39,13 +39,18 @@ export function benchServiceEnv(at: BenchServiceAt): NodeJS.ProcessEnv {
     LOG_LEVEL: 'warn',
     PAYLOAD_CODEC_KEYS: at.codecKeys,
     // The operator's settings of the runner, the relay and the API (API_SERVER_TIMING=false, RELAY_LINGER_MS=10,
-    // RUNNER_CPU_WEIGHT…), and glibc's malloc tuning (MALLOC_ARENA_MAX), reach every bench's service processes.
-    ...Object.fromEntries(Object.entries(process.env).filter(([name]) => PASSED_THROUGH.some((prefix) => name.startsWith(prefix)))),
+    // RUNNER_CPU_WEIGHT, WORKFLOW_WATCHDOG…), and glibc's malloc tuning (MALLOC_ARENA_MAX), reach every bench's service processes.
+    ...passedThroughSettings(),
   };
 }
 
+/** The settings of this bench's environment its service processes take (see PASSED_THROUGH): results name them. */
+export function passedThroughSettings(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined && PASSED_THROUGH.some((prefix) => entry[0].startsWith(prefix))));
+}
+
 /** The prefixes of the settings a bench's service processes take from the bench's own environment. */
-const PASSED_THROUGH = ['RUNNER_', 'RELAY_', 'API_', 'MALLOC_'];
+const PASSED_THROUGH = ['RUNNER_', 'RELAY_', 'API_', 'MALLOC_', 'WORKFLOW_'];
 
 /** Starts `command args` in the checkout, its output to `<tmp>/eo-bench-<name>.log`; `onExit` hears of its end. */
 export function startBenchProcess(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, onExit?: (why: string, logFile: string) => void): ChildProcess {

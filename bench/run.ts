@@ -46,7 +46,7 @@ import { createBenchKeys, freshBenchDatabase } from './database';
 import { flag, numberFlag, numbersFlag } from './flags';
 import { TIMING_TABLE_HEAD, timedRequest, timingBreakdown, timingRows } from './server-timing';
 import type { TimedRequest, TimingBreakdown } from './server-timing';
-import { benchServiceEnv, eventLoopDelayMs, heapUsedMb, rssMb, startBenchProcess, stopProcess, waitUntil } from './processes';
+import { benchServiceEnv, eventLoopDelayMs, heapUsedMb, passedThroughSettings, rssMb, startBenchProcess, stopProcess, waitUntil } from './processes';
 
 const ROOT = path.resolve(__dirname, '..');
 const BENCH_DATABASE = 'eo_bench';
@@ -134,6 +134,7 @@ async function main(): Promise<void> {
     at: new Date().toISOString(),
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGb: Math.round(os.totalmem() / 2 ** 30), loadAtStart: os.loadavg()[0] },
     flags: { servers, concurrencies, counts, languages, memoryCheckpoints, apiRate, apiSeconds, runnerRuns },
+    settings: passedThroughSettings(),
   };
   // Both servers listen on the same ports: one runs at a time. One the bench found running is stopped for the
   // other's turn and started again at the end.
@@ -566,6 +567,7 @@ function renderMarkdown(r: Record<string, unknown>): string {
     `# Benchmark ${String(r.at)}`,
     '',
     `Machine: ${machine.cpus} × ${machine.model}, ${machine.memoryGb} GiB, load ${machine.loadAtStart.toFixed(2)} at start. Command: \`npm run bench -- ${process.argv.slice(2).join(' ')}\`.`,
+    `Service settings from the environment: ${Object.entries((r.settings ?? {}) as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(', ') || 'none (defaults)'}.`,
     `Temporal servers: ${servers.map(([server, s]) => `${name(server, s)}: ${SERVER_NAMES[server] ?? server}${s.sqlitePragmas ? ` (pragmas ${(s.sqlitePragmas as string[]).join(', ') || 'none'})` : ''} at ${String(s.temporal)}, load ${Number(s.loadAtStart).toFixed(2)} when its turn began`).join('; ')}.`,
     '',
     '## 1–2. End to end (POST → `end` on the event stream) vs the same-shape baseline (raw Temporal, six no-op activities)',
