@@ -7,6 +7,8 @@ test('defaults apply when nothing is set', () => {
   expect(config.databaseUrl).toBeUndefined();
   expect(config.retryPresets).toEqual(DEFAULT_RETRY_PRESETS);
   expect(Object.isFrozen(config.capacity)).toBe(true);
+  expect(config.workflowWatchdog).toBe('shared');
+  expect(loadConfig({ WORKFLOW_WATCHDOG: 'per-call' }).workflowWatchdog).toBe('per-call');
 });
 
 test('rate limits default to 50 requests/s, 120 executions/min, 200 unfinished per owner, failing open', () => {
@@ -51,6 +53,7 @@ test.each([
   ['RETENTION_BATCH_SIZE', { RETENTION_BATCH_SIZE: '0' }],
   ['RUNNER_CPU_WEIGHT', { RUNNER_CPU_WEIGHT: '0' }],
   ['RUNNER_CPU_WEIGHT', { RUNNER_CPU_WEIGHT: '10001' }],
+  ['WORKFLOW_WATCHDOG', { WORKFLOW_WATCHDOG: 'none' }],
 ])('a bad %s stops start-up with a message naming it', (variable, env) => {
   expect(() => loadConfig(env)).toThrow(ConfigError);
   expect(() => loadConfig(env)).toThrow(new RegExp(variable));
