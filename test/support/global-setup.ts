@@ -55,9 +55,9 @@ export default async function globalSetup(): Promise<void> {
   process.env.DRAIN_TIMEOUT_MS ??= '1000';
   // A key of this run: every worker, client and spawned process of the tests encrypts with it.
   process.env.PAYLOAD_CODEC_KEYS ??= generateKeyEntry();
-  // Workflow bundles made once for the whole run (test/support/workflow-bundle.ts); the teardown removes them.
   // Workers in the tests run workflows under the shared deadlock watchdog, as `npm start`'s do (npm run build makes it).
   const watchdog = buildIsolateWatchdog();
   console.log(`[setup] isolate watchdog: ${'skipped' in watchdog ? `NOT BUILT, ${watchdog.skipped}` : watchdog.built ? 'built' : 'current'}`);
+  // Workflow bundles made once for the whole run (test/support/workflow-bundle.ts); the teardown removes them.
   process.env.EO_TEST_BUNDLE_DIR = mkdtempSync(path.join(os.tmpdir(), 'eo-test-bundles-'));
 }
