@@ -10,9 +10,10 @@ const DEADLINE_MS = 5_000;
 
 interface Row { thread: string; way: string; wallUs: number; cpuUs: number }
 
-function measure(addonPath: string, calls: number, thread: string): Row[] {
+/** Each thread loads the addon the main thread built (the same file: one per Node ABI). */
+function measure(calls: number, thread: string): Row[] {
   const load = loadIsolateWatchdog();
-  if ('unavailable' in load || load.addonPath !== addonPath) throw new Error(`isolate watchdog: ${'unavailable' in load ? load.unavailable : load.addonPath}`);
+  if ('unavailable' in load) throw new Error(`isolate watchdog: ${load.unavailable}`);
   const context = vm.createContext({ n: 0 }, { microtaskMode: 'afterEvaluate' });
   const script = new vm.Script('n++');
   const ways: Record<string, () => unknown> = {
@@ -35,8 +36,8 @@ async function main(): Promise<void> {
   if (!Number.isInteger(calls) || calls < 1) throw new Error(`calls must be a positive integer, got ${process.argv[2]}`);
   const build = buildIsolateWatchdog();
   if ('skipped' in build) throw new Error(`isolate watchdog not built: ${build.skipped}`);
-  const rows = measure(build.addonPath, calls, 'main');
-  const worker = new Worker(__filename, { workerData: { addonPath: build.addonPath, calls }, execArgv: process.execArgv });
+  const rows = measure(calls, 'main');
+  const worker = new Worker(__filename, { workerData: { calls }, execArgv: process.execArgv });
   rows.push(...(await new Promise<Row[]>((resolve, reject) => worker.once('message', resolve).once('error', reject))));
   process.stdout.write(`${calls} calls of a one-line script each, node ${process.version}\n\n| thread | deadline | wall µs/call | CPU µs/call |\n| --- | --- | --- | --- |\n`);
   for (const row of rows) process.stdout.write(`| ${row.thread} | ${row.way} | ${row.wallUs.toFixed(2)} | ${row.cpuUs.toFixed(2)} |\n`);
@@ -48,6 +49,6 @@ if (isMainThread) {
     process.exitCode = 1;
   });
 } else {
-  const { addonPath, calls } = workerData as { addonPath: string; calls: number };
-  parentPort!.postMessage(measure(addonPath, calls, 'worker'));
+  const { calls } = workerData as { calls: number };
+  parentPort!.postMessage(measure(calls, 'worker'));
 }
