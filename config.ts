@@ -230,6 +230,13 @@ const envSchema = z.object({
    * recorded `error` (UNSTARTED_EXECUTION_GRACE_MS). @default 10000
    */
   SAGA_START_TIMEOUT_MS: int(10_000),
+  /**
+   * When a submission's saga is started. `inline`: before the answer — 201 means Temporal has the saga, and a
+   * Temporal that does not answer makes it 503. `deferred`: just after it — 201 means the row is committed;
+   * the API then starts the saga, and a sweep in every API process starts any row whose start did not happen
+   * (the process died, Temporal did not answer) as soon as Temporal answers. @default inline
+   */
+  SAGA_START: z.enum(['inline', 'deferred']).default('inline'),
   /** Time between reconciler passes (sagas closed without recording their end), ms. @default 60000 */
   RECONCILE_INTERVAL_MS: int(60_000),
   /** Closed sagas one reconciler pass records at most; the rest wait for the next pass. @default 500 */
@@ -275,6 +282,9 @@ const envSchema = z.object({
   SERVICE_VERSION: z.string().min(1).default(packageVersion),
 });
 
+/** When a submission's saga is started (config SAGA_START): before the API answers, or just after. */
+export type SagaStartMode = 'inline' | 'deferred';
+
 export interface Config {
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   logFormat: z.infer<typeof envSchema>['LOG_FORMAT'];
@@ -308,7 +318,7 @@ export interface Config {
   tracing: { otlpEndpoint: string | null; serviceName: string };
   /** What a SIGTERM lets finish before the process hands work back or cuts it off, ms (DRAIN_TIMEOUT_MS). */
   drainTimeoutMs: number;
-  saga: { runTimeoutMs: number; outagePauseMs: number; startTimeoutMs: number };
+  saga: { runTimeoutMs: number; outagePauseMs: number; startTimeoutMs: number; start: SagaStartMode };
   reconciler: { intervalMs: number; batchSize: number };
   /** Completion webhooks: plain http allowed, the non-public networks allowed, one attempt's timeout. */
   webhooks: { allowHttp: boolean; allowedNetworks: string[]; timeoutMs: number };
@@ -424,7 +434,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     ops: { host: e.OPS_HOST, port: e.OPS_PORT },
     tracing: { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT ?? null, serviceName: e.OTEL_SERVICE_NAME },
     drainTimeoutMs: e.DRAIN_TIMEOUT_MS,
-    saga: { runTimeoutMs: e.SAGA_RUN_TIMEOUT_MS, outagePauseMs: e.SAGA_OUTAGE_PAUSE_MS, startTimeoutMs: e.SAGA_START_TIMEOUT_MS },
+    saga: { runTimeoutMs: e.SAGA_RUN_TIMEOUT_MS, outagePauseMs: e.SAGA_OUTAGE_PAUSE_MS, startTimeoutMs: e.SAGA_START_TIMEOUT_MS, start: e.SAGA_START },
     reconciler: { intervalMs: e.RECONCILE_INTERVAL_MS, batchSize: e.RECONCILE_BATCH_SIZE },
     webhooks: { allowHttp: e.WEBHOOK_ALLOW_HTTP, allowedNetworks: e.WEBHOOK_ALLOWED_NETWORKS ?? [], timeoutMs: e.WEBHOOK_TIMEOUT_MS },
     retention: {

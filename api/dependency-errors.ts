@@ -49,3 +49,14 @@ export function missingSearchAttribute(err: unknown): string | null {
   }
   return null;
 }
+
+/**
+ * Whether Temporal refused a start for good (gRPC INVALID_ARGUMENT: a search attribute not registered, a payload
+ * too large), so that asking again will not help; an unreachable or slow Temporal is not such a refusal.
+ */
+export function refusedForGood(err: unknown): boolean {
+  for (const e of causeChain(err)) {
+    if (isGrpcServiceError(e)) return e.code === 3;
+  }
+  return false;
+}

@@ -180,7 +180,7 @@ export function buildOpenApiDocument(limitMaxima: RunLimits, version: string) {
           summary: 'Submit an execution',
           parameters: [header('Idempotency-Key', 'same key + same body → the same execution (200); other body → 422'), header('X-Correlation-Id', 'carried into every event'), header('traceparent', 'W3C trace context: a valid one is continued; anything else is ignored and a new trace starts')],
           requestBody: bodyOf(ref('ExecutionRequest')),
-          responses: { 201: { description: 'created', headers: { Location: { schema: { type: 'string' } } }, content: json(ref('Execution')) }, 200: { description: 'idempotent replay', content: json(ref('Execution')) }, 400: problem('invalid request, naming the field'), 413: problem('body too large'), 415: problem('not JSON'), 422: problem('Idempotency-Key reused with another body, or a callbackUrl from an owner without a webhook secret') },
+          responses: { 201: { description: 'created: its saga started (SAGA_START=inline), or starting (deferred)', headers: { Location: { schema: { type: 'string' } } }, content: json(ref('Execution')) }, 200: { description: 'idempotent replay', content: json(ref('Execution')) }, 400: problem('invalid request, naming the field'), 413: problem('body too large'), 415: problem('not JSON'), 422: problem('Idempotency-Key reused with another body, or a callbackUrl from an owner without a webhook secret') },
         },
         get: {
           summary: 'List executions, newest first: a user key lists its own owner\'s only',

@@ -64,8 +64,12 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
     webhooks: { secrets: createWebhookSecretService(db, keyring), allowHttp: config.webhooks.allowHttp },
     ...extras,
   });
-  // Rows whose saga could not be started and that no retry of their request started: recorded as `error`.
-  const sweeper = startUnstartedSweeper({ db, temporal, producer: config.service, log, graceMs: config.unstartedGraceMs });
+  // Rows whose saga was not started: recorded as `error` once no retry of their request started it (SAGA_START=inline),
+  // or started (deferred).
+  const sweeper = startUnstartedSweeper({
+    db, temporal, producer: config.service, log, graceMs: config.unstartedGraceMs,
+    starting: { temporal, taskQueue: config.temporal.taskQueue, retryPresets: config.retryPresets, saga: config.saga },
+  });
   const server = app.listen(config.api.port, config.api.host);
   await once(server, 'listening');
   const address = server.address();

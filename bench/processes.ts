@@ -50,7 +50,7 @@ export function passedThroughSettings(): Record<string, string> {
 }
 
 /** The prefixes of the settings a bench's service processes take from the bench's own environment. */
-const PASSED_THROUGH = ['RUNNER_', 'RELAY_', 'API_', 'MALLOC_', 'WORKFLOW_'];
+const PASSED_THROUGH = ['RUNNER_', 'RELAY_', 'API_', 'MALLOC_', 'WORKFLOW_', 'SAGA_'];
 
 /** Starts `command args` in the checkout, its output to `<tmp>/eo-bench-<name>.log`; `onExit` hears of its end. */
 export function startBenchProcess(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, onExit?: (why: string, logFile: string) => void): ChildProcess {

@@ -15,7 +15,7 @@ export const EXECUTION_FIELDS = Prisma.raw(`id::text AS "id", owner_id AS "owner
   stdout_truncated AS "stdoutTruncated", stderr, stderr_truncated AS "stderrTruncated", wall_time_ms AS "wallTimeMs",
   cpu_time_ms AS "cpuTimeMs", peak_memory_kb AS "peakMemoryKb", oom_killed AS "oomKilled", sandboxed,
   error_type AS "errorType", error_message AS "errorMessage", created_at AS "createdAt", updated_at AS "updatedAt",
-  started_at AS "startedAt", finished_at AS "finishedAt"`);
+  started_at AS "startedAt", finished_at AS "finishedAt", saga_started_at AS "sagaStartedAt"`);
 
 /**
  * The execution with this id; with `ownerId`, only if that owner's (another's reads as absent). Raw: every
@@ -83,6 +83,22 @@ export async function countUnfinishedByStatus(db: Db): Promise<Record<string, nu
  * reservation (a saga's first steps make one) and created before `olderThan` — the rows the API wrote but
  * could not start a saga for (api/unstarted-executions.ts checks each against Temporal). Oldest first.
  */
+/** Records that the saga of this execution exists (a deferred start, or a sweep that found it). Idempotent. */
+export async function markSagaStarted(db: Db, id: string): Promise<void> {
+  await db.$executeRaw`UPDATE executions SET saga_started_at = now() WHERE id = ${id}::uuid AND saga_started_at IS NULL`;
+}
+
+/**
+ * Queued executions created before `olderThan` that no start was seen for (SAGA_START=deferred), oldest first: the
+ * sweep starts them. The (status, created_at) index finds them among the queued.
+ */
+export function unconfirmedStarts(db: Db, olderThan: Date, take: number): Promise<Execution[]> {
+  return db.$queryRaw<Execution[]>`
+    SELECT ${EXECUTION_FIELDS} FROM executions
+     WHERE status = 'queued' AND saga_started_at IS NULL AND created_at < ${olderThan}
+     ORDER BY created_at, id LIMIT ${take}`;
+}
+
 export function possiblyUnstarted(db: Db, olderThan: Date, take: number): Promise<Execution[]> {
   return db.execution.findMany({
     where: { status: 'queued', eventSeq: 1, reservation: { is: null }, createdAt: { lt: olderThan } },

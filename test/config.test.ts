@@ -9,6 +9,8 @@ test('defaults apply when nothing is set', () => {
   expect(Object.isFrozen(config.capacity)).toBe(true);
   expect(config.workflowWatchdog).toBe('shared');
   expect(loadConfig({ WORKFLOW_WATCHDOG: 'per-call' }).workflowWatchdog).toBe('per-call');
+  expect(config.saga).toEqual({ runTimeoutMs: 86_400_000, outagePauseMs: 60_000, startTimeoutMs: 10_000, start: 'inline' });
+  expect(loadConfig({ SAGA_START: 'deferred' }).saga.start).toBe('deferred');
 });
 
 test('rate limits default to 50 requests/s, 120 executions/min, 200 unfinished per owner, failing open', () => {
@@ -54,6 +56,7 @@ test.each([
   ['RUNNER_CPU_WEIGHT', { RUNNER_CPU_WEIGHT: '0' }],
   ['RUNNER_CPU_WEIGHT', { RUNNER_CPU_WEIGHT: '10001' }],
   ['WORKFLOW_WATCHDOG', { WORKFLOW_WATCHDOG: 'none' }],
+  ['SAGA_START', { SAGA_START: 'later' }],
 ])('a bad %s stops start-up with a message naming it', (variable, env) => {
   expect(() => loadConfig(env)).toThrow(ConfigError);
   expect(() => loadConfig(env)).toThrow(new RegExp(variable));

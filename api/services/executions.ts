@@ -5,9 +5,8 @@ import type { NormalizedExecutionRequest } from '../../domain/execution-request'
 import { isTerminal } from '../../domain/execution-status';
 import type { ExecutionStatus } from '../../domain/execution-status';
 import type { RetryPresets } from '../../domain/retry-policies';
-import type { Language, RunLimits } from '../../domain/runtimes';
 import { CANCEL_REQUESTED_SIGNAL, WORKFLOW_NAME } from '../../domain/saga';
-import { SEARCH_ATTRIBUTE_NAMES, startingSearchAttributes } from '../../domain/search-attributes';
+import { SEARCH_ATTRIBUTE_NAMES } from '../../domain/search-attributes';
 import type { CancelRequest, ExecutionSagaInput } from '../../domain/saga';
 import type { Execution } from '../../generated/prisma/client';
 import type { Logger } from '../../observability/logger';
@@ -27,7 +26,9 @@ import { pageOf } from '../../store/pagination';
 import { createExecution, newExecutionFrom, transitionsOf } from '../../store/transitions';
 import type { executionSaga } from '../../workflows/execution-saga';
 import { missingSearchAttribute, unreachableDependency } from '../dependency-errors';
-import { abandonUnstarted } from '../unstarted-executions';
+import { abandonUnstarted, startDeferred } from '../unstarted-executions';
+import { sagaInputOf, sagaStartOptions, startSaga } from '../saga-start';
+import type { SagaStartDeps } from '../saga-start';
 import { idempotentExecutionId, requestHash } from '../idempotency';
 import { liveState } from '../live-state';
 import { dependencyUnavailable, HttpError, notFound, toHttpError } from '../problem';
@@ -41,10 +42,11 @@ export interface ExecutionServiceDeps {
   retryPresets: RetryPresets;
   producer: Producer;
   /**
-   * Workflow run timeout and outage pause of each saga started, and the longest wait for Temporal to accept a
-   * start before the request answers 503, ms (config SAGA_RUN_TIMEOUT_MS, SAGA_OUTAGE_PAUSE_MS, SAGA_START_TIMEOUT_MS).
+   * Workflow run timeout and outage pause of each saga started, the longest wait for Temporal to accept a start,
+   * ms, and whether a submission waits for it (config SAGA_RUN_TIMEOUT_MS, SAGA_OUTAGE_PAUSE_MS,
+   * SAGA_START_TIMEOUT_MS, SAGA_START).
    */
-  saga: { runTimeoutMs: number; outagePauseMs: number; startTimeoutMs: number };
+  saga: SagaStartDeps['saga'];
   /** Owners' webhook secrets: a `callbackUrl` is accepted only from an owner that has one. Absent: refused. */
   webhookSecrets?: { status(ownerId: string): Promise<unknown> };
 }
@@ -71,27 +73,6 @@ export type BatchOutcome = { index: number } & ({ submitted: Submitted } | { pro
 
 /** Most submissions of one batch started at once. */
 const BATCH_CONCURRENCY = 8;
-/** The saga input that runs `row`'s script as execution `executionId` (the row's own id: its first start). */
-function sagaInputOf(row: Execution, executionId: string, deps: Pick<ExecutionServiceDeps, 'retryPresets' | 'saga'>): ExecutionSagaInput {
-  return {
-    executionId,
-    ownerId: row.ownerId,
-    correlationId: row.correlationId,
-    retryOfId: row.retryOfId,
-    idempotencyKey: row.idempotencyKey,
-    requestHash: row.requestHash,
-    traceparent: row.traceparent ?? newTraceparent(),
-    language: row.language as Language,
-    version: row.languageVersion,
-    script: row.script,
-    stdin: row.stdin,
-    limits: row.limits as unknown as RunLimits,
-    ...(row.callbackUrl === null ? {} : { callbackUrl: row.callbackUrl }),
-    retryPresets: deps.retryPresets,
-    outagePauseMs: deps.saga.outagePauseMs,
-  };
-}
-
 /**
  * Executions as the API offers them: submit (alone or in a batch), retry, cancel and read. Starts sagas by
  * name (the API never loads workflow code) and reads and writes through the store.
@@ -125,19 +106,9 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
    */
   async function launch(input: ExecutionSagaInput, onFailure: 'abandon' | 'keep', log: Logger): Promise<Execution | null> {
     try {
-      await timed('temporal', () => deps.temporal.withDeadline(Date.now() + deps.saga.startTimeoutMs, () =>
-        deps.temporal.workflow.start<typeof executionSaga>(WORKFLOW_NAME, {
-          workflowId: input.executionId,
-          taskQueue: deps.taskQueue,
-          args: [input],
-          workflowIdReusePolicy: 'REJECT_DUPLICATE',
-          workflowRunTimeout: deps.saga.runTimeoutMs,
-          typedSearchAttributes: startingSearchAttributes(input),
-        }),
-      ));
+      await timed('temporal', () => startSaga(deps, input)); // `already`: started by a request of the same Idempotency-Key
       return null;
     } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) return null; // started by a request of the same Idempotency-Key
       log.warn({ err: coerceError(err), execution_id: input.executionId, on_failure: onFailure }, 'saga not started');
       if (onFailure === 'abandon') {
         const now = await abandonUnstarted(db, input.executionId, deps.producer, log);
@@ -153,12 +124,21 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
   }
 
   /**
+   * SAGA_START=deferred: starts the saga of a committed row without the request waiting for it. A start that
+   * does not happen here (Temporal does not answer, the process dies) is the sweep's (api/unstarted-executions.ts).
+   */
+  function startAfterAnswer(input: ExecutionSagaInput, log: Logger): void {
+    void startDeferred({ db, producer: deps.producer, starting: deps }, input, log);
+  }
+
+  /**
    * Writes the row (queued, with its audit row and `execution_requested`, in one transaction), then starts the
-   * saga. Row first: a request that fails before the start (Postgres down) has started nothing, and a saga
-   * never runs without its row; see {@link launch} for a start that fails. Returns the row as written (read
-   * before the start, so that nothing after a started saga can fail the request) and whether this call wrote
-   * it (false: a request of the same Idempotency-Key did, and started its saga). Execution ids are never reused.
-   * `admission.admitted` is called once the row is written: the owner's quota counts it from then on.
+   * saga (SAGA_START=deferred: sets its start going and answers). Row first: a request that fails before the start
+   * (Postgres down) has started nothing, and a saga never runs without its row; see {@link launch} for a start
+   * that fails. Returns the row as written (read before the start, so that nothing after a started saga can fail
+   * the request) and whether this call wrote it (false: a request of the same Idempotency-Key did, and started
+   * its saga). Execution ids are never reused. `admission.admitted` is called once the row is written: the
+   * owner's quota counts it from then on.
    * @throws OwnerQuotaExceededError past `admission.ownerQuota` (nothing written).
    */
   async function start(input: ExecutionSagaInput, actor: string, onFailure: 'abandon' | 'keep', log: Logger, admission: Admission): Promise<{ execution: Execution; created: boolean }> {
@@ -167,14 +147,26 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     admission.admitted();
     const execution = written ?? (await getExecution(db, input.executionId));
     if (!created) return { execution, created };
+    if (deps.saga.start === 'deferred') {
+      startAfterAnswer(input, log);
+      log.info({ execution_id: input.executionId, correlation_id: input.correlationId, retry_of: input.retryOfId }, 'execution accepted; its saga is starting');
+      return { execution, created };
+    }
     const moved = await launch(input, onFailure, log);
     log.info({ execution_id: input.executionId, correlation_id: input.correlationId, retry_of: input.retryOfId }, 'execution started');
     return { execution: moved ?? execution, created };
   }
 
-  /** The queued row of an Idempotency-Key, whose first request may not have started its saga: started now (idempotent). */
+  /**
+   * The queued row of an Idempotency-Key, whose first request may not have started its saga: started now
+   * (idempotent; SAGA_START=deferred: set going again unless its start was seen, and not waited for).
+   */
   async function ensureStarted(row: Execution, log: Logger): Promise<Execution> {
     if (row.status !== 'queued') return row;
+    if (deps.saga.start === 'deferred') {
+      if (row.sagaStartedAt === null) startAfterAnswer(sagaInputOf(row, row.id, deps), log);
+      return row;
+    }
     return (await launch(sagaInputOf(row, row.id, deps), 'keep', log)) ?? row;
   }
 
@@ -283,12 +275,38 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       });
       log.info({ actor: request.actor, reason: request.reason }, 'cancel requested');
     } catch (err) {
-      // The saga ended between our read and the cancel: report what it ended as.
       if (!(err instanceof WorkflowNotFoundError)) throw err;
       const now = await getExecution(db, id);
-      if (now.status !== 'cancelled') throw ended(now.status, `execution ${id} is already ${now.status}`);
+      // No saga yet (a deferred start on its way, or a start that failed): started with the cancel already asked.
+      if (now.status === 'queued') await cancelBeforeStart(now, request, log);
+      // The saga ended between our read and the cancel: report what it ended as.
+      else if (now.status !== 'cancelled') throw ended(now.status, `execution ${id} is already ${now.status}`);
     }
     return execution;
+  }
+
+  /**
+   * Cancels a queued execution that has no saga by starting its saga with the cancel already signalled, then
+   * cancelling it: the saga's own cancel path records `cancelled` (and sends the webhook), as for any other
+   * cancel, and a start racing this one finds the same saga.
+   * @throws HttpError 409 when a saga of that id has ended meanwhile, otherwise what Temporal threw.
+   */
+  async function cancelBeforeStart(row: Execution, request: CancelRequest, log: Logger): Promise<void> {
+    try {
+      await timed('temporal', async () => {
+        await deps.temporal.workflow.signalWithStart<typeof executionSaga, [CancelRequest]>(WORKFLOW_NAME, {
+          ...sagaStartOptions(deps, sagaInputOf(row, row.id, deps)),
+          signal: CANCEL_REQUESTED_SIGNAL,
+          signalArgs: [request],
+        });
+        await deps.temporal.workflow.getHandle(row.workflowId).cancel();
+      });
+      log.info({ actor: request.actor, reason: request.reason }, 'cancel requested before the saga had started');
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      const now = await getExecution(db, row.id);
+      if (now.status !== 'cancelled') throw new HttpError(409, 'execution-terminal', 'Conflict', `execution ${row.id} is already ${now.status}`, { status_of_execution: now.status });
+    }
   }
 
   return {

@@ -34,3 +34,17 @@ test('a submission to a namespace without the search attributes is answered 503 
   const rows = await service.db.execution.findMany({ where: { ownerId: 'test-admin' } });
   expect(rows.map((r) => [r.status, r.errorType])).toEqual([['error', 'system_error']]);
 }, 60_000);
+
+test('with deferred starts (SAGA_START=deferred) the submission is accepted, and Temporal\'s refusal then ends it as `error` naming the search attribute — not queued for ever', async () => {
+  const deferred = await startService({ TEMPORAL_NAMESPACE: namespace, SAGA_START: 'deferred' });
+  try {
+    const api = apiClient(deferred.api.url, deferred.adminKey);
+    const res = await api.submit({ language: 'bash', script: 'true' });
+    expect(res.status).toBe(201);
+    const ended = await api.waitForStatus(res.json.id, (s) => s !== 'queued', 30_000);
+    expect(ended).toMatchObject({ status: 'error', result: { errorType: 'system_error' } });
+    expect(String(ended.result.errorMessage)).toMatch(/refused by Temporal.*search attribute/);
+  } finally {
+    await deferred.stop();
+  }
+}, 90_000);
