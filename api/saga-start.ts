@@ -68,3 +68,27 @@ export async function startSaga(deps: SagaStartDeps, input: ExecutionSagaInput):
     throw err;
   }
 }
+
+/**
+ * The deferred starts (SAGA_START=deferred) this process has set going and not seen end, so that a stopping API
+ * lets them finish before it closes its Temporal connection; one cut off would wait for another process's sweep.
+ */
+export class StartsInFlight {
+  private readonly pending = new Set<Promise<unknown>>();
+
+  /** `start` must not reject (startDeferred does not). */
+  track(start: Promise<unknown>): void {
+    this.pending.add(start);
+    const done = () => this.pending.delete(start);
+    start.then(done, done);
+  }
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /** Resolves once every start tracked until now has ended. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.pending]);
+  }
+}

@@ -20,6 +20,7 @@ import type { AppDeps } from './app';
 import { connectRedis, createRateLimits } from './rate-limits';
 import { createWebhookSecretService } from '../webhooks/secrets';
 import { startUnstartedSweeper } from './unstarted-executions';
+import { StartsInFlight } from './saga-start';
 
 export interface ApiHandle {
   server: Server;
@@ -39,9 +40,11 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
   // Workflows start in the request's trace: the saga's spans continue it.
   const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: createDataConverter(keyring), interceptors: { workflow: clientTracingInterceptors() } });
   const feed = startExecutionFeed(config.databaseUrl, log);
+  const startsInFlight = new StartsInFlight();
   const app = createApp({
     db,
     temporal,
+    startsInFlight,
     feed,
     log,
     listenHost: config.api.host,
@@ -95,6 +98,8 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
       } finally {
         clearTimeout(cutOff);
       }
+      // No request comes in now: the deferred starts set going by the last ones finish before the connection goes.
+      if (startsInFlight.size > 0) await stopStep(log, `api: ${startsInFlight.size} deferred saga starts`, () => startsInFlight.settled(), config.saga.startTimeoutMs + STOP_STEP_TIMEOUT_MS);
       await stopStep(log, 'api: Temporal connection', () => connection.close());
       redis.disconnect();
       await stopStep(log, 'api: owner-lock pool', () => ownerLocks.close());

@@ -28,7 +28,7 @@ import type { executionSaga } from '../../workflows/execution-saga';
 import { missingSearchAttribute, unreachableDependency } from '../dependency-errors';
 import { abandonUnstarted, startDeferred } from '../unstarted-executions';
 import { sagaInputOf, sagaStartOptions, startSaga } from '../saga-start';
-import type { SagaStartDeps } from '../saga-start';
+import type { SagaStartDeps, StartsInFlight } from '../saga-start';
 import { idempotentExecutionId, requestHash } from '../idempotency';
 import { liveState } from '../live-state';
 import { dependencyUnavailable, HttpError, notFound, toHttpError } from '../problem';
@@ -49,6 +49,8 @@ export interface ExecutionServiceDeps {
   saga: SagaStartDeps['saga'];
   /** Owners' webhook secrets: a `callbackUrl` is accepted only from an owner that has one. Absent: refused. */
   webhookSecrets?: { status(ownerId: string): Promise<unknown> };
+  /** Where deferred starts are counted, for a stopping API to wait for them. */
+  startsInFlight?: StartsInFlight;
 }
 
 /** Who submits, and what travels with the submission (from the request's headers). */
@@ -128,7 +130,8 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
    * does not happen here (Temporal does not answer, the process dies) is the sweep's (api/unstarted-executions.ts).
    */
   function startAfterAnswer(input: ExecutionSagaInput, log: Logger): void {
-    void startDeferred({ db, producer: deps.producer, starting: deps }, input, log);
+    const started = startDeferred({ db, producer: deps.producer, starting: deps }, input, log);
+    deps.startsInFlight?.track(started);
   }
 
   /**
