@@ -78,11 +78,6 @@ export async function countUnfinishedByStatus(db: Db): Promise<Record<string, nu
   return Object.fromEntries(rows.map((r) => [r.status, r._count]));
 }
 
-/**
- * Executions that may have no saga: still `queued` with only their `execution_requested` event, no capacity
- * reservation (a saga's first steps make one) and created before `olderThan` — the rows the API wrote but
- * could not start a saga for (api/unstarted-executions.ts checks each against Temporal). Oldest first.
- */
 /** Records that the saga of this execution exists (a deferred start, or a sweep that found it). Idempotent. */
 export async function markSagaStarted(db: Db, id: string): Promise<void> {
   await db.$executeRaw`UPDATE executions SET saga_started_at = now() WHERE id = ${id}::uuid AND saga_started_at IS NULL`;
@@ -99,6 +94,11 @@ export function unconfirmedStarts(db: Db, olderThan: Date, take: number): Promis
      ORDER BY created_at, id LIMIT ${take}`;
 }
 
+/**
+ * Executions that may have no saga: still `queued` with only their `execution_requested` event, no capacity
+ * reservation (a saga's first steps make one) and created before `olderThan` — the rows the API wrote but
+ * could not start a saga for (api/unstarted-executions.ts checks each against Temporal). Oldest first.
+ */
 export function possiblyUnstarted(db: Db, olderThan: Date, take: number): Promise<Execution[]> {
   return db.execution.findMany({
     where: { status: 'queued', eventSeq: 1, reservation: { is: null }, createdAt: { lt: olderThan } },
