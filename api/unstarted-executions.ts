@@ -132,16 +132,18 @@ export function startUnstartedSweeper(deps: UnstartedSweeperDeps): UnstartedSwee
   }
 
   async function startPass(s: SagaStartDeps): Promise<number> {
+    const starting = { db: deps.db, producer: deps.producer, starting: s };
     let confirmed = 0;
-    for (let page = 0; page < DEFERRED_PAGES_PER_PASS; page++) {
+    pages: for (let page = 0; page < DEFERRED_PAGES_PER_PASS; page++) {
       const rows = await unconfirmedStarts(deps.db, new Date(Date.now() - s.saga.startTimeoutMs), SWEEP_BATCH);
       for (const row of rows) {
-        const outcome = await startDeferred({ db: deps.db, producer: deps.producer, starting: s }, sagaInputOf(row, row.id, s), log);
-        if (outcome === 'waiting') return confirmed;
+        const outcome = await startDeferred(starting, sagaInputOf(row, row.id, s), log);
+        if (outcome === 'waiting') break pages; // Temporal does not answer: the next pass
         if (outcome === 'started') confirmed++;
       }
       if (rows.length < SWEEP_BATCH) break;
     }
+    // Said also when a pass stopped at a start Temporal did not answer, after starting others.
     if (confirmed > 0) log.info({ started: confirmed }, 'deferred starts swept');
     return confirmed;
   }

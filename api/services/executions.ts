@@ -73,6 +73,9 @@ export interface Submitted {
 export type BatchItem = { request: NormalizedExecutionRequest } | { invalid: HttpError };
 export type BatchOutcome = { index: number } & ({ submitted: Submitted } | { problem: HttpError });
 
+/** The 409 of a cancel that finds its execution ended. */
+const alreadyEnded = (status: ExecutionStatus, detail: string) => new HttpError(409, 'execution-terminal', 'Conflict', detail, { status_of_execution: status });
+
 /** Most submissions of one batch started at once. */
 const BATCH_CONCURRENCY = 8;
 /**
@@ -268,8 +271,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
   async function cancel(id: string, scope: string | null, request: CancelRequest, log: Logger): Promise<Execution> {
     const execution = await existing(id, scope);
     if (execution.status === 'cancelled') return execution;
-    const ended = (status: ExecutionStatus, detail: string) => new HttpError(409, 'execution-terminal', 'Conflict', detail, { status_of_execution: status });
-    if (isTerminal(execution.status)) throw ended(execution.status, `execution ${id} is already ${execution.status}; only queued or running executions can be cancelled`);
+    if (isTerminal(execution.status)) throw alreadyEnded(execution.status, `execution ${id} is already ${execution.status}; only queued or running executions can be cancelled`);
     const handle = deps.temporal.workflow.getHandle(execution.workflowId);
     try {
       await timed('temporal', async () => {
@@ -283,7 +285,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       // No saga yet (a deferred start on its way, or a start that failed): started with the cancel already asked.
       if (now.status === 'queued') await cancelBeforeStart(now, request, log);
       // The saga ended between our read and the cancel: report what it ended as.
-      else if (now.status !== 'cancelled') throw ended(now.status, `execution ${id} is already ${now.status}`);
+      else if (now.status !== 'cancelled') throw alreadyEnded(now.status, `execution ${id} is already ${now.status}`);
     }
     return execution;
   }
@@ -308,7 +310,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       const now = await getExecution(db, row.id);
-      if (now.status !== 'cancelled') throw new HttpError(409, 'execution-terminal', 'Conflict', `execution ${row.id} is already ${now.status}`, { status_of_execution: now.status });
+      if (now.status !== 'cancelled') throw alreadyEnded(now.status, `execution ${row.id} is already ${now.status}`);
     }
   }
 
