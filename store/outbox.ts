@@ -18,21 +18,38 @@ export interface OutboxRow {
   attempts: number;
 }
 
+/** Heads offered to the lock per event claimed: with several relays, the first heads may be another's. */
+const HEADS_PER_CLAIM = 4;
+
 /**
  * Claims the oldest due event of each execution whose earlier events are all settled, locking them
  * (SKIP LOCKED): several relays share the work, and an execution's events go out strictly in order.
+ *
+ * Two statements, each linear in the pending events whatever the planner believes: first each execution's
+ * head (its lowest pending sequence), then a lock on the oldest due ones, rechecked as still pending. The one
+ * statement before (the oldest pending events with no earlier pending event, NOT EXISTS) was planned as a
+ * nested loop over every pending event whenever the statistics still counted none pending — as when an outage's
+ * backlog grows faster than autovacuum analyses: 390 ms a claim at 4,000 pending, and quadratic beyond.
  */
 export async function claimHeads(client: PoolClient, limit: number): Promise<OutboxRow[]> {
+  const { rows: heads } = await client.query<{ id: string }>(
+    `SELECT id FROM (SELECT DISTINCT ON (execution_id) id, created_at, next_attempt_at
+                       FROM outbox_events WHERE state = 'pending'
+                      ORDER BY execution_id, sequence) AS head
+      WHERE next_attempt_at <= now()
+      ORDER BY created_at, id
+      LIMIT $1`,
+    [limit * HEADS_PER_CLAIM],
+  );
+  if (heads.length === 0) return [];
   const { rows } = await client.query<OutboxRow>(
-    `SELECT o.id, o.execution_id, o.sequence, o.event_type, o.envelope, o.headers, o.attempts
-       FROM outbox_events o
-      WHERE o.state = 'pending' AND o.next_attempt_at <= now()
-        AND NOT EXISTS (SELECT 1 FROM outbox_events p
-                         WHERE p.execution_id = o.execution_id AND p.state = 'pending' AND p.sequence < o.sequence)
-      ORDER BY o.created_at, o.id
-      LIMIT $1
-        FOR UPDATE OF o SKIP LOCKED`,
-    [limit],
+    `SELECT id, execution_id, sequence, event_type, envelope, headers, attempts
+       FROM outbox_events
+      WHERE id = ANY($1::uuid[]) AND state = 'pending' AND next_attempt_at <= now()
+      ORDER BY created_at, id
+      LIMIT $2
+        FOR UPDATE SKIP LOCKED`,
+    [heads.map((h) => h.id), limit],
   );
   return rows;
 }
