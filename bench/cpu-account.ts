@@ -69,3 +69,25 @@ export function cpuPerUnit(before: CpuSnapshot, after: CpuSnapshot, units: numbe
   const rows = [...totals].map(([name, ms]) => [name, perUnit(ms)] as const).filter(([, ms]) => ms >= 0.1).sort((a, b) => b[1] - a[1]);
   return { machine: perUnit(machineMs), ...Object.fromEntries(rows), other: perUnit(Math.max(0, machineMs - accounted)) };
 }
+
+/** How long {@link waitForQuiet} waited, and how busy the machine was over its last second (cores). */
+export interface Quiet {
+  waitedMs: number;
+  busyCores: number;
+}
+
+/**
+ * Waits until the machine has been quiet for a second (fewer than `cores` busy), at most `deadlineMs`: work
+ * the sections before left behind (Postgres's autovacuum after thousands of inserts, the Temporal server's
+ * timers) must not land in a fixed-rate measurement of something else. Resolves either way, with what it saw.
+ */
+export async function waitForQuiet(cores = 0.3, deadlineMs = 30_000): Promise<Quiet> {
+  const started = performance.now();
+  for (;;) {
+    const before = machineCpuMs();
+    await new Promise((r) => setTimeout(r, 1_000));
+    const busyCores = (machineCpuMs() - before) / 1_000;
+    const waitedMs = Math.round(performance.now() - started);
+    if (busyCores < cores || waitedMs >= deadlineMs) return { waitedMs, busyCores: Math.round(busyCores * 100) / 100 };
+  }
+}

@@ -91,6 +91,47 @@ export function rssMb(pid: number | undefined): number | null {
   }
 }
 
+/** Where a process's resident memory is, MB, from /proc/<pid>/smaps. */
+export interface RssParts {
+  /** malloc's main arena (`[heap]`, grown by brk). */
+  brk: number;
+  /** Anonymous mappings of 4 GiB or more: WebAssembly memories (V8 reserves each with its guard region); they never shrink. */
+  wasm: number;
+  /** Other anonymous mappings: the V8 heap, malloc's other arenas and its large blocks, thread stacks. */
+  anon: number;
+  /** Mapped files: the binary, shared libraries, native addons. */
+  files: number;
+}
+
+/** A WebAssembly memory is its accessible pages followed by the rest of an 8 GiB reservation, mapped without access. */
+const WASM_GUARD_BYTES = 4 * 2 ** 30;
+
+/** The process's RSS by kind of mapping; null when it cannot be read. */
+export function rssParts(pid: number | undefined): RssParts | null {
+  if (pid === undefined) return null;
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  } catch {
+    return null;
+  }
+  const mappings: Array<{ start: number; end: number; perms: string; name: string; rssKb: number }> = [];
+  for (const line of text.split('\n')) {
+    const mapping = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (mapping) mappings.push({ start: parseInt(mapping[1]!, 16), end: parseInt(mapping[2]!, 16), perms: mapping[3]!, name: mapping[4]!, rssKb: 0 });
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss && mappings.length > 0) mappings.at(-1)!.rssKb = Number(rss[1]);
+  }
+  const kb = { brk: 0, wasm: 0, anon: 0, files: 0 };
+  mappings.forEach((m, i) => {
+    const next = mappings[i + 1];
+    const wasm = m.name === '' && next !== undefined && next.start === m.end && next.perms === '---p' && next.end - next.start >= WASM_GUARD_BYTES;
+    kb[m.name === '[heap]' ? 'brk' : m.name.startsWith('/') ? 'files' : wasm ? 'wasm' : 'anon'] += m.rssKb;
+  });
+  const mb = (n: number) => Math.round(n / 1024);
+  return { brk: mb(kb.brk), wasm: mb(kb.wasm), anon: mb(kb.anon), files: mb(kb.files) };
+}
+
 /** One process's V8 heap in use, MB, from the `<prefix>nodejs_heap_size_used_bytes` series of its /metrics. */
 export async function heapUsedMb(url: string, prefix: string, headers: Record<string, string> = {}): Promise<number | null> {
   try {

@@ -1,6 +1,6 @@
 // npm run bench -- [--temporal=dev|production|both] [--concurrency=1,8,32] [--counts=20,80,160]
 //                  [--languages=bash,python,node] [--memory=1000] [--api-rate=50] [--api-seconds=8] [--runner-runs=30]
-//                  [--end-to-end-only] [--profile] [--rounds=1]
+//                  [--relay-backlog=4000] [--end-to-end-only] [--profile] [--rounds=1]
 // Brings up the real local stack, and for each Temporal server (--temporal; default both when the production
 // server is built, else dev; an own server through TEMPORAL_ADDRESS is the only one) runs api, worker and relay as
 // their own processes (`node dist/…`) on a fresh database, and measures from outside, over REST and the event
@@ -14,6 +14,8 @@
 //   4. relay: occurred_at of each event (its transaction) → the event read from Kafka by a consumer, during
 //      the fixed-rate POSTs of section 5 (worker stopped: one event per POST, so --api-rate events/s; 3 s of
 //      unmeasured POSTs at that rate go first);
+//      and alone: events committed straight into the outbox at --api-rate for --api-seconds, then a backlog of
+//      --relay-backlog events at once, drained at the relay's full speed (bench/relay-alone.ts);
 //   3. runner overhead, once (no Temporal in it): bench/sandbox-overhead.ts, --runner-runs interleaved runs.
 // --end-to-end-only runs sections 1–2 alone (a quick before/after).
 // --rounds=N measures sections 1–2 N times per concurrency, the saga and the baseline taking turns to go first
@@ -37,16 +39,17 @@ import { groupMembers } from '../stack/process';
 import { temporalSqlitePragmas } from '../stack/paths';
 import { isBuilt as productionServerBuilt } from '../stack/temporal-server';
 import { readEventStream } from '../test/support/sse';
-import { cpuPerUnit, cpuSnapshot } from './cpu-account';
+import { cpuPerUnit, cpuSnapshot, waitForQuiet, type Quiet } from './cpu-account';
 import { profileMarkdown, summarizeProfiles, type ProfileSummary } from './cpu-profile';
 import { collectGarbage } from './inspector';
 import { atFixedRate, runLanes, summarize, type Summary } from './stats';
 import { freeLoopbackPort } from '../stack/port';
 import { createBenchKeys, freshBenchDatabase } from './database';
+import { measureRelayAlone, type RelayAloneResult } from './relay-alone';
 import { flag, numberFlag, numbersFlag } from './flags';
 import { TIMING_TABLE_HEAD, timedRequest, timingBreakdown, timingRows } from './server-timing';
 import type { TimedRequest, TimingBreakdown } from './server-timing';
-import { benchServiceEnv, eventLoopDelayMs, heapUsedMb, passedThroughSettings, rssMb, startBenchProcess, stopProcess, waitUntil } from './processes';
+import { benchServiceEnv, eventLoopDelayMs, heapUsedMb, passedThroughSettings, rssMb, rssParts, startBenchProcess, stopProcess, waitUntil, type RssParts } from './processes';
 
 const ROOT = path.resolve(__dirname, '..');
 const BENCH_DATABASE = 'eo_bench';
@@ -59,6 +62,8 @@ const memoryCheckpoints = numbersFlag('memory', '1000').filter((n) => n > 0);
 const apiRate = numberFlag('api-rate', 50, { min: 1, whole: false });
 const apiSeconds = numberFlag('api-seconds', 8, { min: 1, whole: false });
 const runnerRuns = numberFlag('runner-runs', 30, { min: 1 });
+/** Section 4: the events committed at once for the relay's full speed. */
+const relayBacklog = numberFlag('relay-backlog', 4000, { min: 1 });
 /** Section 5: how long POSTs go unmeasured at the rate before the measured ones. */
 const WARM_UP_MS = 3000;
 const endToEndOnly = process.argv.includes('--end-to-end-only');
@@ -133,7 +138,7 @@ async function main(): Promise<void> {
   const result: Record<string, unknown> = {
     at: new Date().toISOString(),
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGb: Math.round(os.totalmem() / 2 ** 30), loadAtStart: os.loadavg()[0] },
-    flags: { servers, concurrencies, counts, languages, memoryCheckpoints, apiRate, apiSeconds, runnerRuns },
+    flags: { servers, concurrencies, counts, languages, memoryCheckpoints, apiRate, apiSeconds, runnerRuns, relayBacklog },
     settings: passedThroughSettings(),
   };
   // Both servers listen on the same ports: one runs at a time. One the bench found running is stopped for the
@@ -207,6 +212,8 @@ interface MemorySample {
   heapMb?: { api: number | null; worker: number | null; relay: number | null };
   /** After a full GC: the worker's threads' V8 heaps in use together (its workflows run there), MB. */
   workerThreadsHeapMb?: number;
+  /** After a full GC: where each process's RSS is (bench/processes.ts `rssParts`). */
+  rssParts?: { api: RssParts | null; worker: RssParts | null; relay: RssParts | null };
 }
 
 /** Sections 1, 2, 4, 5 and 6 against one Temporal server, with api, worker and relay of their own on a fresh database. */
@@ -272,7 +279,8 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
         heapUsedMb(`http://127.0.0.1:${opsPorts.worker}/metrics`, 'eo_worker_'),
         heapUsedMb(`http://127.0.0.1:${opsPorts.relay}/metrics`, 'eo_relay_'),
       ]);
-      memory.push({ after, executions: submitted.length, apiMb: rssMb(processes.api?.pid), workerMb: rssMb(processes.worker?.pid), relayMb: rssMb(processes.relay?.pid), temporalMb: t.serverMb, temporalUiMb: t.uiMb, heapMb: { api: apiHeap, worker: workerHeap, relay: relayHeap }, workerThreadsHeapMb });
+      const parts = workerThreadsHeapMb === undefined ? undefined : { api: rssParts(processes.api?.pid), worker: rssParts(processes.worker?.pid), relay: rssParts(processes.relay?.pid) };
+      memory.push({ after, executions: submitted.length, apiMb: rssMb(processes.api?.pid), workerMb: rssMb(processes.worker?.pid), relayMb: rssMb(processes.relay?.pid), temporalMb: t.serverMb, temporalUiMb: t.uiMb, heapMb: { api: apiHeap, worker: workerHeap, relay: relayHeap }, workerThreadsHeapMb, rssParts: parts });
     };
     /** A sample as found, then one after a full GC of api, worker and relay: what each keeps, the one to compare. */
     const sampleMemoryAfterGc = async (after: string) => {
@@ -366,6 +374,8 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
       const apiAndRelay = await measureApiAndRelay(apiUrl, env.KAFKA_BROKERS!.split(','), processes, submitted, temporal, auth);
       result.api = apiAndRelay.api;
       result.relay = apiAndRelay.relay;
+      say(`relay alone: events committed straight into the outbox at ${apiRate}/s for ${apiSeconds} s, then ${relayBacklog} at once`);
+      result.relayAlone = await measureRelayAlone(db, env.KAFKA_BROKERS!.split(','), submitted, apiRate, apiSeconds, relayBacklog);
     }
   } finally {
     stopping = true;
@@ -463,7 +473,10 @@ async function measureApiAndRelay(
   const timings: Record<ApiRequest, TimedRequest[]> = { getRunning: [], postWorkerStopped: [], getWorkerStopped: [] };
   /** CPU per request of each fixed-rate run, by process: how busy the machine was while it was measured. */
   const cpu: Partial<Record<ApiRequest, Record<string, number>>> = {};
+  /** How quiet the machine was before each fixed-rate run began (the POSTs: before their warm-up). */
+  const quiet: Partial<Record<ApiRequest, Quiet>> = {};
   const measuredAtRate = async (name: ApiRequest, task: () => Promise<void>): Promise<Summary> => {
+    quiet[name] ??= await waitForQuiet();
     const before = cpuSnapshot();
     const latencies = await atFixedRate(apiRate, apiSeconds * 1000, task);
     cpu[name] = cpuPerUnit(before, cpuSnapshot(), latencies.length, servicePids(processes));
@@ -496,6 +509,7 @@ async function measureApiAndRelay(
   let postWorkerStopped: Summary;
   try {
     await new Promise((r) => setTimeout(r, 2000)); // the group joins and takes its partitions
+    quiet.postWorkerStopped = await waitForQuiet();
     // Unmeasured POSTs at the same rate first: after small end-to-end cells the stack is cold (a JIT not warm, Temporal's
     // caches empty), and the first seconds' POSTs stalled on Temporal (1,006 ms mean of the slowest 5 % against 130 ms).
     await atFixedRate(apiRate, WARM_UP_MS, async () => void (await post()));
@@ -516,7 +530,7 @@ async function measureApiAndRelay(
   say(`API: GET of a queued execution (worker stopped) at ${apiRate}/s for ${apiSeconds} s`);
   const getQueued = await measuredAtRate('getWorkerStopped', async () => void (await get(queued, timings.getWorkerStopped)));
   const timing = Object.fromEntries(Object.entries(timings).map(([request, samples]) => [request, timingBreakdown(samples)]));
-  return { api: { rate: apiRate, seconds: apiSeconds, getRunning, postWorkerStopped, getWorkerStopped: getQueued, timing, cpuMsPerRequest: cpu }, relay };
+  return { api: { rate: apiRate, seconds: apiSeconds, getRunning, postWorkerStopped, getWorkerStopped: getQueued, timing, cpuMsPerRequest: cpu, quiet }, relay };
 }
 
 const SERVER_NAMES: Record<string, string> = {
@@ -622,10 +636,22 @@ function renderMarkdown(r: Record<string, unknown>): string {
   const relays = servers.filter(([, s]) => s.relay);
   if (relays.length > 0) {
     const first = relays[0]![1].relay as { eventsPerSecond: number; seconds: number };
-    lines.push('', `## 4. Relay: commit → read from Kafka, ${first.eventsPerSecond} events/s for ${first.seconds} s (the POSTs of section 5, one event each)`, '', '| server | events committed | read from Kafka | p50 ms | p95 ms | p99 ms | max ms |', '| --- | --- | --- | --- | --- | --- | --- |');
+    lines.push('', `## 4. Relay: commit → read from Kafka, ${first.eventsPerSecond} events/s for ${first.seconds} s`, '');
+    lines.push('Alone: events committed straight into the outbox, one transaction each (insert + NOTIFY, as a status change commits them), nothing else at work. During POSTs: the POSTs of section 5, one event each, each also starting its saga.', '');
+    lines.push('| server | events committed | read from Kafka | p50 ms | p95 ms | p99 ms | max ms |', '| --- | --- | --- | --- | --- | --- | --- |');
     for (const [server, s] of relays) {
+      const alone = (s.relayAlone as RelayAloneResult | undefined)?.atRate;
+      if (alone) lines.push(`| ${server}, alone | ${alone.committed} | ${alone.read} | ${alone.latencyMs.p50} | ${alone.latencyMs.p95} | ${alone.latencyMs.p99} | ${alone.latencyMs.max} |`);
       const relay = s.relay as { posted: number; read: number; latencyMs: Summary };
-      lines.push(`| ${server} | ${relay.posted} | ${relay.read} | ${relay.latencyMs.p50} | ${relay.latencyMs.p95} | ${relay.latencyMs.p99} | ${relay.latencyMs.max} |`);
+      lines.push(`| ${server}, during POSTs | ${relay.posted} | ${relay.read} | ${relay.latencyMs.p50} | ${relay.latencyMs.p95} | ${relay.latencyMs.p99} | ${relay.latencyMs.max} |`);
+    }
+    const backlogs = relays.filter(([, s]) => s.relayAlone);
+    if (backlogs.length > 0) {
+      lines.push('', 'Full speed: a backlog committed in one transaction, from its commit to its last event read from Kafka:', '', '| server | events | executions | read from Kafka | drained in ms | events/s | relay batches |', '| --- | --- | --- | --- | --- | --- | --- |');
+      for (const [server, s] of backlogs) {
+        const b = (s.relayAlone as RelayAloneResult).backlog;
+        lines.push(`| ${server} | ${b.events} | ${b.executions} | ${b.read} | ${b.drainMs} | ${b.eventsPerSecond} | ${b.relayBatches} |`);
+      }
     }
   }
   const apis = servers.filter(([, s]) => s.api);
@@ -645,19 +671,26 @@ function renderMarkdown(r: Record<string, unknown>): string {
     });
     if (breakdowns.length > 0) lines.push('', TIMING_NOTE, '', ...TIMING_TABLE_HEAD, ...breakdowns);
     const cpuRows = apis.flatMap(([server, s]) => {
-      const { cpuMsPerRequest = {}, rate } = s.api as { cpuMsPerRequest?: Partial<Record<ApiRequest, Record<string, number>>>; rate: number };
+      const { cpuMsPerRequest = {}, rate, quiet = {} } = s.api as { cpuMsPerRequest?: Partial<Record<ApiRequest, Record<string, number>>>; rate: number; quiet?: Partial<Record<ApiRequest, Quiet>> };
       return (Object.entries(cpuMsPerRequest) as [ApiRequest, Record<string, number>][]).map(([request, { machine = 0, ...byProcess }]) => {
         const top = Object.entries(byProcess).sort((a, b) => b[1] - a[1]).slice(0, 6);
-        return `| ${server} | ${API_REQUESTS[request]} | ${machine} | ${((machine * rate) / 1000).toFixed(2)} | ${top.map(([k, v]) => `${k} ${v}`).join(', ')} |`;
+        const before = quiet[request];
+        return `| ${server} | ${API_REQUESTS[request]} | ${before ? `${(before.waitedMs / 1000).toFixed(0)} s, ${before.busyCores}` : '–'} | ${machine} | ${((machine * rate) / 1000).toFixed(2)} | ${top.map(([k, v]) => `${k} ${v}`).join(', ')} |`;
       });
     });
-    if (cpuRows.length > 0) lines.push('', 'CPU per request while each was measured (from /proc), and the cores that makes at the rate:', '', '| server | request | machine ms | cores busy | by process (the busiest) |', '| --- | --- | --- | --- | --- |', ...cpuRows);
+    if (cpuRows.length > 0) lines.push('', 'CPU per request while each was measured (from /proc), and the cores that makes at the rate; before each run the bench waited for the machine to be quiet (under 0.3 cores busy over a second, at most 30 s): how long, and the cores busy when it began:', '', '| server | request | quiet before: waited, cores | machine ms | cores busy | by process (the busiest) |', '| --- | --- | --- | --- | --- | --- |', ...cpuRows);
   }
   const memories = servers.filter(([, s]) => ((s.memory ?? []) as MemorySample[]).length > 0);
   if (memories.length > 0) {
     lines.push('', '## 6. Memory (RSS, MB; the Temporal server\'s own process, and the production server\'s Web UI server)', '', '| server | after | executions | api | worker | relay | Temporal server | Temporal UI server | V8 heap in use: api / worker / relay | worker\'s threads\' heaps |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const [server, s] of memories) {
       for (const m of s.memory as MemorySample[]) lines.push(`| ${server} | ${m.after} | ${m.executions} | ${m.apiMb} | ${m.workerMb} | ${m.relayMb} | ${m.temporalMb ?? '–'} | ${m.temporalUiMb ?? '–'} | ${m.heapMb ? `${m.heapMb.api ?? '–'} / ${m.heapMb.worker ?? '–'} / ${m.heapMb.relay ?? '–'}` : '–'} | ${m.workerThreadsHeapMb ?? '–'} |`);
+    }
+    const parted = memories.flatMap(([server, s]) => (s.memory as MemorySample[]).filter((m) => m.rssParts).map((m) => [server, m] as const));
+    if (parted.length > 0) {
+      lines.push('', 'After each full GC, where the RSS is (MB, from /proc/<pid>/smaps): brk = malloc\'s main arena; wasm = WebAssembly memories (Prisma\'s query compiler); anon = other anonymous memory (the V8 heap, malloc\'s other arenas, stacks); files = the binary and libraries.', '', '| server | after | api: brk / wasm / anon / files | worker | relay |', '| --- | --- | --- | --- | --- |');
+      const cell = (p: RssParts | null | undefined) => (p ? `${p.brk} / ${p.wasm} / ${p.anon} / ${p.files}` : '–');
+      for (const [server, m] of parted) lines.push(`| ${server} | ${m.after} | ${cell(m.rssParts!.api)} | ${cell(m.rssParts!.worker)} | ${cell(m.rssParts!.relay)} |`);
     }
   }
   for (const [server, s] of servers) {

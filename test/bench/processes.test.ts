@@ -1,5 +1,5 @@
 // Every bench starts the service's processes with benchServiceEnv: the operator's settings must reach them.
-import { benchServiceEnv } from '../../bench/processes';
+import { benchServiceEnv, rssMb, rssParts } from '../../bench/processes';
 
 const AT = { databaseUrl: 'postgresql://x@127.0.0.1:1/db', temporalAddress: '127.0.0.1:2', redisUrl: 'redis://127.0.0.1:3', taskQueue: 'q', port: 4, codecKeys: 'k' };
 
@@ -18,4 +18,15 @@ test('the runner\'s, the relay\'s and the API\'s settings and malloc tuning pass
       else process.env[name] = value;
     }
   }
+});
+
+test('a process\'s RSS is split by kind: a WebAssembly memory it fills counts as wasm, and the parts add up to about its RSS', () => {
+  const before = rssParts(process.pid)!;
+  const memory = new WebAssembly.Memory({ initial: 640 }); // 40 MiB
+  new Uint8Array(memory.buffer).fill(1);
+  const after = rssParts(process.pid)!;
+  expect(after.wasm - before.wasm).toBeGreaterThanOrEqual(39);
+  const total = after.brk + after.wasm + after.anon + after.files;
+  expect(Math.abs(total - rssMb(process.pid)!)).toBeLessThanOrEqual(8); // smaps and status, read a moment apart
+  expect(rssParts(2 ** 22 + 12345)).toBeNull(); // no such process
 });
