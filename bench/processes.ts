@@ -41,7 +41,22 @@ export function benchServiceEnv(at: BenchServiceAt): NodeJS.ProcessEnv {
     // The operator's settings of the runner, the relay and the API (API_SERVER_TIMING=false, RELAY_LINGER_MS=10,
     // RUNNER_CPU_WEIGHT, WORKFLOW_WATCHDOG…), and glibc's malloc tuning (MALLOC_ARENA_MAX), reach every bench's service processes.
     ...passedThroughSettings(),
+    // The allocator, for the service's processes alone: not the bench client, nor the stack it starts.
+    ...(serviceAllocator() ? { LD_PRELOAD: serviceAllocator() } : {}),
   };
+}
+
+/** jemalloc, as Debian's libjemalloc2 installs it: the service's image preloads it (Dockerfile). */
+export const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
+
+/**
+ * The allocator a bench's service processes preload: BENCH_SERVICE_LD_PRELOAD when set (empty: none, glibc's
+ * malloc), else jemalloc when it is installed here, as in the image. Undefined: glibc's malloc.
+ */
+export function serviceAllocator(): string | undefined {
+  const chosen = process.env.BENCH_SERVICE_LD_PRELOAD;
+  if (chosen !== undefined) return chosen || undefined;
+  return fs.existsSync(JEMALLOC) ? JEMALLOC : undefined;
 }
 
 /** The settings of this bench's environment its service processes take (see PASSED_THROUGH): results name them. */
@@ -50,7 +65,7 @@ export function passedThroughSettings(): Record<string, string> {
 }
 
 /** The prefixes of the settings a bench's service processes take from the bench's own environment. */
-const PASSED_THROUGH = ['RUNNER_', 'RELAY_', 'API_', 'MALLOC_', 'WORKFLOW_', 'SAGA_'];
+const PASSED_THROUGH = ['RUNNER_', 'RELAY_', 'API_', 'MALLOC_', 'WORKFLOW_', 'SAGA_', 'BENCH_SERVICE_'];
 
 /** Starts `command args` in the checkout, its output to `<tmp>/eo-bench-<name>.log`; `onExit` hears of its end. */
 export function startBenchProcess(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, onExit?: (why: string, logFile: string) => void): ChildProcess {

@@ -49,7 +49,7 @@ import { measureRelayAlone, type RelayAloneResult } from './relay-alone';
 import { flag, numberFlag, numbersFlag } from './flags';
 import { TIMING_TABLE_HEAD, timedRequest, timingBreakdown, timingRows } from './server-timing';
 import type { TimedRequest, TimingBreakdown } from './server-timing';
-import { benchServiceEnv, eventLoopDelayMs, heapUsedMb, passedThroughSettings, rssMb, rssParts, startBenchProcess, stopProcess, waitUntil, type RssParts } from './processes';
+import { benchServiceEnv, eventLoopDelayMs, heapUsedMb, passedThroughSettings, rssMb, rssParts, serviceAllocator, startBenchProcess, stopProcess, waitUntil, type RssParts } from './processes';
 
 const ROOT = path.resolve(__dirname, '..');
 const BENCH_DATABASE = 'eo_bench';
@@ -140,6 +140,7 @@ async function main(): Promise<void> {
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGb: Math.round(os.totalmem() / 2 ** 30), loadAtStart: os.loadavg()[0] },
     flags: { servers, concurrencies, counts, languages, memoryCheckpoints, apiRate, apiSeconds, runnerRuns, relayBacklog },
     settings: passedThroughSettings(),
+    allocator: serviceAllocator() ?? null,
   };
   // Both servers listen on the same ports: one runs at a time. One the bench found running is stopped for the
   // other's turn and started again at the end.
@@ -582,6 +583,7 @@ function renderMarkdown(r: Record<string, unknown>): string {
     '',
     `Machine: ${machine.cpus} × ${machine.model}, ${machine.memoryGb} GiB, load ${machine.loadAtStart.toFixed(2)} at start. Command: \`npm run bench -- ${process.argv.slice(2).join(' ')}\`.`,
     `Service settings from the environment: ${Object.entries((r.settings ?? {}) as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(', ') || 'none (defaults)'}.`,
+    `Service processes' allocator: ${r.allocator ? `\`${String(r.allocator)}\` (LD_PRELOAD)` : 'glibc\'s malloc'}.`,
     `Temporal servers: ${servers.map(([server, s]) => `${name(server, s)}: ${SERVER_NAMES[server] ?? server}${s.sqlitePragmas ? ` (pragmas ${(s.sqlitePragmas as string[]).join(', ') || 'none'})` : ''} at ${String(s.temporal)}, load ${Number(s.loadAtStart).toFixed(2)} when its turn began`).join('; ')}.`,
     '',
     '## 1–2. End to end (POST → `end` on the event stream) vs the same-shape baseline (raw Temporal, six no-op activities)',
