@@ -5,6 +5,7 @@ import { createKafkaPublisher } from '../../relay/kafka-publisher';
 import { createOutboxRelay } from '../../relay/outbox-relay';
 import type { OutboxRelay } from '../../relay/outbox-relay';
 import { createDb } from '../../store/db';
+import { claimHeads } from '../../store/outbox';
 import { OUTBOX_CHANNEL } from '../../store/notifications';
 import type { Db } from '../../store/db';
 import { collectKafka } from '../support/kafka-collector';
@@ -85,6 +86,29 @@ test('two relays publish every event once, in sequence order per execution', asy
     await kafka.close();
   }
 }, 90_000);
+
+test('two claims at once take the oldest heads of different executions, and an event waiting on a retry holds back the ones behind it', async () => {
+  const topic = `relay-claim-${randomUUID()}`;
+  const ids: string[] = [];
+  for (let i = 0; i < 30; i++) ids.push(await seedExecution(topic, 3)); // one after another: oldest first
+  // The first execution's head waits for a retry an hour away: its sequences 2 and 3 must wait with it.
+  await pool.query(`UPDATE outbox_events SET next_attempt_at = now() + interval '1 hour' WHERE execution_id = $1 AND sequence = 1`, [ids[0]]);
+  const [a, b] = [await pool.connect(), await pool.connect()];
+  try {
+    await a.query('BEGIN');
+    await b.query('BEGIN');
+    const first = await claimHeads(a, 10);
+    const second = await claimHeads(b, 10); // while the first claim's locks are held
+    expect(first.map((r) => r.execution_id)).toEqual(ids.slice(1, 11));
+    expect(second.map((r) => r.execution_id)).toEqual(ids.slice(11, 21));
+    expect([...first, ...second].every((r) => r.sequence === 1)).toBe(true);
+  } finally {
+    await a.query('ROLLBACK');
+    await b.query('ROLLBACK');
+    a.release();
+    b.release();
+  }
+});
 
 test('an event Kafka rejects on its own is retried, then dead-lettered, and the execution’s later events follow', async () => {
   const topic = `relay-reject-${randomUUID()}`;
