@@ -24,6 +24,7 @@ export interface BenchServiceAt {
  * quota that could bind (one key drives the whole load). A bench adds what is its own.
  */
 export function benchServiceEnv(at: BenchServiceAt): NodeJS.ProcessEnv {
+  const allocator = serviceAllocator();
   return {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
@@ -42,7 +43,7 @@ export function benchServiceEnv(at: BenchServiceAt): NodeJS.ProcessEnv {
     // RUNNER_CPU_WEIGHT, WORKFLOW_WATCHDOG…), and glibc's malloc tuning (MALLOC_ARENA_MAX), reach every bench's service processes.
     ...passedThroughSettings(),
     // The allocator, for the service's processes alone: not the bench client, nor the stack it starts.
-    ...(serviceAllocator() ? { LD_PRELOAD: serviceAllocator() } : {}),
+    ...(allocator ? { LD_PRELOAD: allocator } : {}),
   };
 }
 
