@@ -124,6 +124,12 @@ const envSchema = z.object({
   /** Answers carry `Server-Timing`: what the request waited on (API key lookup, rate limits, Postgres, Temporal) and its total, ms. @default true */
   API_SERVER_TIMING: bool.default(true),
   /**
+   * How long an API replica keeps an API key it read, s; 0: every request reads its key from Postgres. A revoked key
+   * is refused at once all the same: the cache is trusted only while the replica hears Postgres's notification of
+   * every key change (auth/key-cache.ts). @default 30
+   */
+  API_KEY_CACHE_SECONDS: z.coerce.number().int().min(0).default(30),
+  /**
    * How long an execution whose saga could not be started (Temporal did not answer) stays `queued` for a retry of
    * the same request (same Idempotency-Key) to start it; after that the API records it as `error`, ms. @default 300000
    */
@@ -288,8 +294,8 @@ export type SagaStartMode = 'inline' | 'deferred';
 export interface Config {
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   logFormat: z.infer<typeof envSchema>['LOG_FORMAT'];
-  /** `serverTiming`: config API_SERVER_TIMING. */
-  api: { host: string; port: number; serverTiming: boolean };
+  /** `serverTiming`: config API_SERVER_TIMING; `keyCacheMs`: API_KEY_CACHE_SECONDS in ms. */
+  api: { host: string; port: number; serverTiming: boolean; keyCacheMs: number };
   databaseUrl: string | undefined;
   temporal: { address: string | undefined; namespace: string; taskQueue: string; connection: TemporalConnectionConfig };
   kafka: { brokers: string[] | undefined; clientId: string };
@@ -396,7 +402,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
   return deepFreeze({
     logLevel: e.LOG_LEVEL,
     logFormat: e.LOG_FORMAT,
-    api: { host: e.HOST, port: e.PORT, serverTiming: e.API_SERVER_TIMING },
+    api: { host: e.HOST, port: e.PORT, serverTiming: e.API_SERVER_TIMING, keyCacheMs: e.API_KEY_CACHE_SECONDS * 1000 },
     databaseUrl: e.DATABASE_URL,
     temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE, connection },
     kafka: { brokers: e.KAFKA_BROKERS?.split(','), clientId: e.KAFKA_CLIENT_ID },

@@ -13,6 +13,7 @@ import { createDeadLetterService } from './services/dead-letters';
 import { createExecutionService } from './services/executions';
 import type { ExecutionServiceDeps } from './services/executions';
 import { createApiKeyService } from '../auth/api-keys';
+import type { ApiKeyCache } from '../auth/key-cache';
 import { authenticate, requireAdmin } from './authentication';
 import { hostCheck } from './host-check';
 import { methodNotAllowed } from './method-not-allowed';
@@ -55,6 +56,8 @@ export interface AppDeps extends ExecutionServiceDeps {
   streams: StreamCaps;
   /** Whether answers carry `Server-Timing` (config API_SERVER_TIMING). @default true */
   serverTiming?: boolean;
+  /** The keys this replica has read (config API_KEY_CACHE_SECONDS); absent: every request reads its key. */
+  keyCache?: ApiKeyCache;
 }
 
 /** Request bodies above this are refused with 413 (a script is at most 64 KiB, stdin the same). */
@@ -86,7 +89,7 @@ export function createApp(deps: AppDeps): express.Express {
   const metrics = createApiMetrics(deps.db, deps.log, { slots, feed: deps.feed });
   const executions = createExecutionService({ ...deps, webhookSecrets: deps.webhooks?.secrets });
   const deadLetters = createDeadLetterService(deps);
-  const keys = createApiKeyService(deps.db);
+  const keys = createApiKeyService(deps.db, deps.keyCache);
   const authenticated = authenticate(keys);
   // First: its `total` covers every middleware after it.
   if (deps.serverTiming !== false) app.use(serverTiming);
@@ -102,7 +105,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(healthRoutes(deps));
   app.use(docsRoutes(deps));
   app.use(createCodecRouter({ ...deps.codec, authorize: codecAccess(deps.codec.authorize, authenticated) }));
-  // Before any body is read: a request without a valid key costs one indexed lookup.
+  // Before any body is read: a request without a valid key costs at most one indexed lookup.
   app.use('/api/v1', authenticated);
   app.use(['/api/v1/dlq', '/api/v1/keys'], requireAdmin);
   // Counted per key before a body is read: a refused request costs no parsing.

@@ -15,6 +15,7 @@ import { createOwnerLocks } from '../store/owner-locks';
 import { createDataConverter, EncryptionCodec } from '../payload-codec/encryption-codec';
 import { createApp } from './app';
 import { startExecutionFeed } from './execution-feed';
+import { startApiKeyCache } from '../auth/key-cache';
 import { codecAccessPlaceholder } from './routes/codec';
 import type { AppDeps } from './app';
 import { connectRedis, createRateLimits } from './rate-limits';
@@ -40,6 +41,7 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
   // Workflows start in the request's trace: the saga's spans continue it.
   const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: createDataConverter(keyring), interceptors: { workflow: clientTracingInterceptors() } });
   const feed = startExecutionFeed(config.databaseUrl, log);
+  const keyCache = config.api.keyCacheMs > 0 ? startApiKeyCache(config.databaseUrl, log, { ttlMs: config.api.keyCacheMs }) : undefined;
   const startsInFlight = new StartsInFlight();
   const app = createApp({
     db,
@@ -57,6 +59,7 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
     installedRuntimes: detectRuntimes().map(({ language, version }) => ({ language, version })),
     streams: config.streams,
     serverTiming: config.api.serverTiming,
+    keyCache,
     rateLimits: createRateLimits({ redis, db, ownerLocks, limits: config.rateLimits, log }),
     codec: {
       codec: new EncryptionCodec(keyring),
@@ -101,6 +104,7 @@ export async function startApiServer(config: ResolvedConfig, log: Logger, extras
       // No request comes in now: the deferred starts set going by the last ones finish before the connection goes.
       if (startsInFlight.size > 0) await stopStep(log, `api: ${startsInFlight.size} deferred saga starts`, () => startsInFlight.settled(), config.saga.startTimeoutMs + STOP_STEP_TIMEOUT_MS);
       await stopStep(log, 'api: Temporal connection', () => connection.close());
+      if (keyCache) await stopStep(log, 'api: key cache', () => keyCache.close());
       redis.disconnect();
       await stopStep(log, 'api: owner-lock pool', () => ownerLocks.close());
       await stopStep(log, 'api: Prisma', () => db.$disconnect());

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { countApiKeys, findApiKeyByPrefix, insertApiKey, listApiKeys, revokeApiKey, touchApiKey } from '../store/api-keys';
 import type { ApiKey, ApiKeyRole } from '../store/api-keys';
 import type { Db } from '../store/db';
+import type { ApiKeyCache } from './key-cache';
 
 // API keys: `eo_<prefix>_<secret>`. The prefix is public (it names the key in lists, logs and audit rows);
 // the secret is 256 random bits, shown once and kept only as its SHA-256 — a fast hash is enough for a
@@ -55,8 +56,12 @@ export function apiKeyView(key: ApiKey) {
   };
 }
 
-/** Creating, listing, revoking and checking API keys; used by the API, `npm run keys` and `npm start`. */
-export function createApiKeyService(db: Db) {
+/**
+ * Creating, listing, revoking and checking API keys; used by the API, `npm run keys` and `npm start`. With a
+ * `cache` (the API's), authentication reads a key from Postgres once per API_KEY_CACHE_SECONDS, not per request.
+ */
+export function createApiKeyService(db: Db, cache?: ApiKeyCache) {
+  const findKey = (prefix: string) => (cache ? cache.lookup(prefix, (p) => findApiKeyByPrefix(db, p)) : findApiKeyByPrefix(db, prefix));
   return {
     /** Creates a key; the token in the answer is the only time the secret exists outside its holder. */
     async create(request: NewKeyRequest): Promise<{ key: ApiKey; token: string }> {
@@ -78,7 +83,11 @@ export function createApiKeyService(db: Db) {
     count: () => countApiKeys(db),
 
     /** Revokes the key with this prefix (idempotent); null when there is none. */
-    revoke: (prefix: string) => revokeApiKey(db, prefix),
+    async revoke(prefix: string): Promise<ApiKey | null> {
+      const key = await revokeApiKey(db, prefix);
+      cache?.forget(prefix); // other replicas hear the trigger's notification
+      return key;
+    },
 
     /**
      * The key a bearer token names, if the token is well formed, its secret matches and the key is not
@@ -87,11 +96,14 @@ export function createApiKeyService(db: Db) {
     async authenticate(token: string, now = new Date()): Promise<ApiKey | null> {
       const parts = parseToken(token);
       if (!parts) return null;
-      const key = await findApiKeyByPrefix(db, parts.prefix);
+      const key = await findKey(parts.prefix);
       if (!key || key.revokedAt) return null;
       if (!timingSafeEqual(Buffer.from(sha256(parts.secret), 'hex'), Buffer.from(key.secretHash, 'hex'))) return null;
       const notBefore = new Date(now.getTime() - LAST_USED_GRANULARITY_MS);
-      if (!key.lastUsedAt || key.lastUsedAt < notBefore) await touchApiKey(db, key.id, now, notBefore);
+      if (!key.lastUsedAt || key.lastUsedAt < notBefore) {
+        await touchApiKey(db, key.id, now, notBefore);
+        key.lastUsedAt = now; // the cached row too: its next requests need not write it again
+      }
       return key;
     },
   };

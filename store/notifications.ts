@@ -6,8 +6,10 @@ import { coerceError } from '../observability/logger';
 export const OUTBOX_CHANNEL = 'outbox_events';
 /** NOTIFY channel carrying the id of an execution that just changed (the API's event streams listen). */
 export const EXECUTION_CHANGES_CHANNEL = 'execution_changes';
+/** NOTIFY channel carrying the prefix of an API key revoked, deleted or changed (a trigger on api_keys; the API's key cache listens). */
+export const API_KEY_CHANGES_CHANNEL = 'api_key_changes';
 
-export type NotificationChannel = typeof OUTBOX_CHANNEL | typeof EXECUTION_CHANGES_CHANNEL;
+export type NotificationChannel = typeof OUTBOX_CHANNEL | typeof EXECUTION_CHANGES_CHANNEL | typeof API_KEY_CHANGES_CHANNEL;
 
 export interface ListenOptions {
   databaseUrl: string;
@@ -19,6 +21,8 @@ export interface ListenOptions {
   onNotification(payload: string): void;
   /** The connection is (back) up after it was lost: notifications sent meanwhile were missed. */
   onReconnected?(): void;
+  /** The connection was lost: notifications are missed until `onReconnected`. */
+  onLost?(): void;
   /** Wait before the first reconnect, doubling up to `maxRetryDelayMs`, ms. @default 1000 */
   retryDelayMs?: number;
   /** Longest wait between reconnects, ms. @default 30000 */
@@ -50,11 +54,13 @@ export function listenForNotifications(opts: ListenOptions): NotificationListene
   const firstListen = new Promise<void>((resolve) => (markListening = resolve));
 
   async function connect(): Promise<void> {
-    const next = new pg.Client({ connectionString: opts.databaseUrl });
+    // Named in pg_stat_activity: an operator sees which listener a connection is.
+    const next = new pg.Client({ connectionString: opts.databaseUrl, application_name: `eo ${opts.name}` });
     next.on('notification', (message) => opts.onNotification(message.payload ?? ''));
     next.on('error', (err) => {
       opts.log.warn({ err: coerceError(err), listener: opts.name, channel: opts.channel }, 'LISTEN connection lost; reconnecting');
       client = null;
+      opts.onLost?.();
       next.end().catch((endErr: unknown) => opts.log.debug({ err: coerceError(endErr), listener: opts.name }, 'closing the lost LISTEN connection failed'));
       retryLater();
     });

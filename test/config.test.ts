@@ -3,7 +3,7 @@ import { DEFAULT_RETRY_PRESETS } from '../domain/retry-policies';
 
 test('defaults apply when nothing is set', () => {
   const config = loadConfig({});
-  expect(config.api).toEqual({ host: '127.0.0.1', port: 3000, serverTiming: true });
+  expect(config.api).toEqual({ host: '127.0.0.1', port: 3000, serverTiming: true, keyCacheMs: 30_000 });
   expect(config.databaseUrl).toBeUndefined();
   expect(config.retryPresets).toEqual(DEFAULT_RETRY_PRESETS);
   expect(Object.isFrozen(config.capacity)).toBe(true);
@@ -79,4 +79,10 @@ test('the Kubernetes runner is opt-in (RUNNER=kubernetes) with restrictive defau
   for (const [variable, value] of [['RUNNER', 'docker'], ['KUBERNETES_NAMESPACE', 'Not_A_Namespace'], ['KUBERNETES_IMAGES_JSON', '{"ruby":"x"}'], ['KUBERNETES_CPU_LIMIT', 'lots'], ['KUBERNETES_POD_ANNOTATIONS_JSON', '{"a":1}']] as const) {
     expect(() => loadConfig({ [variable]: value })).toThrow(new RegExp(variable));
   }
+});
+
+test('API_KEY_CACHE_SECONDS is whole seconds, 0 turning the key cache off; anything else stops start-up naming it', () => {
+  expect(loadConfig({ API_KEY_CACHE_SECONDS: '0' }).api.keyCacheMs).toBe(0);
+  expect(loadConfig({ API_KEY_CACHE_SECONDS: '5' }).api.keyCacheMs).toBe(5_000);
+  for (const bad of ['-1', '1.5', 'soon']) expect(() => loadConfig({ API_KEY_CACHE_SECONDS: bad })).toThrow(/API_KEY_CACHE_SECONDS/);
 });

@@ -80,10 +80,7 @@ describe('credentials', () => {
     expect(first).toBeInstanceOf(Date);
     await testApp.as(carol).get('/api/v1/executions').expect(200);
     expect(await lastUsed()).toEqual(first);
-    // A minute later (moved back in the row rather than waited for), the next use writes again.
-    await testApp.db.apiKey.update({ where: { prefix }, data: { lastUsedAt: new Date(Date.now() - 61_000) } });
-    await testApp.as(carol).get('/api/v1/executions').expect(200);
-    expect((await lastUsed())!.getTime()).toBeGreaterThan(Date.now() - 10_000);
+    // A minute later the next use writes again: test/auth/key-cache.test.ts (the service's clock moved on there).
   });
 });
 

@@ -3,6 +3,7 @@ import { connectTemporalClient } from '../../temporal-connection';
 import { createApp, type AppDeps } from '../../api/app';
 import { connectRedis, createRateLimits } from '../../api/rate-limits';
 import { startExecutionFeed } from '../../api/execution-feed';
+import { startApiKeyCache } from '../../auth/key-cache';
 import type { ResolvedConfig } from '../../config';
 import type { Logger } from '../../observability/logger';
 import { createDb } from '../../store/db';
@@ -23,11 +24,13 @@ export async function createTestApp(config: ResolvedConfig, databaseUrl = config
   const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: createDataConverter(codecKeyring(config)) });
   const codec = { codec: new EncryptionCodec(codecKeyring(config)), authorize: codecAccessPlaceholder(config.payloadCodec.endpointAccess ?? 'closed'), corsOrigins: config.payloadCodec.corsOrigins ?? [] };
   const feed = startExecutionFeed(databaseUrl, log);
+  // As the API runs it: every test of the app goes through the key cache.
+  const keyCache = config.api.keyCacheMs > 0 ? startApiKeyCache(databaseUrl, log, { ttlMs: config.api.keyCacheMs }) : undefined;
   if (!config.redisUrl) throw new Error('REDIS_URL is not set (the test global setup sets it)');
   const redis = await connectRedis(config.redisUrl, log);
   const ownerLocks = createOwnerLocks(databaseUrl);
   const rateLimits = createRateLimits({ redis, db, ownerLocks, limits: config.rateLimits, log });
-  const app = createApp({ db, temporal, feed, log, listenHost: config.api.host, taskQueue: config.temporal.taskQueue, limitMaxima: config.limitMaxima, retryPresets: config.retryPresets, producer: config.service, saga: config.saga, installedRuntimes: extras.installedRuntimes, rateLimits, codec, webhooks: { secrets: createWebhookSecretService(db, codecKeyring(config)), allowHttp: config.webhooks.allowHttp }, streams: config.streams, serverTiming: config.api.serverTiming });
+  const app = createApp({ db, temporal, feed, log, listenHost: config.api.host, taskQueue: config.temporal.taskQueue, limitMaxima: config.limitMaxima, retryPresets: config.retryPresets, producer: config.service, saga: config.saga, installedRuntimes: extras.installedRuntimes, rateLimits, codec, webhooks: { secrets: createWebhookSecretService(db, codecKeyring(config)), allowHttp: config.webhooks.allowHttp }, streams: config.streams, serverTiming: config.api.serverTiming, keyCache });
   // An app on a database that does not answer (outage tests) gets no key: none could be made or checked.
   const adminKey = databaseUrl === config.databaseUrl ? await createTestKey(db, 'admin') : 'eo_0000000000_no-key-for-a-database-that-does-not-answer';
   /** supertest on the app, every request sent with `token` (default: an admin key). */
@@ -47,6 +50,7 @@ export async function createTestApp(config: ResolvedConfig, databaseUrl = config
     redis,
     async close() {
       await feed.close();
+      await keyCache?.close();
       await connection.close();
       redis.disconnect();
       await ownerLocks.close();
