@@ -1,5 +1,5 @@
-import type { ApiKey, ApiKeyRole } from '../generated/prisma/client';
-import type { Db } from './db';
+import { Prisma, type ApiKey, type ApiKeyRole } from '../generated/prisma/client';
+import { queryRows, type Db } from './db';
 
 /** The `api_keys` table: bearer credentials, kept as a hash of their secret. */
 
@@ -18,10 +18,10 @@ export const insertApiKey = (db: Db, key: NewApiKey): Promise<ApiKey> => db.apiK
 
 /** Every authenticated request reads its key: one raw query, none of Prisma's per-query compiling. */
 export async function findApiKeyByPrefix(db: Db, prefix: string): Promise<ApiKey | null> {
-  const [key] = await db.$queryRaw<ApiKey[]>`
+  const [key] = await queryRows<ApiKey>(db, Prisma.sql`
     SELECT id::text AS "id", prefix, secret_hash AS "secretHash", owner_id AS "ownerId", role::text AS "role", name,
            created_at AS "createdAt", last_used_at AS "lastUsedAt", revoked_at AS "revokedAt"
-      FROM api_keys WHERE prefix = ${prefix}`;
+      FROM api_keys WHERE prefix = ${prefix}`);
   return key ?? null;
 }
 

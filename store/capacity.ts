@@ -1,4 +1,5 @@
-import type { Db } from './db';
+import { Prisma } from '../generated/prisma/client';
+import { queryRows, type Db } from './db';
 
 export interface CapacityLimits {
   global: number;
@@ -30,17 +31,17 @@ export interface Reservation {
  * Returns this execution's reservation and the other executions granted meanwhile (to be told).
  */
 export async function reserve(db: Db, limits: CapacityLimits, req: ReservationRequest): Promise<{ reservation: Reservation; grantedOthers: string[] }> {
-  const [row] = await db.$queryRaw<Array<{ granted: boolean; queue_position: number | null; granted_others: string[] }>>`
+  const [row] = await queryRows<{ granted: boolean; queue_position: number | null; granted_others: string[] }>(db, Prisma.sql`
     SELECT granted, queue_position, granted_others::text[] AS granted_others
-      FROM capacity_reserve(${req.executionId}::uuid, ${req.ownerId}, ${req.language}, ${limits.global}::int, ${limits.perOwner}::int, ${limits.perLanguage}::int)`;
+      FROM capacity_reserve(${req.executionId}::uuid, ${req.ownerId}, ${req.language}, ${limits.global}::int, ${limits.perOwner}::int, ${limits.perLanguage}::int)`);
   if (!row) throw new Error(`capacity_reserve returned no row for execution ${req.executionId}`);
   return { reservation: { granted: row.granted, position: row.granted ? null : Number(row.queue_position) }, grantedOthers: row.granted_others };
 }
 
 /** Leaves the queue or frees the slot (idempotent), and grants freed capacity; returns the executions granted. */
 export async function release(db: Db, limits: CapacityLimits, executionId: string): Promise<string[]> {
-  const [row] = await db.$queryRaw<Array<{ granted: string[] }>>`
-    SELECT capacity_release(${executionId}::uuid, ${limits.global}::int, ${limits.perOwner}::int, ${limits.perLanguage}::int)::text[] AS granted`;
+  const [row] = await queryRows<{ granted: string[] }>(db, Prisma.sql`
+    SELECT capacity_release(${executionId}::uuid, ${limits.global}::int, ${limits.perOwner}::int, ${limits.perLanguage}::int)::text[] AS granted`);
   return row?.granted ?? [];
 }
 

@@ -1,19 +1,50 @@
 import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
 import { timed } from '../observability/request-timing';
-import { PrismaClient } from '../generated/prisma/client';
+import { PrismaClient, Prisma } from '../generated/prisma/client';
 
 export type Db = InstanceType<typeof PrismaClient>;
 export type Tx = Parameters<Parameters<Db['$transaction']>[0]>[0];
 
-/** A Prisma client on the pg driver adapter (no native query engine). */
+/** The pg pool under each client createDb made: Prisma's adapter and {@link queryRows} share it. */
+const pools = new WeakMap<Db, pg.Pool>();
+
+/**
+ * A Prisma client on the pg driver adapter (no native query engine), over a pg pool of its own that the raw
+ * statements of the hot paths use directly ({@link queryRows}). `$disconnect` ends the pool as well.
+ */
 export function createDb(databaseUrl: string, opts: { maxConnections?: number } = {}): Db {
-  const adapter = new PrismaPg({ connectionString: databaseUrl, max: opts.maxConnections ?? 10 });
-  return new PrismaClient({ adapter: withTimedQueries(adapter) });
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: opts.maxConnections ?? 10 });
+  // An idle connection the server drops (a Postgres restart) emits 'error' on the pool: unheard, that would end
+  // the process. The next query reconnects or fails on its own.
+  pool.on('error', () => undefined);
+  const db = new PrismaClient({ adapter: withTimedQueries(new PrismaPg(pool)) });
+  const disconnect = db.$disconnect.bind(db);
+  let ended: Promise<void> | undefined;
+  db.$disconnect = async () => {
+    await disconnect();
+    await (ended ??= pool.end());
+  };
+  pools.set(db, pool);
+  return db;
+}
+
+/**
+ * The rows of a raw statement (built with `Prisma.sql`). On a client from {@link createDb} it goes to the client's
+ * pg pool directly: Prisma's own raw path (`$queryRaw`) costs about four times the CPU of the query itself
+ * (0.28 against 0.07 ms for an event stream's catch-up), on statements every execution runs a dozen times.
+ * Columns arrive as pg parses them (timestamptz as Date, int4 as number, jsonb parsed, int8 as a string).
+ * Anything else (a transaction's client) goes through Prisma.
+ */
+export async function queryRows<T>(db: Db | Tx, statement: Prisma.Sql): Promise<T[]> {
+  const pool = pools.get(db as Db);
+  if (!pool) return (db as Db).$queryRaw<T[]>(statement);
+  return timed('db', async () => (await pool.query(statement.text, statement.values)).rows as T[]);
 }
 
 /** One round trip to the database (readiness). */
 export async function pingDatabase(db: Db): Promise<void> {
-  await db.$queryRaw`SELECT 1`;
+  await queryRows(db, Prisma.sql`SELECT 1`);
 }
 
 type Connection = Awaited<ReturnType<PrismaPg['connect']>>;

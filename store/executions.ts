@@ -1,7 +1,7 @@
 import { TERMINAL_STATUSES } from '../domain/execution-status';
 import type { ExecutionStatus } from '../domain/execution-status';
 import { Prisma, type Execution } from '../generated/prisma/client';
-import type { Db } from './db';
+import { queryRows, type Db } from './db';
 import { afterPosition, newestFirst } from './pagination';
 import type { KeysetPosition } from './pagination';
 
@@ -22,8 +22,8 @@ export const EXECUTION_FIELDS = Prisma.raw(`id::text AS "id", owner_id AS "owner
  * GET and every run reads it, and a compiled Prisma query costs about twice the CPU.
  */
 export async function findExecution(db: Db, id: string, ownerId: string | null = null): Promise<Execution | null> {
-  const [execution] = await db.$queryRaw<Execution[]>`
-    SELECT ${EXECUTION_FIELDS} FROM executions WHERE id = ${id}::uuid AND (${ownerId}::text IS NULL OR owner_id = ${ownerId}::text)`;
+  const [execution] = await queryRows<Execution>(db, Prisma.sql`
+    SELECT ${EXECUTION_FIELDS} FROM executions WHERE id = ${id}::uuid AND (${ownerId}::text IS NULL OR owner_id = ${ownerId}::text)`);
   return execution ?? null;
 }
 
@@ -31,7 +31,7 @@ export const getExecution = (db: Db, id: string): Promise<Execution> => db.execu
 
 /** Whether the execution exists; with `ownerId`, whether it exists and is that owner's. */
 export async function executionExists(db: Db, id: string, ownerId: string | null = null): Promise<boolean> {
-  const rows = await db.$queryRaw<unknown[]>`SELECT 1 FROM executions WHERE id = ${id}::uuid AND (${ownerId}::text IS NULL OR owner_id = ${ownerId}::text)`;
+  const rows = await queryRows(db, Prisma.sql`SELECT 1 FROM executions WHERE id = ${id}::uuid AND (${ownerId}::text IS NULL OR owner_id = ${ownerId}::text)`);
   return rows.length > 0;
 }
 
@@ -80,7 +80,7 @@ export async function countUnfinishedByStatus(db: Db): Promise<Record<string, nu
 
 /** Records that the saga of this execution exists (a deferred start, or a sweep that found it). Idempotent. */
 export async function markSagaStarted(db: Db, id: string): Promise<void> {
-  await db.$executeRaw`UPDATE executions SET saga_started_at = now() WHERE id = ${id}::uuid AND saga_started_at IS NULL`;
+  await queryRows(db, Prisma.sql`UPDATE executions SET saga_started_at = now() WHERE id = ${id}::uuid AND saga_started_at IS NULL`);
 }
 
 /**
@@ -88,10 +88,10 @@ export async function markSagaStarted(db: Db, id: string): Promise<void> {
  * sweep starts them. The (status, created_at) index finds them among the queued.
  */
 export function unconfirmedStarts(db: Db, olderThan: Date, take: number): Promise<Execution[]> {
-  return db.$queryRaw<Execution[]>`
+  return queryRows<Execution>(db, Prisma.sql`
     SELECT ${EXECUTION_FIELDS} FROM executions
      WHERE status = 'queued' AND saga_started_at IS NULL AND created_at < ${olderThan}
-     ORDER BY created_at, id LIMIT ${take}`;
+     ORDER BY created_at, id LIMIT ${take}`);
 }
 
 /**

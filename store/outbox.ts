@@ -1,7 +1,7 @@
 import type { Pool, PoolClient, QueryConfig } from 'pg';
-import type { OutboxEvent } from '../generated/prisma/client';
+import { Prisma, type OutboxEvent } from '../generated/prisma/client';
 import type { ExecutionStatus } from '../domain/execution-status';
-import type { Db } from './db';
+import { queryRows, type Db } from './db';
 
 /**
  * The `outbox_events` table: the relay's claim and settle queries (raw pg, one transaction per cycle) and
@@ -124,11 +124,11 @@ export interface ExecutionProgress {
  * change. Null when there is no such execution.
  */
 export async function progressOf(db: Db, executionId: string, afterSequence: number): Promise<ExecutionProgress | null> {
-  const rows = await db.$queryRaw<Array<{ status: ExecutionStatus; sequence: number | null; event_type: string | null; envelope: OutboxEvent['envelope'] }>>`
+  const rows = await queryRows<{ status: ExecutionStatus; sequence: number | null; event_type: string | null; envelope: OutboxEvent['envelope'] }>(db, Prisma.sql`
     SELECT e.status::text AS status, o.sequence, o.event_type, o.envelope
       FROM executions e LEFT JOIN outbox_events o ON o.execution_id = e.id AND o.sequence > ${afterSequence}::int
      WHERE e.id = ${executionId}::uuid
-     ORDER BY o.sequence`;
+     ORDER BY o.sequence`);
   const [first] = rows;
   if (!first) return null;
   const events = rows.filter((r) => r.sequence !== null).map((r) => ({ sequence: r.sequence!, eventType: r.event_type!, envelope: r.envelope }));

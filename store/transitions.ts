@@ -7,7 +7,7 @@ import type { ErrorType, ExecutionStatus } from '../domain/execution-status';
 import type { NormalizedExecutionRequest } from '../domain/execution-request';
 import type { ExecutionSagaInput } from '../domain/saga';
 import { Prisma, type Execution } from '../generated/prisma/client';
-import type { Db } from './db';
+import { queryRows, type Db } from './db';
 import { EXECUTION_FIELDS, findExecution } from './executions';
 import { activeTraceparent, childTraceparent, traceIdOf } from '../observability/trace-context';
 import { buildEnvelope } from './envelope';
@@ -106,7 +106,7 @@ export async function createExecution(db: Db, input: NewExecution, actor: string
     { executionId: input.id, eventId: envelope.event_id, eventType: envelope.event_type, sequence: 1, envelope, headers, from: null, to: 'queued', actor, reason: null, at },
     Prisma.sql`FROM created`,
   );
-  const [outcome] = await db.$queryRaw<Array<Execution & { active: number | null }>>`
+  const [outcome] = await queryRows<Execution & { active: number | null }>(db, Prisma.sql`
     WITH gate AS (
       SELECT CASE WHEN ${ownerQuota}::int IS NULL THEN NULL ELSE owner_admission(${input.ownerId}, ${[...TERMINAL_STATUSES]}::text[]) END AS active
     ), created AS (
@@ -120,7 +120,7 @@ export async function createExecution(db: Db, input: NewExecution, actor: string
       ON CONFLICT DO NOTHING
       RETURNING ${EXECUTION_FIELDS}
     ), ${writes}
-    SELECT gate.active, created.* FROM gate LEFT JOIN created ON true LEFT JOIN woken ON true`;
+    SELECT gate.active, created.* FROM gate LEFT JOIN created ON true LEFT JOIN woken ON true`);
   if (!outcome) throw new Error(`creating execution ${input.id} returned no row`);
   const { active, ...execution } = outcome;
   if (execution.id !== null) return { created: true, execution };
@@ -217,7 +217,7 @@ export async function applyTransition(db: Db, req: TransitionRequest): Promise<T
     },
     Prisma.sql`FROM changed, locked`,
   );
-  const [row] = await db.$queryRaw<Array<Execution & { current: ExecutionStatus | null }>>`
+  const [row] = await queryRows<Execution & { current: ExecutionStatus | null }>(db, Prisma.sql`
     WITH locked AS (
       SELECT e.id AS locked_id, e.status AS locked_status, o.id::text AS cause_id
         FROM executions e LEFT JOIN outbox_events o ON o.execution_id = e.id AND o.sequence = e.event_seq
@@ -233,13 +233,13 @@ export async function applyTransition(db: Db, req: TransitionRequest): Promise<T
       RETURNING e.*
     ), ${writes}
     SELECT locked.locked_status::text AS current, ${EXECUTION_FIELDS}
-      FROM locked LEFT JOIN changed ON true LEFT JOIN woken ON true`;
+      FROM locked LEFT JOIN changed ON true LEFT JOIN woken ON true`);
   if (!row) throw new TransitionRefusedError(req.executionId, req.from, req.to, null);
   const { current, ...execution } = row;
   if (execution.id !== null) return { execution, applied: true };
   // Refused: recognised as a retry of this very transition when the row is in its target state and the audit
   // trail has it (read after the refusal: a committed transition stays).
-  if (current === req.to && (await db.$queryRaw<unknown[]>`SELECT 1 FROM execution_transitions WHERE execution_id = ${req.executionId}::uuid AND to_status = ${req.to}::"ExecutionStatus" LIMIT 1`).length > 0) {
+  if (current === req.to && (await queryRows(db, Prisma.sql`SELECT 1 FROM execution_transitions WHERE execution_id = ${req.executionId}::uuid AND to_status = ${req.to}::"ExecutionStatus" LIMIT 1`)).length > 0) {
     const now = await findExecution(db, req.executionId);
     if (now) return { execution: now, applied: false };
   }
