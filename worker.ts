@@ -181,7 +181,7 @@ export async function startWorker(config: ResolvedConfig, log: Logger, options: 
       }
       // The SDK forces its shutdown at shutdownForceTime; past that and a margin, the stop goes on without it.
       await stopStep(log, 'worker: Temporal worker shutdown', () => running, config.drainTimeoutMs + HAND_BACK_MS + STOP_STEP_TIMEOUT_MS);
-      baseRunner.close?.();
+      await stopStep(log, 'worker: runner', () => baseRunner.close?.());
       await stopStep(log, 'worker: Temporal worker connection', () => connection.close());
       await stopStep(log, 'worker: Temporal client connection', () => clientConnection.close());
       await stopStep(log, 'worker: Prisma', () => db.$disconnect());

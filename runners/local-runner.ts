@@ -6,10 +6,11 @@ import { CgroupTree, cgroupMovesFavored, detectCgroupLayout } from './local/cgro
 import { LocalExecution, type Confinement } from './local/local-execution';
 import { detectRuntimes, type DetectedRuntime } from './local/runtime-registry';
 import { reachableInterpreter } from './local/reachable-interpreter';
-import { DEFAULT_SANDBOX_TOOLS, SECCOMP_FD, STATUS_FD, buildSandboxCommand, type SandboxTools } from './local/sandbox-command';
+import { PreparedSandboxes } from './local/prepared-sandboxes';
+import { DEFAULT_SANDBOX_TOOLS, SECCOMP_FD, START_FD, STATUS_FD, buildLauncherCommand, buildSandboxStart, type SandboxTools } from './local/sandbox-command';
 import { buildSeccompFilter } from './local/seccomp-filter';
 import { DEFAULT_RUNS_CPU_WEIGHT, type Runner, type RunnerLanguage, type RunnerLog } from './runner';
-import { createSpawner } from './local/spawner';
+import { createSpawner, type Spawner } from './local/spawner';
 import { createRunsInFlight } from './runs-in-flight';
 import { isSafeExecutionId, validateRunSpec } from './run-spec';
 
@@ -59,6 +60,13 @@ export interface LocalRunnerOptions {
    * @default 100
    */
   runsCpuWeight?: number;
+  /**
+   * Sandbox launchers kept started ahead of their runs, already in their cgroups (prepared-sandboxes.ts): a run
+   * that finds one skips the launcher's fork and its cgroup joins (~5–15 ms). 0 starts each run's on demand.
+   * Unused ones go after 30 s.
+   * @default 2
+   */
+  preparedSandboxes?: number;
   log?: RunnerLog;
 }
 
@@ -67,12 +75,10 @@ export interface LocalRunner extends Runner {
   /** The interpreters found on this host, with their versions. */
   readonly runtimes: readonly DetectedRuntime[];
   readonly sandbox: RunnerSandbox;
-  /** Ends the spawner host (it would otherwise go after 30 s idle); a later run starts another. */
-  close(): void;
+  /** Removes the prepared sandbox launchers and ends the spawner host (it would otherwise go after 30 s idle); a later run starts another host. */
+  close(): Promise<void>;
 }
 
-/** The start-up probe's cgroup: a leading dot, so never an execution's. */
-const PROBE_ID = '.probe';
 const NOBODY = { uid: 65534, gid: 65534 };
 
 /**
@@ -112,9 +118,16 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): LocalRunner {
   let runtimes = detectRuntimes(opts.interpreters);
   const log = opts.log;
 
+  const preparedSandboxes = opts.preparedSandboxes ?? 2;
+  if (!(Number.isInteger(preparedSandboxes) && preparedSandboxes >= 0 && preparedSandboxes <= 64)) {
+    throw new Error(`preparedSandboxes must be an integer from 0 to 64, got ${preparedSandboxes}`);
+  }
+
   let confine: (executionId: string) => Confinement;
   let cgroups: CgroupTree | null = null;
+  let launchers: PreparedSandboxes | null = null;
   let ready: Promise<unknown> = Promise.resolve();
+  let spawner: Spawner; // one per branch: the sandbox's host joins the runs' cpu cgroup
   if (sandbox === 'bwrap') {
     const hostUser = process.getuid?.() === 0 ? (opts.hostUser ?? NOBODY) : null;
     if (hostUser) runtimes = runtimes.map((runtime) => reachableInterpreter(runtime, hostUser));
@@ -122,22 +135,30 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): LocalRunner {
     const seccompFilter = buildSeccompFilter();
     const tree = probeSandbox({ tools, hostUser, seccompFilter, scratchBytes, runsCpuWeight });
     cgroups = tree.cgroups;
+    spawner = createSpawner(log, tree.cgroups.cpuWeight.set ? tree.cgroups.cpuWeight.spawnerProcsFile : null);
+    const pool = new PreparedSandboxes({ cgroups: tree.cgroups, spawner, tools, hostUser, size: preparedSandboxes, log });
+    launchers = pool;
     ready = tree.ready.then((swept) => {
       if (swept > 0) log?.info('runs of a dead worker swept', { runs: swept });
+      pool.fill();
     });
     // Fails fast in run() if the sweep failed; the probe already showed the hierarchy is writable.
     ready.catch((err: unknown) => log?.warn('sweeping leftover runs failed', { err: String(err) }));
-    confine = () => ({ kind: 'bwrap', cgroups: tree.cgroups, tools, hostUser, seccompFilter, scratchBytes });
+    confine = () => ({ kind: 'bwrap', launchers: pool, tools, seccompFilter, scratchBytes });
     log?.info('runner sandbox ready', {
       sandbox,
       cgroups: tree.cgroups.layout.kind,
       hostUid: hostUser?.uid ?? process.getuid?.(),
       runsCpuWeight: tree.cgroups.cpuWeight.set ? runsCpuWeight : `not set: ${tree.cgroups.cpuWeight.why}`,
-      cgroupMoves: cgroupMovesFavored() ? 'prompt (favordynmods)' : 'each may wait for an RCU grace period: mount cgroup2 with favordynmods (runners/README.md)',
+      cgroupMoves: cgroupMovesFavored()
+        ? 'prompt (favordynmods)'
+        : `each may wait for an RCU grace period: mount cgroup2 with favordynmods (runners/README.md)${preparedSandboxes > 0 ? '; a prepared launcher waits before its run' : ''}`,
+      preparedSandboxes,
     });
   } else {
     const workDir = resolve(opts.workDir ?? join(tmpdir(), 'eo-runs'));
     const applyProcessLimit = process.getuid?.() !== 0; // root ignores RLIMIT_NPROC
+    spawner = createSpawner(log);
     confine = (executionId) => ({ kind: 'none', runDir: join(workDir, executionId), prlimit: tools.prlimit, applyProcessLimit });
     log?.warn('RUNNER_SANDBOX=none: SCRIPTS RUN UNSANDBOXED, as the worker user on the host; every result is marked sandboxed=false', {
       sandbox,
@@ -145,7 +166,6 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): LocalRunner {
   }
 
   const runs = createRunsInFlight<LocalExecution>(log);
-  const spawner = createSpawner(log, cgroups?.cpuWeight.set ? cgroups.cpuWeight.spawnerProcsFile : null);
   const byLanguage = new Map(runtimes.map((runtime) => [runtime.language, runtime]));
 
   return {
@@ -200,7 +220,8 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): LocalRunner {
       return runs.ids();
     },
 
-    close() {
+    async close() {
+      await launchers?.close();
       spawner.close();
     },
   };
@@ -235,7 +256,8 @@ function probeSandbox(input: ProbeInput): { cgroups: CgroupTree; ready: Promise<
   try {
     cgroups = new CgroupTree(detectCgroupLayout());
     cgroups.prepare(input.runsCpuWeight);
-    probeCgroup = cgroups.create(PROBE_ID, { memoryBytes: 64 * 1024 * 1024, maxTasks: 16 });
+    probeCgroup = cgroups.create();
+    probeCgroup.limit({ memoryBytes: 64 * 1024 * 1024, maxTasks: 16 });
   } catch (err) {
     return refuse(`cgroups: ${err instanceof Error ? err.message : String(err)}`);
   }
@@ -244,22 +266,26 @@ function probeSandbox(input: ProbeInput): { cgroups: CgroupTree; ready: Promise<
     writeFileSync(join(scratch, 'seccomp'), input.seccompFilter);
     const seccompFd = openSync(join(scratch, 'seccomp'), 'r');
     const statusFd = openSync(join(scratch, 'status'), 'w');
-    const command = buildSandboxCommand({
+    // The launcher a run uses, its start order read from a file instead of the worker's socket.
+    const command = buildLauncherCommand({ tools: input.tools, cgroupProcs: probeCgroup.procsFiles, hostUser: input.hostUser });
+    const start = buildSandboxStart({
       tools: input.tools,
-      cgroupProcs: probeCgroup.procsFiles,
-      hostUser: input.hostUser,
       limits: { wallTimeMs: 10_000, cpuTimeMs: 10_000, memoryMb: 64, maxOutputBytes: 0, maxProcesses: 8, maxFileSizeBytes: 1 << 20 },
       scratchBytes: input.scratchBytes,
       argv: ['/usr/bin/true'],
       env: {},
       scriptName: null,
     });
-    const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'pipe', 'pipe', 'ignore', 'ignore', 'ignore'];
+    writeFileSync(join(scratch, 'start'), Buffer.concat([Buffer.from(start.shellLine), start.bwrapArgs]));
+    const startFd = openSync(join(scratch, 'start'), 'r');
+    const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'pipe', 'pipe', 'ignore', 'ignore', 'ignore', 'ignore'];
     stdio[SECCOMP_FD] = seccompFd;
     stdio[STATUS_FD] = statusFd;
+    stdio[START_FD] = startFd;
     const probe = spawnSync(command.file, command.args, { env: {}, stdio, timeout: 10_000, encoding: 'utf8' });
     closeSync(seccompFd);
     closeSync(statusFd);
+    closeSync(startFd);
     const status = readFileSync(join(scratch, 'status'), 'utf8');
     if (probe.status !== 0 || !/"exit-code": 0/.test(status)) {
       refuse(`the probe run failed (exit ${probe.status ?? probe.signal}): ${`${probe.stderr ?? ''}`.trim() || probe.error?.message || 'no message'}`);

@@ -84,8 +84,8 @@ export interface Runner {
    * returns the execution ids collected. Runners whose runs cannot outlive their worker (local) have none.
    */
   collectOrphans?(isFinished: (executionIds: string[]) => Promise<Set<string>>): Promise<string[]>;
-  /** Lets go of what the runner holds besides its runs (the local runner's spawner host), once no run is left to start. */
-  close?(): void;
+  /** Lets go of what the runner holds besides its runs (the local runner's prepared launchers and spawner host), once no run is left to start. */
+  close?(): Promise<void> | void;
 }
 
 /** The logging a runner needs: a constant message plus fields. */

@@ -16,8 +16,11 @@ import { readStat } from './proc';
  *
  * Everything lives under the worker's own cgroup (from /proc/self/cgroup), so it works under systemd
  * `Delegate=yes` and in a container with its own cgroup namespace. Each worker process owns one dir,
- * `eo-<pid>-<start time>`, with one `r-<executionId>` per run, so that workers sharing a cgroup (tests,
- * several workers in one container) can tell their runs apart and sweep only a dead worker's.
+ * `eo-<pid>-<start time>`, with one `r-<n>` per run, so that workers sharing a cgroup (tests, several workers
+ * in one container) can tell their runs apart and sweep only a dead worker's. A run's dir is made before its
+ * execution is known (a prepared launcher waits in it); once it is, an empty child `e-<executionId>` in the
+ * unified hierarchy names it, so that any worker on the host can find that execution's run and kill it
+ * (cgroup v2 cannot rename a dir; the child holds no process and no controller).
  */
 
 /** The mount points of a layout, the worker's own cgroup in each, and which hierarchies runs use. */
@@ -59,6 +62,7 @@ export interface CgroupUsage {
 const ROOT = '/sys/fs/cgroup';
 const OWNER_DIR = /^eo-(\d+)-(\d+)$/;
 const RUN_PREFIX = 'r-';
+const EXECUTION_MARK_PREFIX = 'e-';
 
 /**
  * Finds the layout from /proc/self/cgroup and the mounts under /sys/fs/cgroup.
@@ -155,6 +159,7 @@ function delegateControllers(layout: CgroupLayout): void {
 /** The cgroups of one worker process: created at start, one child per run. */
 export class CgroupTree {
   private readonly ownerName: string;
+  private nextRun = 1;
   /**
    * The runs' CPU weight: set, with the `cgroup.procs` the spawner host joins so that every run it forks is born
    * under it without a migration of its own; or not set, and why.
@@ -234,15 +239,17 @@ export class CgroupTree {
   async destroyRun(executionId: string): Promise<boolean> {
     let killed = false;
     for (const owner of this.ownerDirs()) {
-      if (this.runsOf(owner).includes(RUN_PREFIX + executionId)) killed = (await this.runAt(owner, RUN_PREFIX + executionId).destroy()) || killed;
+      for (const run of this.runsOf(owner)) {
+        if (existsSync(join(this.layout.unified, owner, run, EXECUTION_MARK_PREFIX + executionId))) killed = (await this.runAt(owner, run).destroy()) || killed;
+      }
     }
     return killed;
   }
 
-  /** Creates the cgroup of a run with its limits. */
-  create(executionId: string, limits: CgroupLimits): RunCgroup {
-    const run = this.runAt(this.ownerName, RUN_PREFIX + executionId);
-    run.make(limits);
+  /** Creates the cgroup of a run, not yet limited ({@link RunCgroup.limit}) or named ({@link RunCgroup.mark}). */
+  create(): RunCgroup {
+    const run = this.runAt(this.ownerName, RUN_PREFIX + this.nextRun++);
+    run.make();
     return run;
   }
 
@@ -283,21 +290,30 @@ export class RunCgroup {
     return [this.memory, this.pids, this.unified].filter((dir): dir is string => dir !== null).map((dir) => join(dir, 'cgroup.procs'));
   }
 
-  make(limits: CgroupLimits): void {
+  /** Makes the dirs, unlimited until {@link limit} (only a launcher of ours waits in them till then). */
+  make(): void {
+    for (const dir of [this.memory, this.pids, this.unified]) if (dir !== null) mkdirSync(dir, { recursive: true });
+  }
+
+  /** Sets the run's limits: from unlimited, so that v1's memory limit never goes above memsw's. */
+  limit(limits: CgroupLimits): void {
     const memoryBytes = String(Math.floor(limits.memoryBytes));
     const maxTasks = String(Math.floor(limits.maxTasks));
     if (this.kind === 'v2') {
-      mkdirSync(this.unified, { recursive: true });
       writeFileSync(join(this.unified, 'memory.max'), memoryBytes);
       writeIfPresent(join(this.unified, 'memory.swap.max'), '0');
       writeFileSync(join(this.unified, 'pids.max'), maxTasks);
       return;
     }
-    for (const dir of [this.memory!, this.pids!, this.unified]) mkdirSync(dir, { recursive: true });
     writeFileSync(join(this.memory!, 'memory.limit_in_bytes'), memoryBytes);
     // memsw is memory + swap: equal to the memory limit means no swap (absent without swap accounting).
     writeIfPresent(join(this.memory!, 'memory.memsw.limit_in_bytes'), memoryBytes);
     writeFileSync(join(this.pids!, 'pids.max'), maxTasks);
+  }
+
+  /** Names the run's execution, for {@link CgroupTree.destroyRun} of any worker on the host. */
+  mark(executionId: string): void {
+    mkdirSync(join(this.unified, EXECUTION_MARK_PREFIX + executionId));
   }
 
   usage(): CgroupUsage {
@@ -334,11 +350,33 @@ export class RunCgroup {
    * Returns whether anything was killed.
    */
   async destroy(waitMs = 2_000): Promise<boolean> {
+    const killed = await this.killAll(waitMs);
+    await this.remove();
+    return killed;
+  }
+
+  /** Kills the run and waits up to `waitMs` for its processes to be gone. Returns whether anything was killed. */
+  async killAll(waitMs = 2_000): Promise<boolean> {
     const killed = this.kill();
     const deadline = performance.now() + waitMs;
     while (existsSync(this.unified) && this.populated() && performance.now() < deadline) await delay(1);
-    for (const dir of [this.memory, this.pids, this.unified]) if (dir !== null) await removeDir(dir);
     return killed;
+  }
+
+  /**
+   * Removes the run's dirs once no process is left in it (waiting up to 3 s), the execution's mark last but the
+   * unified dir: until then the run stays findable by its execution. Each rmdir may wait for another run's join
+   * (both take the kernel's cgroup_mutex, which a join holds through its RCU grace period).
+   */
+  async remove(): Promise<void> {
+    const deadline = performance.now() + 3_000;
+    while (existsSync(this.unified) && this.populated()) {
+      if (performance.now() > deadline) throw new Error(`the run's cgroup still holds a process: ${this.unified}`);
+      await delay(1);
+    }
+    for (const dir of [this.memory, this.pids]) if (dir !== null) await removeDir(dir);
+    for (const mark of listDirs(this.unified)) if (mark.startsWith(EXECUTION_MARK_PREFIX)) await removeDir(join(this.unified, mark));
+    await removeDir(this.unified);
   }
 }
 

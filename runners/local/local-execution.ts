@@ -3,20 +3,23 @@ import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { RunObserver, RunResult, RunSpec, RunTermination, RunnerLog } from '../runner';
-import type { CgroupTree, CgroupUsage, RunCgroup } from './cgroup';
+import type { CgroupUsage, RunCgroup } from './cgroup';
 import { classifyTermination } from './classify';
 import { CappedOutput } from './capped-output';
 import { armDeadline } from './deadline';
 import { killGroup, sampleTree, type TreeSample } from './proc';
 import { runtimeArgs, type DetectedRuntime } from './runtime-registry';
+import type { PreparedSandboxes, SandboxSlot } from './prepared-sandboxes';
 import {
   SCRIPT_FD,
   SECCOMP_FD,
+  START_FD,
   STATUS_FD,
   buildDirectCommand,
-  buildSandboxCommand,
+  buildSandboxStart,
   cpuLimitSeconds,
   type Command,
+  type SandboxStart,
   type SandboxTools,
 } from './sandbox-command';
 import { signalName } from './signals';
@@ -38,9 +41,9 @@ const BWRAP_TASKS = 2;
 export type Confinement =
   | {
       kind: 'bwrap';
-      cgroups: CgroupTree;
+      /** Where the run's launcher comes from, already in its cgroups or started on demand. */
+      launchers: PreparedSandboxes;
       tools: SandboxTools;
-      hostUser: { uid: number; gid: number } | null;
       seccompFilter: Buffer;
       scratchBytes: number;
     }
@@ -87,6 +90,8 @@ export class LocalExecution {
   private readonly holders = new Set<Holder>();
   private pid: number | null = null;
   private cgroup: RunCgroup | null = null;
+  /** The sandboxed run's launcher while it has not been sent its start order (cleanUp closes it then). */
+  private waitingLauncher: SandboxSlot | null = null;
   private exited = false;
   private killReason: RunTermination | null = null;
   private usage: TreeSample | null = null;
@@ -185,28 +190,29 @@ export class LocalExecution {
     }
   }
 
-  /** The command, and for an unsandboxed run its private dir holding the script. */
-  private async prepare(): Promise<{ command: Command; cwd: string | undefined; env: Record<string, string> }> {
+  /**
+   * Sandboxed: a launcher in the run's cgroups, limited and named now, and its start order. Unsandboxed: the
+   * command, and the run's private dir holding the script.
+   */
+  private async prepare(): Promise<{ kind: 'bwrap'; slot: SandboxSlot; start: SandboxStart } | { kind: 'none'; command: Command; cwd: string; env: Record<string, string> }> {
     const { spec, settings } = this;
     const { runtime, confinement } = settings;
     const argv = [runtime.interpreter, ...runtimeArgs(runtime, spec.limits.memoryMb)];
     if (confinement.kind === 'bwrap') {
-      this.cgroup = confinement.cgroups.create(spec.executionId, {
-        memoryBytes: spec.limits.memoryMb * 1024 * 1024,
-        maxTasks: spec.limits.maxProcesses + BWRAP_TASKS,
-      });
-      const command = buildSandboxCommand({
+      const start = buildSandboxStart({
         tools: confinement.tools,
-        cgroupProcs: this.cgroup.procsFiles,
-        hostUser: confinement.hostUser,
         limits: spec.limits,
         scratchBytes: confinement.scratchBytes,
         argv,
         env: runtime.definition.env,
         scriptName: runtime.fileName,
       });
-      // Empty: bwrap's pid 1 inside the sandbox keeps bwrap's environment (see sandbox-command.ts).
-      return { command, cwd: undefined, env: {} };
+      const slot = confinement.launchers.take();
+      this.waitingLauncher = slot;
+      this.cgroup = slot.cgroup;
+      this.cgroup.limit({ memoryBytes: spec.limits.memoryMb * 1024 * 1024, maxTasks: spec.limits.maxProcesses + BWRAP_TASKS });
+      this.cgroup.mark(spec.executionId);
+      return { kind: 'bwrap', slot, start };
     }
     const { runDir } = confinement;
     await rm(runDir, { recursive: true, force: true });
@@ -220,14 +226,21 @@ export class LocalExecution {
       limitAddressSpace: runtime.definition.addressSpaceLimit,
     });
     const env = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: runDir, TMPDIR: runDir, LANG: 'C.UTF-8', ...runtime.definition.env };
-    return { command, cwd: runDir, env };
+    return { kind: 'none', command, cwd: runDir, env };
+  }
+
+  /** The run's process: the launcher, or the unsandboxed command spawned now. */
+  private launch(prepared: Awaited<ReturnType<LocalExecution['prepare']>>): Promise<LaunchedProcess> {
+    if (prepared.kind === 'bwrap') return prepared.slot.launched;
+    const { command, cwd, env } = prepared;
+    return this.settings.spawner.launch(command, { cwd, env, stdio: 3, executionId: this.spec.executionId });
   }
 
   private async supervise(): Promise<RunResult> {
     const { spec, settings } = this;
     const { limits, executionId } = spec;
     const sandboxed = settings.confinement.kind === 'bwrap';
-    const { command, cwd, env } = await this.prepare();
+    const prepared = await this.prepare();
     // Killed while preparing (destroy, or every holder aborted): nothing may start after that.
     if (this.killReason) return this.notStarted(this.killReason);
 
@@ -235,14 +248,15 @@ export class LocalExecution {
     const stderr = new CappedOutput(limits.maxOutputBytes);
     const outputKillBytes = settings.outputKillFactor * limits.maxOutputBytes;
 
-    const startedAt = new Date();
-    const t0 = performance.now();
     let launched: LaunchedProcess;
     try {
-      launched = await settings.spawner.launch(command, { cwd, env, stdio: sandboxed ? 6 : 3, executionId: spec.executionId });
+      launched = await this.launch(prepared);
     } catch (err) {
       throw new Error(`could not start the ${spec.language} run`, { cause: err });
     }
+    launched.hold();
+    const startedAt = new Date();
+    const t0 = performance.now();
     const { pid, stdio, exited: exit } = launched;
     this.pid = pid;
     // Killed while the host was starting it: the kill had no pid to reach then.
@@ -251,16 +265,23 @@ export class LocalExecution {
     const closed = (stream: Readable) => new Promise<void>((resolve) => stream.once('close', () => resolve()));
     const streams = [childStdout, childStderr];
     let statusText = '';
-    if (sandboxed) {
+    if (prepared.kind === 'bwrap') {
       const status = stdio[STATUS_FD]!;
       status.on('data', (chunk: Buffer) => (statusText += chunk.toString('utf8')));
       streams.push(status);
-      // bwrap reads both to their end before it starts the script.
-      for (const [fd, data] of [[SECCOMP_FD, (settings.confinement as { seccompFilter: Buffer }).seccompFilter], [SCRIPT_FD, Buffer.from(spec.script)]] as const) {
+      // A launcher killed before its order, or still joining its cgroups (cgroup.kill missed it), reads none and exits.
+      const order = this.killReason === null ? [Buffer.from(prepared.start.shellLine), prepared.start.bwrapArgs] : [];
+      this.waitingLauncher = null;
+      // bwrap reads each to its end before it starts the script.
+      const inputs = [[START_FD, Buffer.concat(order)], [SECCOMP_FD, (settings.confinement as { seccompFilter: Buffer }).seccompFilter], [SCRIPT_FD, Buffer.from(spec.script)]] as const;
+      for (const [fd, data] of inputs) {
         const pipe = stdio[fd]!;
         pipe.on('error', () => undefined); // bwrap failed before reading: its exit says why
         pipe.end(data);
       }
+      // The next launcher is prepared while this run goes: its cgroup joins then wait beside this run, not
+      // before the next one (see prepared-sandboxes.ts).
+      if (settings.confinement.kind === 'bwrap') settings.confinement.launchers.fill();
     }
     const outputClosed = Promise.all(streams.map(closed));
     const collect = (output: CappedOutput) => (chunk: Buffer) => {
@@ -350,7 +371,7 @@ export class LocalExecution {
    */
   private async killStragglers(pid: number): Promise<void> {
     try {
-      if (this.cgroup) await this.cgroup.destroy();
+      if (this.cgroup) await this.cgroup.killAll();
       else killGroup(pid); // once only: the leader is reaped, its pid may be reused
     } catch (err) {
       this.settings.log?.warn('run kill failed', { executionId: this.spec.executionId, pid, err: String(err) });
@@ -397,12 +418,23 @@ export class LocalExecution {
   private async cleanUp(): Promise<void> {
     const { confinement } = this.settings;
     try {
-      if (this.cgroup) await this.cgroup.destroy();
+      // A launcher never sent its order exits once its sockets close, even one still joining (a kill would miss it).
+      const launcher = await this.waitingLauncher?.launched.catch(() => null);
+      for (const socket of launcher?.stdio ?? []) socket.destroy();
+      if (this.cgroup) {
+        await this.cgroup.killAll();
+        // Not awaited: the run's processes are gone, and an rmdir may wait ~10 ms on another launcher's cgroup join.
+        this.cgroup.remove().catch((err: unknown) => this.cleanUpFailed(err));
+      }
       if (confinement.kind === 'none') await rm(confinement.runDir, { recursive: true, force: true });
     } catch (err) {
-      // The result stands; a leftover cgroup or dir is reported so that someone can clear it (the next start sweeps cgroups).
-      this.settings.log?.warn('run clean-up failed', { executionId: this.spec.executionId, err: String(err) });
+      this.cleanUpFailed(err);
     }
+  }
+
+  /** The result stands; a leftover cgroup or dir is reported so that someone can clear it (the next start sweeps cgroups). */
+  private cleanUpFailed(err: unknown): void {
+    this.settings.log?.warn('run clean-up failed', { executionId: this.spec.executionId, err: String(err) });
   }
 }
 

@@ -73,6 +73,11 @@ function launch(request: SpawnRequest): void {
 process.on('message', (message: SpawnRequest) => launch(message));
 // The worker is gone: so are its runs (bwrap's --die-with-parent follows this process).
 process.on('disconnect', () => process.exit(0));
+// Node emits no 'disconnect' while a handle it sent waits for the worker's ack, which a worker that died never
+// sends: then the host would outlive it. Not connected any more is enough.
+setInterval(() => {
+  if (!process.connected) process.exit(0);
+}, 500).unref();
 // Ctrl-C reaches the worker's whole process group, this host too; the worker then drains, and its runs (whose
 // bwrap dies with this process) must go on meanwhile. The host ends with the worker's channel, not on a signal.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => undefined);

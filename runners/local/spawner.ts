@@ -13,13 +13,24 @@ export interface LaunchedProcess {
   stdio: Socket[];
   /** The exit as Node reports it (code, or the signal that ended it). Rejects if the host died first: the process's fate is then unknown. */
   exited: Promise<[number | null, NodeJS.Signals | null]>;
+  /** From now on the process holds the worker open until it exits (what a launch without `idle` does from the start). */
+  hold(): void;
 }
 
 export interface Spawner {
   /** Starts `file args` in its own session and process group, with `stdio` socket pairs as fds 0…stdio-1. @throws when it could not start (the host's error: ENOENT, EACCES…) */
-  launch(command: { file: string; args: string[] }, options: { cwd: string | undefined; env: Record<string, string>; stdio: number; executionId?: string }): Promise<LaunchedProcess>;
+  launch(command: { file: string; args: string[] }, options: LaunchOptions): Promise<LaunchedProcess>;
   /** Ends the host (a run in flight learns from `exited`); the next launch starts another. */
   close(): void;
+}
+
+export interface LaunchOptions {
+  cwd: string | undefined;
+  env: Record<string, string>;
+  stdio: number;
+  executionId?: string;
+  /** A process that waits to be given its work (a prepared launcher): it holds the worker open only once `hold()` is called. */
+  idle?: boolean;
 }
 
 /** A host with nothing in flight for this long exits; the next launch starts it again (~100 ms). */
@@ -30,6 +41,8 @@ interface InFlight {
   /** Whose run it is, for the host's warnings. */
   executionId: string | undefined;
   stdioCount: number;
+  /** Whether this process keeps the worker's event loop alive (false for an idle launcher until it is held). */
+  holdsOpen: boolean;
   pid: number | null;
   stdio: Socket[];
   received: number;
@@ -63,12 +76,21 @@ export function createSpawner(log?: RunnerLog, hostCgroupProcs: string | null = 
     host?.disconnect(); // the host exits on disconnect
     host = null;
   };
+  // While a run is in flight its replies must arrive; an idle host, or one with idle launchers only, never holds the worker open.
+  const refreshHold = () => {
+    if ([...inFlight.values()].some((run) => run.holdsOpen)) host?.channel?.ref();
+    else host?.channel?.unref();
+  };
   const settle = (id: number) => {
     inFlight.delete(id);
-    if (inFlight.size === 0 && host) {
-      host.channel?.unref(); // an idle host never holds the worker open
-      idleTimer = setTimeout(retire, HOST_IDLE_MS).unref();
-    }
+    refreshHold();
+    if (inFlight.size === 0 && host) idleTimer = setTimeout(retire, HOST_IDLE_MS).unref();
+  };
+  const hold = (id: number) => {
+    const run = inFlight.get(id);
+    if (!run || run.holdsOpen) return;
+    run.holdsOpen = true;
+    refreshHold();
   };
 
   const onReply = (message: SpawnReply, handle: unknown) => {
@@ -86,7 +108,7 @@ export function createSpawner(log?: RunnerLog, hostCgroupProcs: string | null = 
       case 'stdio':
         run.stdio[message.fd] = socket!;
         run.received += 1;
-        if (run.received === run.stdioCount) run.launched.resolve({ pid: run.pid!, stdio: run.stdio, exited: run.exited });
+        if (run.received === run.stdioCount) run.launched.resolve({ pid: run.pid!, stdio: run.stdio, exited: run.exited, hold: () => hold(message.id) });
         break;
       case 'exited':
         run.exit.resolve([message.code, message.signal]);
@@ -137,14 +159,14 @@ export function createSpawner(log?: RunnerLog, hostCgroupProcs: string | null = 
     launch(command, options) {
       clearTimeout(idleTimer);
       host ??= startHost();
-      host.channel?.ref(); // while a run is in flight its replies must arrive
       const id = nextId++;
       let launched!: InFlight['launched'];
       let exit!: InFlight['exit'];
       const started = new Promise<LaunchedProcess>((resolve, reject) => (launched = { resolve, reject }));
       const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => (exit = { resolve, reject }));
       exited.catch(() => undefined); // the caller reads it once started; until then a rejection is not unhandled
-      inFlight.set(id, { host, executionId: options.executionId, stdioCount: options.stdio, pid: null, stdio: [], received: 0, launched, exit, exited });
+      inFlight.set(id, { host, executionId: options.executionId, stdioCount: options.stdio, holdsOpen: !options.idle, pid: null, stdio: [], received: 0, launched, exit, exited });
+      refreshHold();
       const request: SpawnRequest = { id, file: command.file, args: command.args, cwd: options.cwd, env: options.env, stdio: options.stdio };
       host.send(request);
       return started;

@@ -8,8 +8,8 @@ import { isAlive, pidsOfRun } from '../support/processes';
 const workDir = mkdtempSync(join(tmpdir(), 'eo-runner-test-'));
 const runner = createLocalRunner({ heartbeatIntervalMs: 50 });
 
-afterAll(() => {
-  runner.close();
+afterAll(async () => {
+  await runner.close();
   rmSync(workDir, { recursive: true, force: true });
 });
 
@@ -178,7 +178,7 @@ describe('local runner', () => {
     expect(result).toMatchObject({ termination: 'exited', exitCode: 0, sandboxed: false });
     expect(result.stdout.split('\n')[0]).toContain(workDir);
     expect(readdirSync(workDir)).toEqual([]);
-    unsafe.close();
+    await unsafe.close();
   });
 
   it('close ends its spawner host, and a run after it starts another', async () => {
@@ -187,11 +187,11 @@ describe('local runner', () => {
     expect((await own.run(spec('bash', 'echo one'))).stdout).toBe('one\n');
     const [host] = spawnerHosts().filter((pid) => !before.has(pid));
     expect(host).toBeDefined();
-    own.close();
+    await own.close();
     const deadline = Date.now() + 5_000;
     while (isAlive(host!) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(isAlive(host!)).toBe(false);
     expect((await own.run(spec('bash', 'echo two'))).stdout).toBe('two\n');
-    own.close();
+    await own.close();
   });
 });

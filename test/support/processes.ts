@@ -1,21 +1,23 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { detectCgroupLayout } from '../../runners/local/cgroup';
 
 /**
- * Pids of the live processes of a run: those in its cgroup (`.../r-<executionId>` in any hierarchy).
- * A process cannot leave its cgroup, so this finds every process the run ever started that is still
- * alive, `setsid` double forks included, even after the runner removed the cgroup's dir (a dir with a
- * live process in it cannot be removed).
+ * Pids of the live processes of a run: those in its cgroup (`.../eo-<worker>/r-<n>` in any hierarchy, the run
+ * whose unified dir holds the mark `e-<executionId>`). A process cannot leave its cgroup, so this finds every
+ * process the run ever started that is still alive, `setsid` double forks included; and the runner removes the
+ * mark only once no process is left in the run.
  */
 export function pidsOfRun(executionId: string): number[] {
-  const suffix = `/r-${executionId}`;
+  const suffixes = runDirsOf(executionId).map((dir) => `/${path.basename(path.dirname(dir))}/${path.basename(dir)}`);
+  if (suffixes.length === 0) return [];
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
       const inRun = readFileSync(`/proc/${entry}/cgroup`, 'utf8')
         .split('\n')
-        .some((line) => line.endsWith(suffix));
+        .some((line) => suffixes.some((suffix) => line.endsWith(suffix)));
       const state = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.[0];
       if (inRun && state !== 'Z') pids.push(Number(entry));
     } catch {
@@ -23,6 +25,18 @@ export function pidsOfRun(executionId: string): number[] {
     }
   }
   return pids;
+}
+
+/** The unified-hierarchy dirs of the runs marked with this execution, under any worker of this cgroup. */
+function runDirsOf(executionId: string): string[] {
+  const unified = detectCgroupLayout().unified;
+  const dirs: string[] = [];
+  for (const owner of safeList(unified).filter((name) => name.startsWith('eo-'))) {
+    for (const run of safeList(path.join(unified, owner)).filter((name) => name.startsWith('r-'))) {
+      if (existsSync(path.join(unified, owner, run, `e-${executionId}`))) dirs.push(path.join(unified, owner, run));
+    }
+  }
+  return dirs;
 }
 
 /** Alive and not a zombie. */
@@ -38,7 +52,7 @@ export function isAlive(pid: number): boolean {
 /**
  * Watches the runs on this host through their cgroups (sampled every `intervalMs`): for each execution
  * id, the worker processes it was seen running under, and whether it was ever running under two at
- * once. A run's cgroup dir is `<unified own>/eo-<worker pid>-<start>/r-<executionId>`.
+ * once. A run's cgroup dir is `<unified own>/eo-<worker pid>-<start>/r-<n>`, named by its mark `e-<executionId>`.
  */
 export function watchRuns(unified: string, intervalMs = 20): { stop(): void; seenUnder(id: string): Set<string>; concurrent: Set<string> } {
   const seen = new Map<string, Set<string>>();
@@ -54,7 +68,9 @@ export function watchRuns(unified: string, intervalMs = 20): { stop(): void; see
           continue; // removed while we looked: that run is over
         }
         if (!/^populated 1$/m.test(events)) continue;
-        const id = run.slice(2);
+        const mark = safeList(path.join(unified, owner, run)).find((name) => name.startsWith('e-'));
+        if (mark === undefined) continue; // a prepared launcher, no run yet
+        const id = mark.slice(2);
         running.set(id, (running.get(id) ?? 0) + 1);
         if (!seen.has(id)) seen.set(id, new Set());
         seen.get(id)!.add(owner);

@@ -32,10 +32,10 @@ describe('cgroupMovesFavored', () => {
     expect(typeof cgroupMovesFavored()).toBe('boolean');
   });
 
-  it('is in the runner\'s start-up line, with what to do when moves may wait', () => {
+  it('is in the runner\'s start-up line, with what to do when moves may wait', async () => {
     const lines: Array<{ msg: string; fields?: Record<string, unknown> }> = [];
     const log = { info: (msg: string, fields?: Record<string, unknown>) => lines.push({ msg, fields }), warn: () => undefined };
-    createLocalRunner({ log }).close();
+    await createLocalRunner({ log }).close();
     const ready = lines.find(({ msg }) => msg === 'runner sandbox ready');
     expect(ready?.fields?.cgroupMoves).toMatch(cgroupMovesFavored() ? /^prompt \(favordynmods\)$/ : /RCU grace period: mount cgroup2 with favordynmods/);
   });

@@ -21,8 +21,8 @@ beforeAll(async () => {
   await once(server, 'listening');
   port = (server.address() as AddressInfo).port;
 });
-afterAll(() => {
-  runner.close();
+afterAll(async () => {
+  await runner.close();
   server.close();
   delete process.env.EO_SANDBOX_TEST_SECRET;
 });
