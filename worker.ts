@@ -102,6 +102,7 @@ export async function startWorker(config: ResolvedConfig, log: Logger, options: 
           workDir: config.runnerWorkDir,
           sandbox: config.runnerSandbox,
           runsCpuWeight: config.runnerCpuWeight,
+          preparedSandboxes: config.runnerPreparedSandboxes,
           heartbeatIntervalMs: RUNNER_HEARTBEAT_MS,
           log: runnerLog,
         });

@@ -9,7 +9,7 @@ import { reachableInterpreter } from './local/reachable-interpreter';
 import { PreparedSandboxes } from './local/prepared-sandboxes';
 import { DEFAULT_SANDBOX_TOOLS, SECCOMP_FD, START_FD, STATUS_FD, buildLauncherCommand, buildSandboxStart, type SandboxTools } from './local/sandbox-command';
 import { buildSeccompFilter } from './local/seccomp-filter';
-import { DEFAULT_RUNS_CPU_WEIGHT, type Runner, type RunnerLanguage, type RunnerLog } from './runner';
+import { DEFAULT_PREPARED_SANDBOXES, DEFAULT_RUNS_CPU_WEIGHT, type Runner, type RunnerLanguage, type RunnerLog } from './runner';
 import { createSpawner, type Spawner } from './local/spawner';
 import { createRunsInFlight } from './runs-in-flight';
 import { isSafeExecutionId, validateRunSpec } from './run-spec';
@@ -118,7 +118,7 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): LocalRunner {
   let runtimes = detectRuntimes(opts.interpreters);
   const log = opts.log;
 
-  const preparedSandboxes = opts.preparedSandboxes ?? 2;
+  const preparedSandboxes = opts.preparedSandboxes ?? DEFAULT_PREPARED_SANDBOXES;
   if (!(Number.isInteger(preparedSandboxes) && preparedSandboxes >= 0 && preparedSandboxes <= 64)) {
     throw new Error(`preparedSandboxes must be an integer from 0 to 64, got ${preparedSandboxes}`);
   }

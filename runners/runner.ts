@@ -12,6 +12,9 @@ import type { Language, RunLimits } from '../domain/runtimes';
  */
 export const DEFAULT_RUNS_CPU_WEIGHT = 100;
 
+/** Sandbox launchers a local runner keeps started ahead of its runs (`RUNNER_PREPARED_SANDBOXES`). */
+export const DEFAULT_PREPARED_SANDBOXES = 2;
+
 // The runner takes the domain's languages and limits as they are (see domain/runtimes.ts for units).
 export type RunnerLanguage = Language;
 export type { RunLimits };

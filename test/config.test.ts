@@ -55,6 +55,8 @@ test.each([
   ['RETENTION_BATCH_SIZE', { RETENTION_BATCH_SIZE: '0' }],
   ['RUNNER_CPU_WEIGHT', { RUNNER_CPU_WEIGHT: '0' }],
   ['RUNNER_CPU_WEIGHT', { RUNNER_CPU_WEIGHT: '10001' }],
+  ['RUNNER_PREPARED_SANDBOXES', { RUNNER_PREPARED_SANDBOXES: '-1' }],
+  ['RUNNER_PREPARED_SANDBOXES', { RUNNER_PREPARED_SANDBOXES: 'two' }],
   ['WORKFLOW_WATCHDOG', { WORKFLOW_WATCHDOG: 'none' }],
   ['SAGA_START', { SAGA_START: 'later' }],
 ])('a bad %s stops start-up with a message naming it', (variable, env) => {
