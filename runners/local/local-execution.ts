@@ -9,7 +9,7 @@ import { CappedOutput } from './capped-output';
 import { armDeadline } from './deadline';
 import { killGroup, sampleTree, type TreeSample } from './proc';
 import { runtimeArgs, type DetectedRuntime } from './runtime-registry';
-import type { PreparedSandboxes, SandboxSlot } from './prepared-sandboxes';
+import { closeLauncher, type PreparedSandboxes, type SandboxSlot } from './prepared-sandboxes';
 import {
   SCRIPT_FD,
   SECCOMP_FD,
@@ -66,6 +66,14 @@ export interface ExecutionSettings {
   /** Awaited before anything is spawned (the runner kills a run of this id left by another worker process). */
   beforeStart?: () => Promise<unknown>;
 }
+
+/**
+ * A run ready to start. Sandboxed: a launcher in the run's cgroups, limited and named, and its start order.
+ * Unsandboxed: the command, and the run's private dir holding the script.
+ */
+type PreparedRun =
+  | { kind: 'bwrap'; confinement: Extract<Confinement, { kind: 'bwrap' }>; slot: SandboxSlot; start: SandboxStart }
+  | { kind: 'none'; command: Command; cwd: string; env: Record<string, string> };
 
 interface Holder {
   observer: RunObserver | undefined;
@@ -190,11 +198,7 @@ export class LocalExecution {
     }
   }
 
-  /**
-   * Sandboxed: a launcher in the run's cgroups, limited and named now, and its start order. Unsandboxed: the
-   * command, and the run's private dir holding the script.
-   */
-  private async prepare(): Promise<{ kind: 'bwrap'; slot: SandboxSlot; start: SandboxStart } | { kind: 'none'; command: Command; cwd: string; env: Record<string, string> }> {
+  private async prepare(): Promise<PreparedRun> {
     const { spec, settings } = this;
     const { runtime, confinement } = settings;
     const argv = [runtime.interpreter, ...runtimeArgs(runtime, spec.limits.memoryMb)];
@@ -212,7 +216,7 @@ export class LocalExecution {
       this.cgroup = slot.cgroup;
       this.cgroup.limit({ memoryBytes: spec.limits.memoryMb * 1024 * 1024, maxTasks: spec.limits.maxProcesses + BWRAP_TASKS });
       this.cgroup.mark(spec.executionId);
-      return { kind: 'bwrap', slot, start };
+      return { kind: 'bwrap', confinement, slot, start };
     }
     const { runDir } = confinement;
     await rm(runDir, { recursive: true, force: true });
@@ -230,7 +234,7 @@ export class LocalExecution {
   }
 
   /** The run's process: the launcher, or the unsandboxed command spawned now. */
-  private launch(prepared: Awaited<ReturnType<LocalExecution['prepare']>>): Promise<LaunchedProcess> {
+  private launch(prepared: PreparedRun): Promise<LaunchedProcess> {
     if (prepared.kind === 'bwrap') return prepared.slot.launched;
     const { command, cwd, env } = prepared;
     return this.settings.spawner.launch(command, { cwd, env, stdio: 3, executionId: this.spec.executionId });
@@ -273,7 +277,7 @@ export class LocalExecution {
       const order = this.killReason === null ? [Buffer.from(prepared.start.shellLine), prepared.start.bwrapArgs] : [];
       this.waitingLauncher = null;
       // bwrap reads each to its end before it starts the script.
-      const inputs = [[START_FD, Buffer.concat(order)], [SECCOMP_FD, (settings.confinement as { seccompFilter: Buffer }).seccompFilter], [SCRIPT_FD, Buffer.from(spec.script)]] as const;
+      const inputs = [[START_FD, Buffer.concat(order)], [SECCOMP_FD, prepared.confinement.seccompFilter], [SCRIPT_FD, Buffer.from(spec.script)]] as const;
       for (const [fd, data] of inputs) {
         const pipe = stdio[fd]!;
         pipe.on('error', () => undefined); // bwrap failed before reading: its exit says why
@@ -281,7 +285,7 @@ export class LocalExecution {
       }
       // The next launcher is prepared while this run goes: its cgroup joins then wait beside this run, not
       // before the next one (see prepared-sandboxes.ts).
-      if (settings.confinement.kind === 'bwrap') settings.confinement.launchers.fill();
+      prepared.confinement.launchers.fill();
     }
     const outputClosed = Promise.all(streams.map(closed));
     const collect = (output: CappedOutput) => (chunk: Buffer) => {
@@ -418,9 +422,7 @@ export class LocalExecution {
   private async cleanUp(): Promise<void> {
     const { confinement } = this.settings;
     try {
-      // A launcher never sent its order exits once its sockets close, even one still joining (a kill would miss it).
-      const launcher = await this.waitingLauncher?.launched.catch(() => null);
-      for (const socket of launcher?.stdio ?? []) socket.destroy();
+      if (this.waitingLauncher) await closeLauncher(this.waitingLauncher);
       if (this.cgroup) {
         await this.cgroup.killAll();
         // Not awaited: the run's processes are gone, and an rmdir may wait ~10 ms on another launcher's cgroup join.

@@ -13,6 +13,15 @@ export interface SandboxSlot {
   readonly gone: boolean;
 }
 
+/**
+ * Closes a launcher that was never sent its start order: with its sockets closed it reads no order and exits, even
+ * one still joining its cgroups (which a kill of the cgroup would miss).
+ */
+export async function closeLauncher(slot: SandboxSlot): Promise<void> {
+  const process = await slot.launched.catch(() => null);
+  for (const socket of process?.stdio ?? []) socket.destroy();
+}
+
 /** A prepared slot unused for this long is let go (the spawner host then idles out too). */
 const PREPARED_IDLE_MS = 30_000;
 
@@ -81,13 +90,8 @@ export class PreparedSandboxes {
     const command = buildLauncherCommand({ tools, cgroupProcs: cgroup.procsFiles, hostUser });
     let gone = false;
     const launched = spawner.launch(command, { cwd: undefined, env: {}, stdio: SANDBOX_FDS, idle: true });
-    launched.then(
-      (process) => process.exited.then(
-        () => (gone = true),
-        () => (gone = true),
-      ),
-      () => (gone = true),
-    );
+    const ended = () => (gone = true);
+    launched.then((process) => process.exited).then(ended, ended);
     return {
       cgroup,
       launched,
@@ -104,11 +108,10 @@ export class PreparedSandboxes {
     void this.discard(slot);
   }
 
-  /** Closes the launcher's sockets first: one still joining its cgroups then reads no order and exits. */
+  /** Closes the launcher first: one still joining its cgroups would be missed by the cgroup's kill. */
   private async discard(slot: SandboxSlot): Promise<void> {
     try {
-      const process = await slot.launched.catch(() => null);
-      for (const socket of process?.stdio ?? []) socket.destroy();
+      await closeLauncher(slot);
       await slot.cgroup.destroy();
     } catch (err) {
       this.options.log?.warn('removing a prepared sandbox launcher failed', { err: String(err) });

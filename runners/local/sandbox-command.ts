@@ -25,6 +25,7 @@ export const START_FD = 6;
 /** How many fds a sandboxed run's process is given: stdio and the four above. */
 export const SANDBOX_FDS = 7;
 
+/** The uid and gid a script has inside its sandbox: not root, the same in every run. */
 export const SANDBOX_UID = 1000;
 /** Hostname inside the sandbox: the host's name is nobody's business. */
 export const SANDBOX_HOSTNAME = 'sandbox';
