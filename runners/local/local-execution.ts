@@ -328,7 +328,9 @@ export class LocalExecution {
       await this.drain(streams, outputClosed);
 
       const status = sandboxed ? parseStatus(statusText) : null;
-      if (status && !status.childStarted && this.killReason === null) {
+      // A bwrap that failed exits with a code; one ended by a signal before its child started was killed from
+      // outside (another worker's destroy of this execution, the OOM killer): the run ends as killed, not failed.
+      if (status && !status.childStarted && this.killReason === null && signal === null) {
         throw new Error(`the sandbox did not start (bwrap exit ${code ?? signal}): ${stderr.tail().trim()}`);
       }
       const { exitCode, signal: exitSignal } = status?.exitCode != null ? fromShellStatus(status.exitCode) : { exitCode: code, signal };
