@@ -17,10 +17,14 @@ export interface SandboxSlot {
  * Closes a launcher that was never sent its start order: with its sockets closed it reads no order and exits, even
  * one still joining its cgroups (which a kill of the cgroup would miss).
  */
-export async function closeLauncher(slot: SandboxSlot): Promise<void> {
+export async function closeLauncher(slot: SandboxSlot): Promise<LaunchedProcess | null> {
   const process = await slot.launched.catch(() => null);
   for (const socket of process?.stdio ?? []) socket.destroy();
+  return process;
 }
+
+/** How long a discarded launcher, killed, may take to be reaped by the spawner host. */
+const REAP_WAIT_MS = 5_000;
 
 /** A prepared slot unused for this long is let go (the spawner host then idles out too). */
 const PREPARED_IDLE_MS = 30_000;
@@ -108,13 +112,25 @@ export class PreparedSandboxes {
     void this.discard(slot);
   }
 
-  /** Closes the launcher first: one still joining its cgroups would be missed by the cgroup's kill. */
+  /**
+   * Closes the launcher first: one still joining its cgroups would be missed by the cgroup's kill. Then waits for
+   * the spawner host to reap it: a killed process leaves its cgroup (which can then be removed) before its parent
+   * has reaped it, and a closed runner leaves no process behind (a fresh-clone CI run saw one in /proc just after).
+   */
   private async discard(slot: SandboxSlot): Promise<void> {
     try {
-      await closeLauncher(slot);
+      const process = await closeLauncher(slot);
       await slot.cgroup.destroy();
+      if (process !== null) await reaped(process);
     } catch (err) {
       this.options.log?.warn('removing a prepared sandbox launcher failed', { err: String(err) });
     }
   }
+}
+
+async function reaped(process: LaunchedProcess): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, REAP_WAIT_MS)));
+  await Promise.race([process.exited.then(() => undefined, () => undefined), late]);
+  clearTimeout(timer);
 }
