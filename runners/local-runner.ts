@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, closeSync, constants as fsConstants, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { CgroupTree, cgroupMovesFavored, detectCgroupLayout } from './local/cgroup';
+import { CgroupTree, cgroupMovesFavored, detectCgroupLayout, type RunCgroup } from './local/cgroup';
 import { LocalExecution, type Confinement } from './local/local-execution';
 import { detectRuntimes, type DetectedRuntime } from './local/runtime-registry';
 import { reachableInterpreter } from './local/reachable-interpreter';
@@ -222,7 +222,9 @@ export function createLocalRunner(opts: LocalRunnerOptions = {}): LocalRunner {
 
     async close() {
       await launchers?.close();
-      spawner.close();
+      await spawner.close();
+      // The owner dirs go now rather than at the next worker's sweep; best effort, nothing depends on it.
+      await cgroups?.release().catch((err: unknown) => log?.warn('removing the runner\'s cgroup dirs failed', { err: String(err) }));
     },
   };
 }
@@ -251,14 +253,22 @@ function probeSandbox(input: ProbeInput): { cgroups: CgroupTree; ready: Promise<
   for (const [name, path] of Object.entries(input.tools)) {
     if (!isExecutable(path)) refuse(`${name} is not executable at ${path}${name === 'bwrap' ? ' (install bubblewrap)' : ''}`);
   }
-  let cgroups: CgroupTree;
-  let probeCgroup;
+  let cgroups: CgroupTree | undefined;
+  let probeCgroup: RunCgroup | undefined;
+  // A runner refused after this point leaves nothing: neither its probe's cgroup nor, with no other runner in this
+  // process, the process's own dirs.
+  const abandon = (): void => {
+    void Promise.resolve(probeCgroup?.destroy())
+      .then(() => cgroups?.release())
+      .catch(() => undefined);
+  };
   try {
     cgroups = new CgroupTree(detectCgroupLayout());
     cgroups.prepare(input.runsCpuWeight);
     probeCgroup = cgroups.create();
     probeCgroup.limit({ memoryBytes: 64 * 1024 * 1024, maxTasks: 16 });
   } catch (err) {
+    abandon();
     return refuse(`cgroups: ${err instanceof Error ? err.message : String(err)}`);
   }
   const scratch = mkdtempSync(join(tmpdir(), 'eo-probe-'));
@@ -290,6 +300,9 @@ function probeSandbox(input: ProbeInput): { cgroups: CgroupTree; ready: Promise<
     if (probe.status !== 0 || !/"exit-code": 0/.test(status)) {
       refuse(`the probe run failed (exit ${probe.status ?? probe.signal}): ${`${probe.stderr ?? ''}`.trim() || probe.error?.message || 'no message'}`);
     }
+  } catch (err) {
+    abandon();
+    throw err;
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -16,7 +17,7 @@ import { readStat } from './proc';
  *
  * Everything lives under the worker's own cgroup (from /proc/self/cgroup), so it works under systemd
  * `Delegate=yes` and in a container with its own cgroup namespace. Each worker process owns one dir,
- * `eo-<pid>-<start time>`, with one `r-<n>` per run, so that workers sharing a cgroup (tests, several workers
+ * `eo-<pid>-<start time>`, with one `r-<tag>-<n>` per run, so that workers sharing a cgroup (tests, several workers
  * in one container) can tell their runs apart and sweep only a dead worker's. A run's dir is made before its
  * execution is known (a prepared launcher waits in it); once it is, an empty child `e-<executionId>` in the
  * unified hierarchy names it, so that any worker on the host can find that execution's run and kill it
@@ -156,10 +157,20 @@ function delegateControllers(layout: CgroupLayout): void {
   writeFileSync(control, '+memory +pids');
 }
 
+/**
+ * Run dirs are `r-<tag>-<n>`, unique in the process: its trees share the process's owner dir (a test may hold two
+ * local runners), and two runs in one dir would be killed and named as one. The counter is shared by the trees;
+ * the tag tells apart copies of this module in one process (jest loads it once per test file).
+ */
+const RUN_TAG = randomBytes(4).toString('hex');
+let nextRun = 1;
+
+/** The trees of this process not released yet: the owner dir goes with the last ({@link CgroupTree.release}). */
+const openTrees = new Set<CgroupTree>();
+
 /** The cgroups of one worker process: created at start, one child per run. */
 export class CgroupTree {
   private readonly ownerName: string;
-  private nextRun = 1;
   /**
    * The runs' CPU weight: set, with the `cgroup.procs` the spawner host joins so that every run it forks is born
    * under it without a migration of its own; or not set, and why.
@@ -182,6 +193,7 @@ export class CgroupTree {
       mkdirSync(join(own, this.ownerName), { recursive: true });
     }
     if (this.layout.kind === 'v2') writeFileSync(join(this.layout.unified, this.ownerName, 'cgroup.subtree_control'), '+memory +pids');
+    openTrees.add(this);
     try {
       this.cpuWeight = { set: true, spawnerProcsFile: this.weighRuns(runsCpuWeight) };
     } catch (err) {
@@ -229,10 +241,34 @@ export class CgroupTree {
         await this.runAt(owner, run).destroy();
         swept++;
       }
-      if (this.layout.kind === 'v2') await removeDir(join(this.layout.unified, owner, SPAWNER_LEAF));
-      for (const own of ownerHierarchies(this.layout)) await removeDir(join(own, owner));
+      await this.removeOwner(owner);
     }
     return swept;
+  }
+
+  /**
+   * Removes this process's owner dirs as its last tree closes, once the spawner host has exited and no run is left
+   * (a run's dirs still being removed are removed here; a live run keeps everything for the next worker's sweep).
+   * Returns whether the dirs were removed.
+   */
+  async release(): Promise<boolean> {
+    openTrees.delete(this);
+    if (openTrees.size > 0) return false;
+    const runs = this.runsOf(this.ownerName).map((run) => this.runAt(this.ownerName, run));
+    if (runs.some((run) => run.populated()) || this.dirsOfOwner(this.ownerName).some(holdsProcesses)) return false;
+    for (const run of runs) await run.remove();
+    await this.removeOwner(this.ownerName);
+    return true;
+  }
+
+  private async removeOwner(owner: string): Promise<void> {
+    for (const dir of this.dirsOfOwner(owner)) await removeDir(dir);
+  }
+
+  /** An owner's dirs that hold no run, deepest first: the v2 spawner leaf, then the owner dir in each hierarchy. */
+  private dirsOfOwner(owner: string): string[] {
+    const leaf = this.layout.kind === 'v2' ? [join(this.layout.unified, owner, SPAWNER_LEAF)] : [];
+    return [...leaf, ...ownerHierarchies(this.layout).map((own) => join(own, owner))];
   }
 
   /** Kills and removes the cgroup of this execution under any worker: a predecessor, or a run to destroy. */
@@ -248,7 +284,7 @@ export class CgroupTree {
 
   /** Creates the cgroup of a run, not yet limited ({@link RunCgroup.limit}) or named ({@link RunCgroup.mark}). */
   create(): RunCgroup {
-    const run = this.runAt(this.ownerName, RUN_PREFIX + this.nextRun++);
+    const run = this.runAt(this.ownerName, `${RUN_PREFIX}${RUN_TAG}-${nextRun++}`);
     run.make();
     return run;
   }
@@ -287,12 +323,16 @@ export class RunCgroup {
 
   /** The `cgroup.procs` files a process must join, in order, to be inside the run. */
   get procsFiles(): string[] {
-    return [this.memory, this.pids, this.unified].filter((dir): dir is string => dir !== null).map((dir) => join(dir, 'cgroup.procs'));
+    return this.dirs().map((dir) => join(dir, 'cgroup.procs'));
   }
 
   /** Makes the dirs, unlimited until {@link limit} (only a launcher of ours waits in them till then). */
   make(): void {
-    for (const dir of [this.memory, this.pids, this.unified]) if (dir !== null) mkdirSync(dir, { recursive: true });
+    for (const dir of this.dirs()) mkdirSync(dir, { recursive: true });
+  }
+
+  private dirs(): string[] {
+    return [this.memory, this.pids, this.unified].filter((dir): dir is string => dir !== null);
   }
 
   /** Sets the run's limits: from unlimited, so that v1's memory limit never goes above memsw's. */
@@ -377,6 +417,15 @@ export class RunCgroup {
     for (const dir of [this.memory, this.pids]) if (dir !== null) await removeDir(dir);
     for (const mark of listDirs(this.unified)) if (mark.startsWith(EXECUTION_MARK_PREFIX)) await removeDir(join(this.unified, mark));
     await removeDir(this.unified);
+  }
+}
+
+/** Whether a process sits in the dir itself (a spawner host of another copy of this module, say). */
+function holdsProcesses(dir: string): boolean {
+  try {
+    return readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim() !== '';
+  } catch {
+    return false; // no such dir
   }
 }
 

@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { extname, join } from 'node:path';
@@ -20,8 +21,8 @@ export interface LaunchedProcess {
 export interface Spawner {
   /** Starts `file args` in its own session and process group, with `stdio` socket pairs as fds 0…stdio-1. @throws when it could not start (the host's error: ENOENT, EACCES…) */
   launch(command: { file: string; args: string[] }, options: LaunchOptions): Promise<LaunchedProcess>;
-  /** Ends the host (a run in flight learns from `exited`); the next launch starts another. */
-  close(): void;
+  /** Ends the host (a run in flight learns from `exited`) and waits up to 2 s for it to exit; the next launch starts another. */
+  close(): Promise<void>;
 }
 
 export interface LaunchOptions {
@@ -35,6 +36,8 @@ export interface LaunchOptions {
 
 /** A host with nothing in flight for this long exits; the next launch starts it again (~100 ms). */
 const HOST_IDLE_MS = 30_000;
+/** How long close() waits for the host to exit (it exits as soon as its channel closes). */
+const HOST_EXIT_WAIT_MS = 2_000;
 
 interface InFlight {
   host: ChildProcess;
@@ -171,9 +174,13 @@ export function createSpawner(log?: RunnerLog, hostCgroupProcs: string | null = 
       host.send(request);
       return started;
     },
-    close() {
+    async close() {
       clearTimeout(idleTimer);
+      const closing = host;
       retire();
+      if (closing === null || closing.exitCode !== null || closing.signalCode !== null) return;
+      const timeout = AbortSignal.timeout(HOST_EXIT_WAIT_MS);
+      await once(closing, 'exit', { signal: timeout }).catch(() => log?.warn('the spawner host did not exit in time', { pid: closing.pid }));
     },
   };
 }

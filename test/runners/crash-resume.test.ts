@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { v7 as uuidv7 } from 'uuid';
@@ -67,4 +68,15 @@ test('a new runner sweeps the cgroups a dead worker process left behind', async 
   await runner.run({ executionId: uuidv7(), language: 'bash', script: 'true', limits });
   expect(leftovers()).toEqual([]);
   expect(pidsOfRun(executionId)).toEqual([]);
+}, 30_000);
+
+test('a worker process that closes its runner leaves no cgroup dir of its own behind, in any hierarchy', async () => {
+  const worker = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'fixtures', 'run-and-close.ts'), uuidv7()], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  worker.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const [code] = (await once(worker, 'exit')) as [number | null];
+  expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+  const { unified, memory, pids, cpu } = detectCgroupLayout();
+  const hierarchies = [unified, memory, pids, cpu].filter((dir): dir is string => dir !== null);
+  expect(hierarchies.flatMap((dir) => readdirSync(dir).filter((name) => name.startsWith(`eo-${worker.pid}-`)))).toEqual([]);
 }, 30_000);

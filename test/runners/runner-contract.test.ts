@@ -27,6 +27,23 @@ interface Target {
   started(executionId: string): Promise<void>;
   /** Whatever of the run is left on the backend (processes, pods, ConfigMaps). */
   leftovers(executionId: string): Promise<string[]>;
+  /** Closes every runner it made (a local one's prepared launchers would outlive this file otherwise). */
+  close(): Promise<void>;
+}
+
+/** Runners made by `make`, closed together. */
+function runnersOf(make: () => Runner): { make: () => Runner; close(): Promise<void> } {
+  const made: Runner[] = [];
+  return {
+    make: () => {
+      const runner = make();
+      made.push(runner);
+      return runner;
+    },
+    close: async () => {
+      await Promise.all(made.map((runner) => runner.close?.()));
+    },
+  };
 }
 
 const baseLimits: RunLimits = {
@@ -54,10 +71,14 @@ const FLOOD: Behaviour = { language: 'python', script: 'print("x" * 3000)', limi
 const UTF8: Behaviour = { language: 'python', script: 'print("é" * 1000)', limits: { maxOutputBytes: 1001 }, node: { exitCode: 0, stdout: `${'é'.repeat(1000)}\n` } };
 
 function localTarget(): Target {
-  const runner = createLocalRunner({ heartbeatIntervalMs: 50 });
+  const main = runnersOf(() => createLocalRunner({ heartbeatIntervalMs: 50 }));
+  const others = runnersOf(() => createLocalRunner());
   return {
-    runner,
-    another: () => createLocalRunner(),
+    runner: main.make(),
+    another: others.make,
+    close: async () => {
+      await Promise.all([main.close(), others.close()]);
+    },
     play: async () => undefined,
     started: async (executionId) => {
       await waitFor(`the processes of ${executionId}`, async () => pidsOfRun(executionId).length > 0, { deadlineMs: 10_000, intervalMs: 10 });
@@ -70,11 +91,13 @@ const kubernetesCluster = kubernetesForThisFile();
 afterAll(() => removeSimulatedLogs());
 
 function kubernetesTarget(): Target {
-  const make = (heartbeatIntervalMs = 50) =>
-    createKubernetesRunner({ kubeconfigPath: kubernetesCluster.kubeconfigPath, namespace: kubernetesCluster.namespace, heartbeatIntervalMs, resyncIntervalMs: 5000 });
+  const runners = runnersOf(() =>
+    createKubernetesRunner({ kubeconfigPath: kubernetesCluster.kubeconfigPath, namespace: kubernetesCluster.namespace, heartbeatIntervalMs: 50, resyncIntervalMs: 5000 }),
+  );
   return {
-    runner: make(),
-    another: () => make(),
+    runner: runners.make(),
+    another: runners.make,
+    close: () => runners.close(),
     play: async (executionId, behaviour) => {
       if (behaviour.node) await simulate(kubernetesCluster, executionId, behaviour.node);
     },
@@ -95,6 +118,7 @@ describe.each(targets)('runner contract: %s', (_name, makeTarget) => {
   beforeAll(() => {
     target = makeTarget();
   });
+  afterAll(() => target.close());
 
   /** Runs a behaviour to its end, playing the node's part. */
   async function runToEnd(behaviour: Behaviour, observer?: RunObserver) {

@@ -3,28 +3,29 @@ import path from 'node:path';
 import { detectCgroupLayout } from '../../runners/local/cgroup';
 
 /**
- * Pids of the live processes of a run: those in its cgroup (`.../eo-<worker>/r-<n>` in any hierarchy, the run
- * whose unified dir holds the mark `e-<executionId>`). A process cannot leave its cgroup, so this finds every
+ * Pids of the live processes of a run: those its cgroup lists (`.../eo-<worker>/r-<tag>-<n>` in every hierarchy, the
+ * run whose unified dir holds the mark `e-<executionId>`). A process cannot leave its cgroup, so this finds every
  * process the run ever started that is still alive, `setsid` double forks included; and the runner removes the
- * mark only once no process is left in the run.
+ * mark only once no process is left in the run. The kernel's list, not a scan of /proc: a killed process still
+ * names its cgroup in /proc while it exits, after the cgroup has let it go.
  */
 export function pidsOfRun(executionId: string): number[] {
-  const suffixes = runDirsOf(executionId).map((dir) => `/${path.basename(path.dirname(dir))}/${path.basename(dir)}`);
-  if (suffixes.length === 0) return [];
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      const inRun = readFileSync(`/proc/${entry}/cgroup`, 'utf8')
-        .split('\n')
-        .some((line) => suffixes.some((suffix) => line.endsWith(suffix)));
-      const state = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.[0];
-      if (inRun && state !== 'Z') pids.push(Number(entry));
-    } catch {
-      // The process ended while we looked: it does not count.
+  const layout = detectCgroupLayout();
+  const owns = [layout.memory, layout.pids, layout.unified].filter((dir): dir is string => dir !== null);
+  const pids = new Set<number>();
+  for (const dir of runDirsOf(executionId)) {
+    const run = path.relative(layout.unified, dir);
+    for (const own of owns) {
+      let procs = '';
+      try {
+        procs = readFileSync(path.join(own, run, 'cgroup.procs'), 'utf8');
+      } catch {
+        continue; // removed while we looked: nothing left there
+      }
+      for (const pid of procs.split('\n').filter(Boolean).map(Number)) if (pid !== process.pid) pids.add(pid);
     }
   }
-  return pids;
+  return [...pids];
 }
 
 /** The unified-hierarchy dirs of the runs marked with this execution, under any worker of this cgroup. */

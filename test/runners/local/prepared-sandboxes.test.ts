@@ -14,15 +14,28 @@ const limits = { wallTimeMs: 10_000, cpuTimeMs: 10_000, memoryMb: 128, maxOutput
 let sequence = 0;
 const spec = (script: string): RunSpec => ({ executionId: `prepared-${process.pid}-${++sequence}`, language: 'bash', script, limits });
 
-/** This process's run dirs (unified hierarchy) by state: a launcher waiting unnamed, or a run named for its execution. */
-function runDirs(): { waiting: string[]; named: Map<string, string> } {
+/** This process's run dirs (unified hierarchy). */
+function allRunDirs(): string[] {
   const { unified } = detectCgroupLayout();
   const owner = readdirSync(unified).find((name) => name.startsWith(`eo-${process.pid}-`));
+  if (owner === undefined) return [];
+  return readdirSync(join(unified, owner))
+    .filter((name) => name.startsWith('r-'))
+    .map((run) => join(unified, owner, run));
+}
+
+/** Run dirs that were there before this test's runner: another test file's runners in this process (jest --runInBand). */
+let foreign = new Set<string>();
+function newRunner(preparedSandboxes: number): LocalRunner {
+  foreign = new Set(allRunDirs());
+  return createLocalRunner({ preparedSandboxes });
+}
+
+/** The test's runner's run dirs by state: a launcher waiting unnamed, or a run named for its execution. */
+function runDirs(): { waiting: string[]; named: Map<string, string> } {
   const waiting: string[] = [];
   const named = new Map<string, string>();
-  if (owner === undefined) return { waiting, named };
-  for (const run of readdirSync(join(unified, owner)).filter((name) => name.startsWith('r-'))) {
-    const dir = join(unified, owner, run);
+  for (const dir of allRunDirs().filter((found) => !foreign.has(found))) {
     try {
       const mark = readdirSync(dir).find((name) => name.startsWith('e-'));
       if (mark !== undefined) named.set(mark.slice(2), dir);
@@ -41,7 +54,7 @@ afterEach(async () => {
 });
 
 it('runs a script in a launcher that was waiting in its cgroups before the run was asked for, and prepares the next as it starts', async () => {
-  runner = createLocalRunner({ preparedSandboxes: 2 });
+  runner = newRunner(2);
   expect((await runner.run(spec('echo warm'))).stdout).toBe('warm\n');
   const before = await waitFor('two launchers waiting', async () => {
     const { waiting } = runDirs();
@@ -59,7 +72,7 @@ it('runs a script in a launcher that was waiting in its cgroups before the run w
 });
 
 it('with none prepared, starts each run\'s launcher when the run is asked for', async () => {
-  runner = createLocalRunner({ preparedSandboxes: 0 });
+  runner = newRunner(0);
   for (let i = 0; i < 2; i++) {
     const { waiting: before } = runDirs();
     const s = spec('sleep 0.5; echo on demand');
@@ -72,7 +85,7 @@ it('with none prepared, starts each run\'s launcher when the run is asked for', 
 });
 
 it('close kills the waiting launchers and removes their cgroups', async () => {
-  runner = createLocalRunner({ preparedSandboxes: 2 });
+  runner = newRunner(2);
   await runner.run(spec('true'));
   const waiting = await waitFor('launchers waiting', async () => {
     const dirs = runDirs().waiting;

@@ -81,7 +81,7 @@ test('the host dying mid-run rejects the exit (its fate unknown) instead of hang
     expect(await next.exited).toEqual([0, null]);
     expect(isAlive(hostPid)).toBe(false);
   } finally {
-    own.close();
+    await own.close();
   }
 });
 
@@ -95,6 +95,19 @@ test("Ctrl-C to the worker's process group (SIGINT, SIGTERM) does not end the ho
     expect(await launched.exited).toEqual([0, null]);
     expect(isAlive(hostPid)).toBe(true);
   } finally {
-    own.close();
+    await own.close();
+  }
+});
+
+test('close returns once the host has exited, leaving a run it started to go on in its own session', async () => {
+  const own = createSpawner();
+  const launched = await own.launch({ file: '/bin/sleep', args: ['5'] }, { cwd: '/', env, stdio: 3 });
+  const hostPid = Number(/^PPid:\s+(\d+)/m.exec(await readFile(`/proc/${launched.pid}/status`, 'utf8'))![1]);
+  try {
+    await own.close();
+    expect(isAlive(hostPid)).toBe(false);
+    expect(isAlive(launched.pid)).toBe(true);
+  } finally {
+    process.kill(launched.pid, 'SIGKILL');
   }
 });
