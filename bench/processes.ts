@@ -72,10 +72,39 @@ const PASSED_THROUGH = ['RUNNER_', 'RELAY_', 'API_', 'MALLOC_', 'WORKFLOW_', 'SA
 export function startBenchProcess(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, onExit?: (why: string, logFile: string) => void): ChildProcess {
   const logFile = path.join(os.tmpdir(), `eo-bench-${name}.log`);
   const out = fs.openSync(logFile, 'w');
-  const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', out, out] });
+  const child = stoppedWithBench(spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', out, out] }));
   fs.closeSync(out);
   child.on('exit', (code, signal) => onExit?.(String(code ?? signal), logFile));
   return child;
+}
+
+/** The processes a bench started that have not exited yet. */
+const running = new Set<ChildProcess>();
+
+/**
+ * Ties `child` to this bench: a SIGINT or SIGTERM to the bench alone (`kill <pid>`, not a terminal's Ctrl-C, which
+ * reaches the whole group) stops it before the bench exits, and so does any exit of the bench that skips its own
+ * clean-up (`process.exit` on an error). Without this a killed bench left its api, worker and relay running.
+ */
+export function stoppedWithBench(child: ChildProcess): ChildProcess {
+  if (!stopsInstalled) installStops();
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  return child;
+}
+
+let stopsInstalled = false;
+function installStops(): void {
+  stopsInstalled = true;
+  process.once('exit', () => {
+    for (const child of running) child.kill('SIGTERM');
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`[bench] ${signal}: stopping ${running.size} process(es) it started\n`);
+      void Promise.all([...running].map((child) => stopProcess(child))).finally(() => process.exit(128 + os.constants.signals[signal]));
+    });
+  }
 }
 
 /** Polls `probe` every 100 ms until it answers true (a throw counts as false). @throws past `deadlineMs`. */
@@ -163,9 +192,9 @@ export async function heapUsedMb(url: string, prefix: string, headers: Record<st
  * One process's event-loop delay since its metrics were last read, ms (prom-client resets the histogram on
  * every read, so a read before a cell starts the window).
  */
-export async function eventLoopDelayMs(url: string, prefix: string): Promise<{ p99: number; max: number } | null> {
+export async function eventLoopDelayMs(url: string, prefix: string, headers: Record<string, string> = {}): Promise<{ p99: number; max: number } | null> {
   try {
-    const text = await (await fetch(url, { signal: AbortSignal.timeout(5_000) })).text();
+    const text = await (await fetch(url, { headers, signal: AbortSignal.timeout(5_000) })).text();
     const read = (name: string) => Number(new RegExp(`^${prefix}nodejs_eventloop_lag_${name}_seconds (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) * 1000;
     const [p99, max] = [read('p99'), read('max')];
     return Number.isFinite(p99) && Number.isFinite(max) ? { p99: Math.round(p99), max: Math.round(max) } : null;

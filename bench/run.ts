@@ -49,7 +49,7 @@ import { measureRelayAlone, type RelayAloneResult } from './relay-alone';
 import { flag, numberFlag, numbersFlag } from './flags';
 import { TIMING_TABLE_HEAD, timedRequest, timingBreakdown, timingRows } from './server-timing';
 import type { TimedRequest, TimingBreakdown } from './server-timing';
-import { benchServiceEnv, eventLoopDelayMs, heapUsedMb, passedThroughSettings, rssMb, rssParts, serviceAllocator, startBenchProcess, stopProcess, waitUntil, type RssParts } from './processes';
+import { benchServiceEnv, eventLoopDelayMs, heapUsedMb, passedThroughSettings, rssMb, rssParts, serviceAllocator, startBenchProcess, stopProcess, stoppedWithBench, waitUntil, type RssParts } from './processes';
 
 const ROOT = path.resolve(__dirname, '..');
 const BENCH_DATABASE = 'eo_bench';
@@ -99,6 +99,8 @@ interface CellResult {
   postTiming?: TimingBreakdown | null;
   /** The worker's event-loop delay over the cell (p99 and max, ms), end to end only: what a blocking call on its main thread costs every other run. */
   workerLoopDelayMs?: { p99: number; max: number } | null;
+  /** The API's, over the same window: a stall there delays every part of a POST it times. */
+  apiLoopDelayMs?: { p99: number; max: number } | null;
   /** CPU ms per execution over the cell: the machine's, and by process (bench/cpu-account.ts). */
   cpuMsPerExecution?: Record<string, number>;
   failures: number;
@@ -183,7 +185,7 @@ async function main(): Promise<void> {
 
 /** Section 3, once: bench/sandbox-overhead.ts as its own process; its markdown table. */
 async function runnerOverhead(): Promise<{ table: string } | { error: string }> {
-  const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['bench/sandbox-overhead.ts', String(runnerRuns)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = stoppedWithBench(spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['bench/sandbox-overhead.ts', String(runnerRuns)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
   let err = '';
   child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -324,7 +326,8 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
           const postTimings: TimedRequest[] = [];
           let failures = 0;
           const workerMetrics = `http://127.0.0.1:${opsPorts.worker}/metrics`;
-          await eventLoopDelayMs(workerMetrics, 'eo_worker_'); // starts the window
+          // Each read starts the window of the next.
+          await Promise.all([eventLoopDelayMs(workerMetrics, 'eo_worker_'), eventLoopDelayMs(`${apiUrl}/metrics`, 'eo_api_', auth)]);
           const cpuBefore = cpuSnapshot();
           const wall = await runLanes(count, concurrency, async () => {
             const { ms, postMs, postTiming, status } = await execute(language, SCRIPTS[language] ?? 'true');
@@ -335,8 +338,8 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
           });
           const cpuMsPerExecution = cpuPerUnit(cpuBefore, cpuSnapshot(), count, servicePids(processes));
           const post = summarize(postLatencies);
-          const workerLoopDelayMs = await eventLoopDelayMs(workerMetrics, 'eo_worker_');
-          cells.push({ section: 'end to end', language, concurrency, round, count, perSecond: (count / wall) * 1000, latencyMs: summarize(latencies), postLatencyMs: post, postTiming: timingBreakdown(postTimings), workerLoopDelayMs, cpuMsPerExecution, failures });
+          const [workerLoopDelayMs, apiLoopDelayMs] = await Promise.all([eventLoopDelayMs(workerMetrics, 'eo_worker_'), eventLoopDelayMs(`${apiUrl}/metrics`, 'eo_api_', auth)]);
+          cells.push({ section: 'end to end', language, concurrency, round, count, perSecond: (count / wall) * 1000, latencyMs: summarize(latencies), postLatencyMs: post, postTiming: timingBreakdown(postTimings), workerLoopDelayMs, apiLoopDelayMs, cpuMsPerExecution, failures });
           say(`${roundLabel(round)}end to end ${language} c=${concurrency}: ${((count / wall) * 1000).toFixed(2)}/s, p50 ${summarize(latencies).p50} ms, POST p50 ${post.p50} / p99 ${post.p99} ms`);
         }
       };
@@ -405,7 +408,7 @@ async function runBaseline(temporal: Client, taskQueue: string, address: string,
   const log = fs.openSync(path.join(os.tmpdir(), 'eo-bench-baseline-worker.log'), 'w');
   // Profiled through NODE_OPTIONS: tsx runs the worker in a node process of its own.
   const env = profile ? { ...process.env, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.join(profileDir, `baseline-worker-c${concurrency}`)}` } : process.env;
-  const worker = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['bench/baseline/worker.ts', address, taskQueue], { cwd: ROOT, env, stdio: ['ignore', 'pipe', log] });
+  const worker = stoppedWithBench(spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['bench/baseline/worker.ts', address, taskQueue], { cwd: ROOT, env, stdio: ['ignore', 'pipe', log] }));
   fs.closeSync(log);
   try {
     await new Promise<void>((resolve, reject) => {
@@ -607,8 +610,10 @@ function renderMarkdown(r: Record<string, unknown>): string {
   if (posts.length > 0) lines.push('', `POST alone (201), p50/p99 ms: ${posts.join('; ')}.`);
   const postTimings = servers.flatMap(([server, s]) => ((s.cells ?? []) as CellResult[]).flatMap((c) => (c.postTiming ? timingRows(`${server}, ${c.language} c=${c.concurrency}${inRound(c)}`, c.postTiming) : [])));
   if (postTimings.length > 0) lines.push('', `Those POSTs: ${TIMING_NOTE}`, '', ...TIMING_TABLE_HEAD, ...postTimings);
-  const loops = servers.flatMap(([server, s]) => ((s.cells ?? []) as CellResult[]).filter((c) => c.workerLoopDelayMs).map((c) => `${server} ${c.language} c=${c.concurrency}${inRound(c)} ${c.workerLoopDelayMs!.p99}/${c.workerLoopDelayMs!.max}`));
-  if (loops.length > 0) lines.push('', `Worker event-loop delay during the cell, p99/max ms: ${loops.join('; ')}.`);
+  for (const [who, of] of [['Worker', (c: CellResult) => c.workerLoopDelayMs], ['API', (c: CellResult) => c.apiLoopDelayMs]] as const) {
+    const loops = servers.flatMap(([server, s]) => ((s.cells ?? []) as CellResult[]).flatMap((c) => { const d = of(c); return d ? [`${server} ${c.language} c=${c.concurrency}${inRound(c)} ${d.p99}/${d.max}`] : []; }));
+    if (loops.length > 0) lines.push('', `${who} event-loop delay during the cell, p99/max ms: ${loops.join('; ')}.`);
+  }
   const cpu = servers.flatMap(([server, s]) => ((s.cells ?? []) as CellResult[]).filter((c) => c.cpuMsPerExecution).map((c) => ({ server, c })));
   if (cpu.length > 0) {
     lines.push('', 'CPU per execution over each cell, ms (from /proc: a process with the children it reaped; a sandboxed run counts to the worker):', '', '| server | section | language | concurrency | round | machine | by process |', '| --- | --- | --- | --- | --- | --- | --- |');

@@ -1,8 +1,10 @@
 // Every bench starts the service's processes with benchServiceEnv: the operator's settings must reach them.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import path from 'node:path';
 import { benchServiceEnv, rssMb, rssParts } from '../../bench/processes';
 
+const ROOT = path.resolve(__dirname, '..', '..');
 const AT = { databaseUrl: 'postgresql://x@127.0.0.1:1/db', temporalAddress: '127.0.0.1:2', redisUrl: 'redis://127.0.0.1:3', taskQueue: 'q', port: 4, codecKeys: 'k' };
 
 test('the runner\'s, the relay\'s and the API\'s settings, malloc tuning and another allocator pass through; nothing else of the bench\'s environment does', () => {
@@ -44,3 +46,24 @@ test('a process\'s RSS is split by kind: a WebAssembly memory it fills counts as
   }
   expect(rssParts(2 ** 22 + 12345)).toBeNull(); // no such process
 });
+
+test.each(['SIGTERM', 'SIGINT'] as const)('a bench stopped by %s alone stops the processes it started before it exits', async (signal) => {
+  const bench = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(__dirname, 'fixtures', 'bench-with-a-child.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await once(bench.stdout, 'data')) as [Buffer];
+  const childPid = Number(line.toString().trim());
+  expect(alive(childPid)).toBe(true);
+  const exited = once(bench, 'exit');
+  bench.kill(signal); // tsx passes it on to the bench's own node process
+  await exited;
+  expect(alive(childPid)).toBe(false);
+});
+
+/** Whether a process with this pid exists (a zombie counts: the bench's exit handed it to init, which reaps it). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
