@@ -1,5 +1,6 @@
 import type { Logger } from './observability/logger';
 import { coerceError } from './observability/logger';
+import { fulfilledWithin } from './fulfilled-within';
 
 /** Longest wait for one step of a component's stop (closing a pool, a connection) before the stop goes on. */
 export const STOP_STEP_TIMEOUT_MS = 10_000;
@@ -10,16 +11,9 @@ export const STOP_STEP_TIMEOUT_MS = 10_000;
  * logged, not thrown: the steps after it still run.
  */
 export async function stopStep(log: Logger, step: string, close: () => Promise<unknown> | unknown, timeoutMs = STOP_STEP_TIMEOUT_MS): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<'timed out'>((resolve) => {
-    timer = setTimeout(() => resolve('timed out'), timeoutMs);
-  });
   try {
-    const outcome = await Promise.race([Promise.resolve().then(close), timedOut]);
-    if (outcome === 'timed out') log.warn({ step, timeout_ms: timeoutMs }, 'stop step did not finish in time; going on without it');
+    if (!(await fulfilledWithin(Promise.resolve().then(close), timeoutMs))) log.warn({ step, timeout_ms: timeoutMs }, 'stop step did not finish in time; going on without it');
   } catch (err) {
     log.warn({ step, err: coerceError(err) }, 'stop step failed; going on');
-  } finally {
-    clearTimeout(timer);
   }
 }

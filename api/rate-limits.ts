@@ -11,6 +11,7 @@ import type { OwnerLocks } from '../store/owner-locks';
 import { limitKeyOf } from './limit-key';
 import { HttpError } from './problem';
 import { timed } from '../observability/request-timing';
+import { fulfilledWithin } from '../fulfilled-within';
 
 // Limits per principal shared by every API replica: the counters live in Redis (rate-limiter-flexible's
 // atomic Lua increment), so N replicas enforce one limit, not N. The per-owner quota of unfinished
@@ -98,15 +99,11 @@ export async function connectRedis(url: string, log: Logger): Promise<Redis> {
   });
   // Every failed reconnect emits one; the limits log the outage once (see redisFailed), this only traces it.
   redis.on('error', (err) => log.debug({ err: coerceError(err) }, 'redis connection error'));
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no connection in ${REDIS_START_WAIT_MS} ms`)), REDIS_START_WAIT_MS)));
   try {
-    await Promise.race([redis.connect(), deadline]);
+    if (!(await fulfilledWithin(redis.connect(), REDIS_START_WAIT_MS))) throw new Error(`no connection in ${REDIS_START_WAIT_MS} ms`);
   } catch (err) {
     // Not fatal: the client keeps trying, and until it connects the limits fail as configured.
     log.warn({ err: coerceError(err) }, 'redis unreachable at start: rate limits fail as RATE_LIMIT_REDIS_DOWN says until it answers');
-  } finally {
-    clearTimeout(timer);
   }
   return redis;
 }

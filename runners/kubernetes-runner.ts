@@ -5,6 +5,7 @@ import { buildConfigMap, buildPod, configMapName, CONTAINER_NAME, EXECUTION_ANNO
 import { podFinished, podOutcome, podStuckReason, TERMINATION_MESSAGE_BYTES } from './kubernetes/pod-outcome';
 import type { RunObserver, RunResult, RunSpec, Runner, RunnerLog, RunTermination } from './runner';
 import { createRunsInFlight } from './runs-in-flight';
+import { fulfilledWithin } from '../fulfilled-within';
 import { isSafeExecutionId, validateRunSpec } from './run-spec';
 
 export interface KubernetesRunnerOptions extends Partial<Omit<PodSettings, 'namespace' | 'images'>> {
@@ -250,16 +251,11 @@ function followPod(k8s: Cluster, name: string, resyncMs: number, onPod: (pod: V1
   return { stop, done };
 }
 
-function waitUntilGone(k8s: Cluster, name: string, deadlineMs: number): Promise<void> {
+async function waitUntilGone(k8s: Cluster, name: string, deadlineMs: number): Promise<void> {
   const follow = followPod(k8s, name, Math.min(deadlineMs, 5000), (pod) => pod === undefined);
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      follow.stop();
-      reject(new Error(`pod ${name} still exists ${deadlineMs} ms after its deletion`));
-    }, deadlineMs);
-  });
-  return Promise.race([follow.done, late]).finally(() => clearTimeout(timer));
+  if (await fulfilledWithin(follow.done, deadlineMs)) return;
+  follow.stop();
+  throw new Error(`pod ${name} still exists ${deadlineMs} ms after its deletion`);
 }
 
 type KillReason = Extract<RunTermination, 'killed' | 'wall_timeout'>;

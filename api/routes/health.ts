@@ -5,6 +5,7 @@ import type { RelayStatus } from '../../relay/outbox-relay';
 import type { Db } from '../../store/db';
 import type { RateLimits } from '../rate-limits';
 import { pingDatabase } from '../../store/db';
+import { fulfilledWithin } from '../../fulfilled-within';
 
 export interface HealthDeps {
   db: Db;
@@ -24,14 +25,10 @@ export interface HealthDeps {
 const CHECK_TIMEOUT_MS = 2_000;
 
 async function check(probe: () => Promise<unknown>): Promise<{ ok: boolean; error?: string }> {
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([probe(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS)))]);
-    return { ok: true };
+    return (await fulfilledWithin(probe(), CHECK_TIMEOUT_MS)) ? { ok: true } : { ok: false, error: `no answer in ${CHECK_TIMEOUT_MS} ms` };
   } catch (err) {
     return { ok: false, error: err instanceof Error ? err.message : String(err) };
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -24,6 +24,7 @@ import {
 } from './sandbox-command';
 import { signalName } from './signals';
 import type { LaunchedProcess, Spawner } from './spawner';
+import { fulfilledWithin } from '../../fulfilled-within';
 
 /** How long to wait, after the run is killed, for the output pipes to drain and close. */
 const STDIO_GRACE_MS = 2000;
@@ -389,13 +390,7 @@ export class LocalExecution {
    * them open forever; after the grace period the pipes are torn down and that is reported.
    */
   private async drain(streams: Readable[], closed: Promise<unknown>): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(true), STDIO_GRACE_MS);
-    });
-    const gaveUp = await Promise.race([closed.then(() => false), timedOut]);
-    clearTimeout(timer);
-    if (gaveUp) {
+    if (!(await fulfilledWithin(closed, STDIO_GRACE_MS))) {
       this.settings.log?.warn('output pipes held open after exit', { executionId: this.spec.executionId });
       for (const stream of streams) stream.destroy();
     }

@@ -2,6 +2,7 @@ import type { RunnerLog } from '../runner';
 import type { CgroupTree, RunCgroup } from './cgroup';
 import { SANDBOX_FDS, buildLauncherCommand, type SandboxTools } from './sandbox-command';
 import type { LaunchedProcess, Spawner } from './spawner';
+import { fulfilledWithin } from '../../fulfilled-within';
 
 /**
  * A launcher in a run's cgroups, waiting for its start order (sandbox-command.ts `buildLauncherCommand`).
@@ -121,16 +122,9 @@ export class PreparedSandboxes {
     try {
       const process = await closeLauncher(slot);
       await slot.cgroup.destroy();
-      if (process !== null) await reaped(process);
+      if (process !== null) await fulfilledWithin(process.exited.catch(() => undefined), REAP_WAIT_MS);
     } catch (err) {
       this.options.log?.warn('removing a prepared sandbox launcher failed', { err: String(err) });
     }
   }
-}
-
-async function reaped(process: LaunchedProcess): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, REAP_WAIT_MS)));
-  await Promise.race([process.exited.then(() => undefined, () => undefined), late]);
-  clearTimeout(timer);
 }
