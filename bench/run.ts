@@ -325,6 +325,8 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
           const postLatencies: number[] = [];
           const postTimings: TimedRequest[] = [];
           let failures = 0;
+          // Warmed as the baseline is, at the cell's concurrency: one execution a lane, not measured.
+          await runLanes(concurrency, concurrency, async () => void (await execute(language, SCRIPTS[language] ?? 'true')));
           const workerMetrics = `http://127.0.0.1:${opsPorts.worker}/metrics`;
           // Each read starts the window of the next.
           await Promise.all([eventLoopDelayMs(workerMetrics, 'eo_worker_'), eventLoopDelayMs(`${apiUrl}/metrics`, 'eo_api_', auth)]);
@@ -416,7 +418,8 @@ async function runBaseline(temporal: Client, taskQueue: string, address: string,
       worker.once('exit', (code) => reject(new Error(`baseline worker exited with ${code}`)));
     });
     const run = () => temporal.workflow.execute('sameShapeSaga', { taskQueue, workflowId: `baseline-${randomUUID()}`, args: [randomUUID()] });
-    await run(); // warm-up
+    // A fresh worker each cell: warmed at the cell's concurrency, one workflow a lane, not measured (as the saga is).
+    await runLanes(concurrency, concurrency, async () => void (await run()));
     const latencies: number[] = [];
     const cpuBefore = cpuSnapshot();
     const wall = await runLanes(count, concurrency, async () => {
