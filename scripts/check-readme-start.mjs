@@ -3,7 +3,8 @@
 //   node scripts/check-readme-start.mjs start   runs the README's start line (`npm ci && npm start`) in
 //     the background, waits for /readyz with a deadline, runs the README's example request until the
 //     execution is `completed`, checks the Temporal Web UI answers, sends SIGINT as Ctrl-C would, and
-//     checks that no process of this checkout and no stack port is left behind.
+//     checks that no process of this checkout and no stack port is left behind; then `npm start` again and
+//     SIGTERM to npm's process alone (`kill <pid>`, a process manager), with the same check.
 //   node scripts/check-readme-start.mjs test    prints the README's test line, for .ci/run to run.
 // The commands are read from the README (the blocks after `<!-- check: … -->` markers), so the
 // README and this check cannot drift apart.
@@ -101,7 +102,7 @@ function selfAndAncestors() {
   return pids;
 }
 
-/** Processes whose command line names this checkout (the service, and the stack parts: their data lives in .stack/). */
+/** Processes whose command line or working dir is this checkout (the service, and the stack parts: their data lives in .stack/). */
 function processesOfCheckout() {
   const mine = selfAndAncestors();
   const found = [];
@@ -113,7 +114,15 @@ function processesOfCheckout() {
     } catch {
       continue;
     }
-    if (cmd && cmd.includes(ROOT) && !cmd.includes('check-readme-start')) found.push(`${entry}: ${cmd.slice(0, 160)}`);
+    let cwd = '';
+    try {
+      cwd = fs.readlinkSync(`/proc/${entry}/cwd`);
+    } catch {
+      // gone, or not ours to read
+    }
+    // The command line, or the working dir: `node dist/main.js` names the checkout in neither argument.
+    const ours = cmd.includes(ROOT) || cwd === ROOT || cwd.startsWith(`${ROOT}/`);
+    if (cmd && ours && !cmd.includes('check-readme-start')) found.push(`${entry}: ${cmd.slice(0, 160)}`);
   }
   return found;
 }
@@ -201,7 +210,44 @@ async function checkStart() {
     await sleep(200);
   }
   say(`stopped in ${((Date.now() - stopAt) / 1000).toFixed(1)} s (${JSON.stringify(exited)})`);
-  // The stack parts are stopped before the service exits; give the kernel a moment to release the ports.
+  await nothingLeftBehind('Ctrl-C', apiPort);
+  console.log(`\n--- npm start's output (banner on stderr) ---\n${tail(60)}\n---`);
+  await checkTermToNpmAlone(apiUrl, apiPort, logFile);
+}
+
+/**
+ * `npm start` again, then SIGTERM to npm's own process, not its group, as `kill <pid>` or a process manager sends
+ * it: npm passes it to the script, whose `exec` made it the service itself, which stops as on Ctrl-C.
+ */
+async function checkTermToNpmAlone(apiUrl, apiPort, logFile) {
+  say("npm start again, then SIGTERM to npm's process alone");
+  const log = fs.openSync(logFile, 'a');
+  const child = spawn('npm', ['start'], { cwd: ROOT, detached: true, stdio: ['ignore', log, log] });
+  let exited;
+  child.on('exit', (code, signal) => (exited = { code, signal }));
+  const readyBy = Date.now() + READY_DEADLINE_MS;
+  while ((await httpGet(`${apiUrl}/readyz`)).status !== 200) {
+    if (exited || Date.now() > readyBy) {
+      if (!exited) process.kill(-child.pid, 'SIGKILL');
+      fail(`the second npm start ${exited ? `exited (${JSON.stringify(exited)})` : 'was not ready'} before /readyz answered 200`);
+    }
+    await sleep(500);
+  }
+  const stopAt = Date.now();
+  process.kill(child.pid, 'SIGTERM');
+  while (!exited || processesOfCheckout().length > 0) {
+    if (Date.now() - stopAt > STOP_DEADLINE_MS) {
+      process.kill(-child.pid, 'SIGKILL');
+      fail(`still running ${STOP_DEADLINE_MS / 1000} s after SIGTERM to npm alone:\n${processesOfCheckout().join('\n')}`);
+    }
+    await sleep(200);
+  }
+  say(`stopped in ${((Date.now() - stopAt) / 1000).toFixed(1)} s (${JSON.stringify(exited)})`);
+  await nothingLeftBehind("SIGTERM to npm", apiPort);
+}
+
+/** Fails unless no process of this checkout and no port of ours is left (the kernel may take a moment with a port). */
+async function nothingLeftBehind(after, apiPort) {
   const leftovers = async () => {
     const open = [];
     for (const port of [apiPort, ...STACK_PORTS]) if (await portOpen(port)) open.push(port);
@@ -212,10 +258,9 @@ async function checkStart() {
     await sleep(250);
     left = await leftovers();
   }
-  if (left.processes.length > 0) fail(`processes left behind after Ctrl-C:\n${left.processes.join('\n')}`);
-  if (left.open.length > 0) fail(`ports still open after Ctrl-C: ${left.open.join(', ')}`);
-  say('nothing left behind: no process of this checkout, no port open');
-  console.log(`\n--- npm start's output (banner on stderr) ---\n${tail(60)}\n---`);
+  if (left.processes.length > 0) fail(`processes left behind after ${after}:\n${left.processes.join('\n')}`);
+  if (left.open.length > 0) fail(`ports still open after ${after}: ${left.open.join(', ')}`);
+  say(`nothing left behind after ${after}: no process of this checkout, no port open`);
 }
 
 const [what] = process.argv.slice(2);
