@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fulfilledWithin } from '../fulfilled-within';
 
 /** The service's processes as a bench runs them: each its own process, measured from outside. */
 
@@ -121,8 +122,7 @@ export async function stopProcess(child: ChildProcess | undefined): Promise<void
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  if (!(await fulfilledWithin(exited, 20_000))) child.kill('SIGKILL');
 }
 
 /** A process's resident memory, MB, from /proc; null when it is gone. */

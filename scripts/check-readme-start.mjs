@@ -153,19 +153,7 @@ async function checkStart() {
   };
 
   try {
-    const readyBy = Date.now() + READY_DEADLINE_MS;
-    let lastNote = Date.now();
-    for (;;) {
-      if (exited) fail(`'${start.command}' exited (${JSON.stringify(exited)}) before it was ready; last lines:\n${tail()}`);
-      if ((await httpGet(`${apiUrl}/readyz`)).status === 200) break;
-      if (Date.now() > readyBy) fail(`not ready within ${READY_DEADLINE_MS / 1000} s; last lines:\n${tail()}`);
-      if (Date.now() - lastNote > 60_000) {
-        lastNote = Date.now();
-        say(`still starting; last line: ${tail(1).slice(0, 200)}`);
-      }
-      await sleep(500);
-    }
-    say(`ready: ${apiUrl}/readyz answers 200`);
+    await untilReady(apiUrl, start.command, () => exited, tail);
 
     const submitBlock = readmeBlock('submit');
     const submitted = bash(submitBlock);
@@ -225,13 +213,12 @@ async function checkTermToNpmAlone(apiUrl, apiPort, logFile) {
   const child = spawn('npm', ['start'], { cwd: ROOT, detached: true, stdio: ['ignore', log, log] });
   let exited;
   child.on('exit', (code, signal) => (exited = { code, signal }));
-  const readyBy = Date.now() + READY_DEADLINE_MS;
-  while ((await httpGet(`${apiUrl}/readyz`)).status !== 200) {
-    if (exited || Date.now() > readyBy) {
-      if (!exited) process.kill(-child.pid, 'SIGKILL');
-      fail(`the second npm start ${exited ? `exited (${JSON.stringify(exited)})` : 'was not ready'} before /readyz answered 200`);
-    }
-    await sleep(500);
+  const tail = (n = 40) => fs.readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
+  try {
+    await untilReady(apiUrl, 'npm start', () => exited, tail);
+  } catch (err) {
+    if (!exited) process.kill(-child.pid, 'SIGKILL');
+    throw err;
   }
   const stopAt = Date.now();
   process.kill(child.pid, 'SIGTERM');
@@ -244,6 +231,23 @@ async function checkTermToNpmAlone(apiUrl, apiPort, logFile) {
   }
   say(`stopped in ${((Date.now() - stopAt) / 1000).toFixed(1)} s (${JSON.stringify(exited)})`);
   await nothingLeftBehind("SIGTERM to npm", apiPort);
+}
+
+/** Waits for `${apiUrl}/readyz` to answer 200; fails if `command` exits first or is not ready by the deadline. */
+async function untilReady(apiUrl, command, exitedOf, tail) {
+  const readyBy = Date.now() + READY_DEADLINE_MS;
+  let lastNote = Date.now();
+  for (;;) {
+    if (exitedOf()) fail(`'${command}' exited (${JSON.stringify(exitedOf())}) before it was ready; last lines:\n${tail()}`);
+    if ((await httpGet(`${apiUrl}/readyz`)).status === 200) break;
+    if (Date.now() > readyBy) fail(`not ready within ${READY_DEADLINE_MS / 1000} s; last lines:\n${tail()}`);
+    if (Date.now() - lastNote > 60_000) {
+      lastNote = Date.now();
+      say(`still starting; last line: ${tail(1).slice(0, 200)}`);
+    }
+    await sleep(500);
+  }
+  say(`ready: ${apiUrl}/readyz answers 200`);
 }
 
 /** Fails unless no process of this checkout and no port of ours is left (the kernel may take a moment with a port). */

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { extname, join } from 'node:path';
+import { fulfilledWithin } from '../../fulfilled-within';
 import { projectRoot } from '../../project-root';
 import type { RunnerLog } from '../runner';
 import type { SpawnReply, SpawnRequest } from './spawner-protocol';
@@ -179,8 +180,8 @@ export function createSpawner(log?: RunnerLog, hostCgroupProcs: string | null = 
       const closing = host;
       retire();
       if (closing === null || closing.exitCode !== null || closing.signalCode !== null) return;
-      const timeout = AbortSignal.timeout(HOST_EXIT_WAIT_MS);
-      await once(closing, 'exit', { signal: timeout }).catch(() => log?.warn('the spawner host did not exit in time', { pid: closing.pid }));
+      const exited = await fulfilledWithin(once(closing, 'exit'), HOST_EXIT_WAIT_MS).catch(() => false);
+      if (!exited) log?.warn('the spawner host did not exit in time', { pid: closing.pid });
     },
   };
 }
