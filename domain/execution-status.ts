@@ -11,6 +11,8 @@ export const ExecutionStatus = {
 export type ExecutionStatus = (typeof ExecutionStatus)[keyof typeof ExecutionStatus];
 
 export const TERMINAL_STATUSES: readonly ExecutionStatus[] = ['completed', 'failed', 'timed_out', 'cancelled', 'error'];
+/** Queued or running: the states a query should name (an index answers `IN`, never `NOT IN`). */
+export const UNFINISHED_STATUSES: readonly ExecutionStatus[] = Object.values(ExecutionStatus).filter((s) => !TERMINAL_STATUSES.includes(s));
 
 const ALLOWED_TRANSITIONS: Record<ExecutionStatus, readonly ExecutionStatus[]> = {
   // queued → timed_out: the saga's workflow run timeout passed while it waited for capacity.

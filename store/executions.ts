@@ -1,4 +1,4 @@
-import { TERMINAL_STATUSES } from '../domain/execution-status';
+import { TERMINAL_STATUSES, UNFINISHED_STATUSES } from '../domain/execution-status';
 import type { ExecutionStatus } from '../domain/execution-status';
 import { Prisma, type Execution } from '../generated/prisma/client';
 import { queryRows, type Db } from './db';
@@ -69,7 +69,7 @@ export function listExecutions(db: Db, filter: ExecutionFilter, after: KeysetPos
 
 /** An owner's executions not yet ended (queued or running): what the per-owner quota counts. */
 export function countUnfinishedOfOwner(db: Db, ownerId: string): Promise<number> {
-  return db.execution.count({ where: { ownerId, status: { notIn: [...TERMINAL_STATUSES] } } });
+  return db.execution.count({ where: { ownerId, status: { in: [...UNFINISHED_STATUSES] } } });
 }
 
 /** Executions not yet ended, by status (`queued`, `running`), for the metrics' backlog gauges. */

@@ -5,7 +5,8 @@ import { TRACEPARENT_PATTERN } from '../../observability/trace-context';
 import { createDb } from '../../store/db';
 import type { Db } from '../../store/db';
 import { OwnerQuotaExceededError, TransitionRefusedError } from '../../store/errors';
-import { executionExists, findExecution } from '../../store/executions';
+import { countUnfinishedOfOwner, executionExists, findExecution } from '../../store/executions';
+import { TERMINAL_STATUSES } from '../../domain/execution-status';
 import { applyTransition, createExecution } from '../../store/transitions';
 import { startExecutionFeed } from '../../api/execution-feed';
 import { resetDatabase, testConfig, testLog, waitFor } from '../support/harness';
@@ -83,6 +84,29 @@ test('with an owner quota of 3, of 8 creations of one owner at once exactly 3 ar
   const [first] = await db.execution.findMany({ where: { ownerId: owner } });
   await applyTransition(db, { executionId: first!.id, from: ['queued'], to: 'cancelled', actor: 'test', producer });
   expect((await create(uuidv7())).created).toBe(true);
+});
+
+test('the owner quota counts through the index only the owner’s unfinished executions, not every one it ever had', async () => {
+  const owner = `o-history-${uuidv7()}`;
+  const create = (id: string) => createExecution(db, { id, ownerId: owner, correlationId: id, language: 'bash', version: '5', script: 'true', stdin: null, limits: DEFAULT_LIMITS }, 'test', producer, 100);
+  const ids = Array.from({ length: 7 }, () => uuidv7());
+  for (const id of ids) await create(id);
+  for (const id of ids.slice(0, 5)) await applyTransition(db, { executionId: id, from: ['queued'], to: 'cancelled', actor: 'test', producer });
+  // Plain index scans only, so that every row the count reads is a heap fetch the transaction's statistics show.
+  const [read] = await db.$transaction(async (tx) => {
+    await tx.$executeRaw`SET LOCAL enable_seqscan = off`;
+    await tx.$executeRaw`SET LOCAL enable_bitmapscan = off`;
+    await tx.$executeRaw`SET LOCAL enable_indexonlyscan = off`;
+    // The statistics not yet flushed may hold the connection's earlier statements too: the call's are the difference.
+    const stats = () => tx.$queryRaw<{ seq_scan: bigint; idx_tup_fetch: bigint }[]>`
+      SELECT seq_scan, idx_tup_fetch FROM pg_stat_xact_user_tables WHERE relname = 'executions'`;
+    const [before] = await stats();
+    const [gate] = await tx.$queryRaw<{ active: number }[]>`SELECT owner_admission(${owner}, ${[...TERMINAL_STATUSES]}::text[]) AS active`;
+    const [after] = await stats();
+    return [{ active: gate!.active, seq_scan: after!.seq_scan - before!.seq_scan, idx_tup_fetch: after!.idx_tup_fetch - before!.idx_tup_fetch }];
+  });
+  expect(read).toEqual({ active: 2, seq_scan: 0n, idx_tup_fetch: 2n });
+  expect(await countUnfinishedOfOwner(db, owner)).toBe(2);
 });
 
 test('a transition writes the row, one audit row and one event with the next sequence', async () => {
