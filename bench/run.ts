@@ -45,6 +45,7 @@ import { collectGarbage } from './inspector';
 import { atFixedRate, runLanes, summarize, type Summary } from './stats';
 import { freeLoopbackPort } from '../stack/port';
 import { createBenchKeys, freshBenchDatabase } from './database';
+import { seedHistory } from './history';
 import { measureRelayAlone, type RelayAloneResult } from './relay-alone';
 import { flag, numberFlag, numbersFlag } from './flags';
 import { TIMING_TABLE_HEAD, timedRequest, timingBreakdown, timingRows } from './server-timing';
@@ -53,6 +54,8 @@ import { benchServiceEnv, eventLoopDelayMs, heapUsedMb, passedThroughSettings, r
 
 const ROOT = path.resolve(__dirname, '..');
 const BENCH_DATABASE = 'eo_bench';
+/** The owner of the bench's API key, and of its executions. */
+const BENCH_OWNER = 'bench';
 
 const concurrencies = numbersFlag('concurrency', '1,8,32', { min: 1 });
 const counts = numbersFlag('counts', '20,80,160', { min: 1 });
@@ -68,6 +71,8 @@ const relayBacklog = numberFlag('relay-backlog', 4000, { min: 1 });
 const WARM_UP_MS = 3000;
 const endToEndOnly = process.argv.includes('--end-to-end-only');
 const rounds = numberFlag('rounds', 1, { min: 1 });
+/** Finished executions written into the bench's database before anything is measured (bench/history.ts). */
+const history = numberFlag('history', 0);
 // Only runs with memory checkpoints start the service's processes with an inspector (for the full GC).
 const sampleAfterGc = !endToEndOnly && memoryCheckpoints.some((checkpoint) => checkpoint > 0);
 const profile = process.argv.includes('--profile');
@@ -140,7 +145,7 @@ async function main(): Promise<void> {
   const result: Record<string, unknown> = {
     at: new Date().toISOString(),
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGb: Math.round(os.totalmem() / 2 ** 30), loadAtStart: os.loadavg()[0] },
-    flags: { servers, concurrencies, counts, languages, memoryCheckpoints, apiRate, apiSeconds, runnerRuns, relayBacklog },
+    flags: { servers, concurrencies, counts, languages, memoryCheckpoints, apiRate, apiSeconds, runnerRuns, relayBacklog, history },
     settings: passedThroughSettings(),
     allocator: serviceAllocator() ?? null,
   };
@@ -225,6 +230,7 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
   stopping = false;
   say(`measuring on the ${server} Temporal server at ${temporalAddress}`);
   const databaseUrl = await freshBenchDatabase(BENCH_DATABASE);
+  if (history > 0) say(`history: ${history} finished executions written in ${((await seedHistory(databaseUrl, history, BENCH_OWNER)) / 1000).toFixed(1)} s`);
 
   const taskQueue = `bench-${randomUUID()}`;
   const baselineQueue = `${taskQueue}-baseline`;
@@ -720,6 +726,6 @@ main().then(
 
 /** An admin key for the bench's requests, made in its database as `npm run keys` makes one. */
 async function benchKeyHeader(databaseUrl: string): Promise<Record<string, string>> {
-  const [token] = await createBenchKeys(databaseUrl, [{ ownerId: 'bench', role: 'admin' }], 'bench/run.ts');
+  const [token] = await createBenchKeys(databaseUrl, [{ ownerId: BENCH_OWNER, role: 'admin' }], 'bench/run.ts');
   return { authorization: `Bearer ${token}` };
 }
