@@ -1,7 +1,7 @@
 // What one execution's database writes cost this process: each execution created (the API's transaction), then
 // moved queued → running → completed (the saga's two guarded transitions), through the store's own functions on
-// a fresh database of the local stack's Postgres. Reports CPU of this process (user + system) and wall time per
-// operation; CPU is what competes with everything else on a busy worker or API.
+// a fresh database of the local stack's Postgres. Reports CPU of this process (user + system) and of Postgres, and
+// wall time per operation; CPU is what competes with everything else on a busy worker or API.
 //
 //   npm run bench:transitions -- --executions=2000 --concurrency=8
 import { randomUUID } from 'node:crypto';
@@ -9,6 +9,7 @@ import { DEFAULT_LIMITS } from '../domain/runtimes';
 import { upPart } from '../stack';
 import { createDb } from '../store/db';
 import { applyTransition, createExecution } from '../store/transitions';
+import { cpuPerUnit, cpuSnapshot } from './cpu-account';
 import { freshBenchDatabase } from './database';
 import { numberFlag } from './flags';
 import { runLanes, summarize } from './stats';
@@ -51,8 +52,11 @@ async function main(): Promise<void> {
   };
   await runLanes(warmup, concurrency, () => lifecycle(false));
   const cpuBefore = process.cpuUsage();
+  const machineBefore = cpuSnapshot();
   const seconds = (await runLanes(executions, concurrency, () => lifecycle(true))) / 1000;
   const used = process.cpuUsage(cpuBefore);
+  // Postgres's side of the same statements: its backends (parsing, planning, executing) and what they wake.
+  const postgresMs = cpuPerUnit(machineBefore, cpuSnapshot(), executions, {}).postgres ?? 0;
   const cpuMsPerExecution = (used.user + used.system) / 1000 / executions;
   await db.$disconnect();
 
@@ -64,6 +68,7 @@ async function main(): Promise<void> {
     [
       `${executions} executions (create + 2 transitions each), concurrency ${concurrency}, ${(executions / seconds).toFixed(0)} executions/s`,
       `this process's CPU per execution: ${cpuMsPerExecution.toFixed(2)} ms (user ${(used.user / 1000 / executions).toFixed(2)}, system ${(used.system / 1000 / executions).toFixed(2)})`,
+      `Postgres's CPU per execution: ${postgresMs.toFixed(1)} ms`,
       '',
       '| operation | wall p50 ms | wall p99 ms |',
       '| --- | --- | --- |',

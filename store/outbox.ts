@@ -21,6 +21,8 @@ export interface OutboxRow {
 /** Heads offered to the lock per event claimed: with several relays, the first heads may be another's. */
 const HEADS_PER_CLAIM = 4;
 
+// The statements of every relay cycle are prepared (named): each connection parses and plans them once.
+
 /**
  * Claims the oldest due event of each execution whose earlier events are all settled, locking them
  * (SKIP LOCKED): several relays share the work, and an execution's events go out strictly in order.
@@ -32,34 +34,37 @@ const HEADS_PER_CLAIM = 4;
  * backlog grows faster than autovacuum analyses: 390 ms a claim at 4,000 pending, and quadratic beyond.
  */
 export async function claimHeads(client: PoolClient, limit: number): Promise<OutboxRow[]> {
-  const { rows: heads } = await client.query<{ id: string }>(
-    `SELECT id FROM (SELECT DISTINCT ON (execution_id) id, created_at, next_attempt_at
+  const { rows: heads } = await client.query<{ id: string }>({
+    name: 'eo_outbox_heads',
+    text: `SELECT id FROM (SELECT DISTINCT ON (execution_id) id, created_at, next_attempt_at
                        FROM outbox_events WHERE state = 'pending'
                       ORDER BY execution_id, sequence) AS head
       WHERE next_attempt_at <= now()
       ORDER BY created_at, id
       LIMIT $1`,
-    [limit * HEADS_PER_CLAIM],
-  );
+    values: [limit * HEADS_PER_CLAIM],
+  });
   if (heads.length === 0) return [];
-  const { rows } = await client.query<OutboxRow>(
-    `SELECT id, execution_id, sequence, event_type, envelope, headers, attempts
+  const { rows } = await client.query<OutboxRow>({
+    name: 'eo_outbox_claim',
+    text: `SELECT id, execution_id, sequence, event_type, envelope, headers, attempts
        FROM outbox_events
       WHERE id = ANY($1::uuid[]) AND state = 'pending' AND next_attempt_at <= now()
       ORDER BY created_at, id
       LIMIT $2
         FOR UPDATE SKIP LOCKED`,
-    [heads.map((h) => h.id), limit],
-  );
+    values: [heads.map((h) => h.id), limit],
+  });
   return rows;
 }
 
 export async function markPublished(client: PoolClient, ids: readonly string[]): Promise<void> {
   if (ids.length === 0) return;
-  await client.query(
-    `UPDATE outbox_events SET state = 'published', published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY($1::uuid[])`,
-    [ids],
-  );
+  await client.query({
+    name: 'eo_outbox_published',
+    text: `UPDATE outbox_events SET state = 'published', published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY($1::uuid[])`,
+    values: [ids],
+  });
 }
 
 /** Counts a failed attempt; after `maxAttempts` the event is dead-lettered and stops blocking its execution. */

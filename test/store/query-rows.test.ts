@@ -2,7 +2,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { DEFAULT_LIMITS } from '../../domain/runtimes';
 import { Prisma } from '../../generated/prisma/client';
 import { reserve } from '../../store/capacity';
-import { createDb, queryRows } from '../../store/db';
+import { createDb, MAX_PREPARED_STATEMENTS, preparedName, queryRows } from '../../store/db';
 import type { Db } from '../../store/db';
 import { EXECUTION_FIELDS, findExecution } from '../../store/executions';
 import { applyTransition, createExecution } from '../../store/transitions';
@@ -62,4 +62,30 @@ test('a disconnected client ends its pool: a later raw statement is refused, not
   await own.$disconnect();
   await own.$disconnect(); // twice is fine
   await expect(queryRows(own, Prisma.sql`SELECT 1 AS one`)).rejects.toThrow(/after calling end/);
+});
+
+test('a raw statement is prepared once per connection and then only bound; past the cap, new texts go unprepared', async () => {
+  const own = createDb(config.databaseUrl, { maxConnections: 1 });
+  try {
+    const id = await finishedExecution();
+    const read = () => findExecution(own, id);
+    const first = await read();
+    expect(await read()).toEqual(first);
+    const prepared = await queryRows<{ statement: string; calls: number }>(own, Prisma.sql`
+      SELECT statement, generic_plans + custom_plans AS calls FROM pg_prepared_statements WHERE statement LIKE '%FROM executions WHERE id =%' AND statement NOT LIKE '%pg_prepared_statements%'`);
+    // One statement on the one connection (this query is the other one prepared), planned for each of its runs.
+    expect(prepared).toHaveLength(1);
+    expect(Number(prepared[0]!.calls)).toBe(2);
+    expect(preparedName(prepared[0]!.statement)).toMatch(/^eo_[0-9a-f]{24}$/);
+    // Distinct texts up to the cap get names of their own; the texts after it none, those named before keep theirs.
+    const names = Array.from({ length: MAX_PREPARED_STATEMENTS + 5 }, (_, i) => preparedName(`SELECT ${i} AS n`));
+    const named = names.filter((name) => name !== undefined);
+    expect(new Set(named).size).toBe(named.length);
+    expect(named.length).toBeLessThanOrEqual(MAX_PREPARED_STATEMENTS);
+    expect(names.slice(-5)).toEqual([undefined, undefined, undefined, undefined, undefined]);
+    expect(preparedName(prepared[0]!.statement)).toMatch(/^eo_/);
+    expect(await queryRows(own, Prisma.sql`SELECT ${MAX_PREPARED_STATEMENTS + 4}::int AS n`)).toEqual([{ n: MAX_PREPARED_STATEMENTS + 4 }]);
+  } finally {
+    await own.$disconnect();
+  }
 });
