@@ -105,6 +105,8 @@ export async function createExecution(db: Db, input: NewExecution, actor: string
   const writes = eventWrites(
     { executionId: input.id, eventId: envelope.event_id, eventType: envelope.event_type, sequence: 1, envelope, headers, from: null, to: 'queued', actor, reason: null, at },
     Prisma.sql`FROM created`,
+    // No event stream can be listening yet: a stream answers 404 until the row exists, and reads it after subscribing.
+    { feed: false },
   );
   const [outcome] = await queryRows<Execution & { active: number | null }>(db, Prisma.sql`
     WITH gate AS (
@@ -266,11 +268,12 @@ const sqlOr = (value: unknown, cast: string): Prisma.Sql => (value instanceof Pr
 const jsonOr = (value: unknown): Prisma.Sql => (value instanceof Prisma.Sql ? value : Prisma.sql`${JSON.stringify(value)}::jsonb`);
 
 /**
- * The CTEs `event`, `audit` and `woken` of a raw statement: the outbox event, its audit row and both wake-ups
- * (the relay's and the API's execution feed), each written once per row of `source` (`Prisma.empty`: once).
+ * The CTEs `event`, `audit` and `woken` of a raw statement: the outbox event, its audit row and the wake-ups
+ * (the relay's, and with `feed` the API's execution feed), each written once per row of `source`.
  * Raw, so that every status change is one round trip with none of Prisma's per-query compiling.
  */
-function eventWrites(a: EventWrite, source: Prisma.Sql): Prisma.Sql {
+function eventWrites(a: EventWrite, source: Prisma.Sql, { feed }: { feed: boolean } = { feed: true }): Prisma.Sql {
+  const feedWake = feed ? Prisma.sql`, pg_notify(${EXECUTION_CHANGES_CHANNEL}, ${a.executionId})` : Prisma.empty;
   return Prisma.sql`event AS (
       INSERT INTO outbox_events (id, execution_id, sequence, event_type, envelope, headers, created_at, next_attempt_at)
       SELECT ${a.eventId}::uuid, ${a.executionId}::uuid, ${sqlOr(a.sequence, 'int')}, ${a.eventType},
@@ -282,7 +285,7 @@ function eventWrites(a: EventWrite, source: Prisma.Sql): Prisma.Sql {
              ${sqlOr(a.at, 'timestamptz')}, ${a.actor}, ${a.reason}, ${a.eventId}::uuid
         ${source}
     ), woken AS (
-      SELECT pg_notify(${OUTBOX_CHANNEL}, ''), pg_notify(${EXECUTION_CHANGES_CHANNEL}, ${a.executionId}) ${source}
+      SELECT pg_notify(${OUTBOX_CHANNEL}, '')${feedWake} ${source}
     )`;
 }
 

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import { EVENT_FOR_STATUS, envelopeSchema, eventPayloadSchemas } from '../../domain/events';
 import { DEFAULT_LIMITS } from '../../domain/runtimes';
@@ -9,6 +10,7 @@ import { countUnfinishedOfOwner, executionExists, findExecution } from '../../st
 import { TERMINAL_STATUSES } from '../../domain/execution-status';
 import { applyTransition, createExecution } from '../../store/transitions';
 import { startExecutionFeed } from '../../api/execution-feed';
+import { EXECUTION_CHANGES_CHANNEL, OUTBOX_CHANNEL } from '../../store/notifications';
 import { resetDatabase, testConfig, testLog, waitFor } from '../support/harness';
 
 const config = testConfig();
@@ -230,6 +232,24 @@ test('each transition notifies the API’s execution feed with that execution’
     expect(seen).toEqual([id, other]);
   } finally {
     await feed.close();
+  }
+});
+
+test('a creation wakes the relay but not the execution feed, which no stream of it can be listening to yet; a transition wakes both', async () => {
+  const listener = new pg.Client({ connectionString: config.databaseUrl });
+  await listener.connect();
+  try {
+    const heard: string[] = [];
+    listener.on('notification', (n) => heard.push(n.channel === OUTBOX_CHANNEL ? 'relay' : `feed ${n.payload}`));
+    await listener.query(`LISTEN ${OUTBOX_CHANNEL}`);
+    await listener.query(`LISTEN ${EXECUTION_CHANGES_CHANNEL}`);
+    const id = await newExecution();
+    await applyTransition(db, { executionId: id, from: ['queued'], to: 'running', actor: 'test', producer });
+    // Notifications arrive in commit order: once the transition's are here, the creation's are too.
+    await waitFor('the transition’s wake-ups', async () => (heard.includes(`feed ${id}`) ? true : undefined), { deadlineMs: 5_000 });
+    expect(heard).toEqual(['relay', 'relay', `feed ${id}`]);
+  } finally {
+    await listener.end();
   }
 });
 
