@@ -7,14 +7,14 @@ import { PrismaClient, Prisma } from '../generated/prisma/client';
 export type Db = InstanceType<typeof PrismaClient>;
 export type Tx = Parameters<Parameters<Db['$transaction']>[0]>[0];
 
-/** The pg pool under each client createDb made: Prisma's adapter and {@link queryRows} share it. */
-const pools = new WeakMap<Db, pg.Pool>();
+/** The pg pool under each client createDb made (Prisma's adapter and {@link queryRows} share it), and whether its raw statements are prepared. */
+const pools = new WeakMap<Db, { pool: pg.Pool; prepared: boolean }>();
 
 /**
  * A Prisma client on the pg driver adapter (no native query engine), over a pg pool of its own that the raw
  * statements of the hot paths use directly ({@link queryRows}). `$disconnect` ends the pool as well.
  */
-export function createDb(databaseUrl: string, opts: { maxConnections?: number } = {}): Db {
+export function createDb(databaseUrl: string, opts: { maxConnections?: number; prepared?: boolean } = {}): Db {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: opts.maxConnections ?? 10 });
   // An idle connection the server drops (a Postgres restart) emits 'error' on the pool: unheard, that would end
   // the process. The next query reconnects or fails on its own.
@@ -26,7 +26,7 @@ export function createDb(databaseUrl: string, opts: { maxConnections?: number } 
     await disconnect();
     await (ended ??= pool.end());
   };
-  pools.set(db, pool);
+  pools.set(db, { pool, prepared: opts.prepared ?? true });
   return db;
 }
 
@@ -34,14 +34,15 @@ export function createDb(databaseUrl: string, opts: { maxConnections?: number } 
  * The rows of a raw statement (built with `Prisma.sql`). On a client from {@link createDb} it goes to the client's
  * pg pool directly: Prisma's own raw path (`$queryRaw`) costs about four times the CPU of the query itself
  * (0.28 against 0.07 ms for an event stream's catch-up), on statements every execution runs a dozen times. It
- * goes as a prepared statement ({@link preparedName}).
+ * goes as a prepared statement ({@link preparedName}) unless its client was made with `prepared: false`.
  * Columns arrive as pg parses them (timestamptz as Date, int4 as number, jsonb parsed, int8 as a string).
  * Anything else (a transaction's client) goes through Prisma.
  */
 export async function queryRows<T>(db: Db | Tx, statement: Prisma.Sql): Promise<T[]> {
-  const pool = pools.get(db as Db);
-  if (!pool) return (db as Db).$queryRaw<T[]>(statement);
-  return timed('db', async () => (await pool.query({ name: preparedName(statement.text), text: statement.text, values: statement.values })).rows as T[]);
+  const own = pools.get(db as Db);
+  if (!own) return (db as Db).$queryRaw<T[]>(statement);
+  const name = own.prepared ? preparedName(statement.text) : undefined;
+  return timed('db', async () => (await own.pool.query({ name, text: statement.text, values: statement.values })).rows as T[]);
 }
 
 /** Statement texts given a name, at most: each connection keeps every named statement it prepared until it closes. */

@@ -89,3 +89,14 @@ test('a raw statement is prepared once per connection and then only bound; past 
     await own.$disconnect();
   }
 });
+
+test('a client made with prepared: false (the API’s) prepares no statement', async () => {
+  const own = createDb(config.databaseUrl, { maxConnections: 1, prepared: false });
+  try {
+    const id = await finishedExecution();
+    expect(await findExecution(own, id)).toMatchObject({ id, status: 'completed' });
+    expect(await queryRows(own, Prisma.sql`SELECT count(*)::int AS n FROM pg_prepared_statements`)).toEqual([{ n: 0 }]);
+  } finally {
+    await own.$disconnect();
+  }
+});
