@@ -54,8 +54,9 @@ const preparedNames = new Map<string, string>();
  * undefined once {@link MAX_PREPARED_STATEMENTS} texts have one: a text built with a list of varying length must
  * not grow every connection's statements without end. Parsing and planning were most of Postgres's CPU for the
  * hot paths' statements, whose common table expressions write three tables: a create and two transitions took
- * 2.8 ms of Postgres's CPU unprepared, 0.9 ms prepared (`npm run bench:transitions`). The text is the statement's
- * identity (its values are parameters), so the name is a digest of it.
+ * 2.5–2.6 ms of Postgres's CPU unprepared, 0.8 ms prepared (`npm run bench:transitions`). The text is the
+ * statement's identity (its values are parameters), so the name is a digest of it. The API's client opts out
+ * (`api/server.ts`).
  */
 export function preparedName(text: string): string | undefined {
   const known = preparedNames.get(text);
