@@ -44,6 +44,7 @@ import { profileMarkdown, summarizeProfiles, type ProfileSummary } from './cpu-p
 import { collectGarbage } from './inspector';
 import { atFixedRate, runLanes, summarize, type Summary } from './stats';
 import { freeLoopbackPort } from '../stack/port';
+import { backCpuGroup, inBackGroup, leaveBackGroup } from '../stack/back-cpu-group';
 import { createBenchKeys, freshBenchDatabase } from './database';
 import { seedHistory } from './history';
 import { measureRelayAlone, type RelayAloneResult } from './relay-alone';
@@ -79,6 +80,7 @@ const profile = process.argv.includes('--profile');
 /** Where --profile's CPU profiles go: one folder per server, in it one per process. */
 const profileRoot = path.join(os.tmpdir(), `eo-bench-profiles-${process.pid}`);
 const say = (line: string): void => void process.stderr.write(`[bench] ${line}\n`);
+const backGroup = backCpuGroup();
 
 const SCRIPTS: Record<string, string> = { bash: 'true', python: 'pass', node: '0' };
 const roundLabel = (round: number): string => (rounds > 1 ? `round ${round}: ` : '');
@@ -148,6 +150,7 @@ async function main(): Promise<void> {
     flags: { servers, concurrencies, counts, languages, memoryCheckpoints, apiRate, apiSeconds, runnerRuns, relayBacklog, history },
     settings: passedThroughSettings(),
     allocator: serviceAllocator() ?? null,
+    backCpuGroup: backGroup.made ? { weight: backGroup.weight } : { off: backGroup.why },
   };
   // Both servers listen on the same ports: one runs at a time. One the bench found running is stopped for the
   // other's turn and started again at the end.
@@ -179,6 +182,7 @@ async function main(): Promise<void> {
   } finally {
     for (const flavor of restore) await asFlavor(flavor, () => upPart('temporal', { log: (line) => say(`temporal (${flavor}): ${line}`) }));
     for (const part of started.reverse()) await downPart(part);
+    for (const member of ['worker', 'relay', 'baseline-worker']) leaveBackGroup(member);
   }
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   fs.mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });
@@ -267,8 +271,12 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
   const processes: Record<string, ChildProcess | undefined> = {};
   // Ops ports of their own (both would take OPS_PORT's default): the memory samples read their /metrics.
   const opsPorts = { worker: await freeLoopbackPort(), relay: await freeLoopbackPort() };
-  processes.worker = startProcess('worker', node, nodeArgs('worker', 'dist/worker.js'), { ...env, OPS_PORT: String(opsPorts.worker) });
-  processes.relay = startProcess('relay', node, nodeArgs('relay', 'dist/relay/main.js'), { ...env, OPS_PORT: String(opsPorts.relay) });
+  // The worker and the relay drain work: the back's CPU group, as the stack's Kafka (stack/back-cpu-group.ts).
+  const back = (member: 'worker' | 'relay', script: string) => inBackGroup(backGroup, member, node, nodeArgs(member, script));
+  const worker = back('worker', 'dist/worker.js');
+  const relay = back('relay', 'dist/relay/main.js');
+  processes.worker = startProcess('worker', worker.command, worker.args, { ...env, OPS_PORT: String(opsPorts.worker) });
+  processes.relay = startProcess('relay', relay.command, relay.args, { ...env, OPS_PORT: String(opsPorts.relay) });
   processes.api = startProcess('api', node, nodeArgs('api', 'dist/api/server.js'), env);
   const connection = await Connection.connect({ address: temporalAddress });
   const temporal = new Client({ connection });
@@ -416,7 +424,9 @@ async function runBaseline(temporal: Client, taskQueue: string, address: string,
   const log = fs.openSync(path.join(os.tmpdir(), 'eo-bench-baseline-worker.log'), 'w');
   // Profiled through NODE_OPTIONS: tsx runs the worker in a node process of its own.
   const env = profile ? { ...process.env, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.join(profileDir, `baseline-worker-c${concurrency}`)}` } : process.env;
-  const worker = stoppedWithBench(spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['bench/baseline/worker.ts', address, taskQueue], { cwd: ROOT, env, stdio: ['ignore', 'pipe', log] }));
+  // In the back's group, as the saga's worker is: the ratio compares like with like.
+  const command = inBackGroup(backGroup, 'baseline-worker', path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['bench/baseline/worker.ts', address, taskQueue]);
+  const worker = stoppedWithBench(spawn(command.command, command.args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', log] }));
   fs.closeSync(log);
   try {
     await new Promise<void>((resolve, reject) => {
@@ -586,6 +596,13 @@ function medianRatios(cells: CellResult[]): Array<{ language: string; concurrenc
   });
 }
 
+/** How the result names the back's CPU group; results before it had none. */
+function backGroupLine(group: { weight: number } | { off: string } | undefined): string {
+  if (group === undefined) return 'Back CPU group: none (before it existed).';
+  if ('weight' in group) return `Back CPU group (stack/back-cpu-group.ts): the worker, the relay, the baseline's worker and Kafka at weight ${group.weight} together (EO_BACK_CPU_WEIGHT).`;
+  return `Back CPU group: none (${group.off}); every process at its own weight.`;
+}
+
 function renderMarkdown(r: Record<string, unknown>): string {
   const machine = r.machine as { cpus: number; model: string; memoryGb: number; loadAtStart: number };
   const servers = Object.entries((r.servers ?? {}) as Record<string, Record<string, unknown>>);
@@ -596,6 +613,7 @@ function renderMarkdown(r: Record<string, unknown>): string {
     `Machine: ${machine.cpus} × ${machine.model}, ${machine.memoryGb} GiB, load ${machine.loadAtStart.toFixed(2)} at start. Command: \`npm run bench -- ${process.argv.slice(2).join(' ')}\`.`,
     `Service settings from the environment: ${Object.entries((r.settings ?? {}) as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(', ') || 'none (defaults)'}.`,
     `Service processes' allocator: ${r.allocator ? `\`${String(r.allocator)}\` (LD_PRELOAD)` : 'glibc\'s malloc'}.`,
+    backGroupLine(r.backCpuGroup as { weight: number } | { off: string } | undefined),
     `Temporal servers: ${servers.map(([server, s]) => `${name(server, s)}: ${SERVER_NAMES[server] ?? server}${s.sqlitePragmas ? ` (pragmas ${(s.sqlitePragmas as string[]).join(', ') || 'none'})` : ''} at ${String(s.temporal)}, load ${Number(s.loadAtStart).toFixed(2)} when its turn began`).join('; ')}.`,
     '',
     '## 1–2. End to end (POST → `end` on the event stream) vs the same-shape baseline (raw Temporal, six no-op activities)',

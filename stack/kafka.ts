@@ -180,6 +180,9 @@ export const kafka: PartDefinition = {
     await formatStorage(log);
   },
 
+  // The relay's broker: no submission waits on it.
+  inBack: true,
+
   serverCommand() {
     return { command: javaCommand(), args: [...jvmArgs(), KAFKA_MAIN_CLASS, serverProperties()], cwd: dir() };
   },

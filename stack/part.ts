@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { backCpuGroup, inBackGroup, leaveBackGroup } from './back-cpu-group';
 import { withLock } from './lock';
 import { tailLog } from './log-tail';
 import { lockFile, logFile, PART_VARIABLES, pidFile, type StackPart } from './paths';
@@ -54,6 +55,8 @@ export interface PartDefinition {
   stopSignal: NodeJS.Signals;
   /** Signal only the leader, which shuts down its own children in order. */
   stopLeaderOnly?: boolean;
+  /** Runs in the back's CPU group (stack/back-cpu-group.ts): it drains work, no submission waits on it. */
+  inBack?: boolean;
   /** Builds, downloads, initialises what the server needs; cached, idempotent. Output goes to the log; slow steps report through `progress`. */
   prepare(log: Log, progress: Progress): Promise<void>;
   /** The server, run in the foreground (stack/process.ts detaches it). */
@@ -163,7 +166,7 @@ export async function up(def: PartDefinition, opts: UpOptions = {}): Promise<UpR
       throw failure(def, 'preparing failed', err);
     }
 
-    const command = def.serverCommand();
+    const command = serverCommandOf(def, log);
     log(`starting: ${command.command} ${command.args.join(' ')}`);
     let child: DetachedProcess;
     try {
@@ -184,6 +187,19 @@ export async function up(def: PartDefinition, opts: UpOptions = {}): Promise<UpR
   });
 }
 
+/** The part's command, run in the back's CPU group when it is a back part and the group can be made. */
+function serverCommandOf(def: PartDefinition, log: Log): Omit<SpawnOptions, 'logFile'> {
+  const command = def.serverCommand();
+  if (!def.inBack) return command;
+  const group = backCpuGroup();
+  if (!group.made) {
+    log(`at the front's CPU weight: ${group.why}`);
+    return command;
+  }
+  log(`in the back's CPU group ${group.dir} (weight ${group.weight})`);
+  return { ...command, ...inBackGroup(group, def.part, command.command, command.args) };
+}
+
 async function waitReady(
   def: PartDefinition,
   deadlineMs: number,
@@ -201,6 +217,7 @@ export async function down(def: PartDefinition, opts: { deadlineMs?: number } = 
     if (state.kind === 'none') return;
     if (state.kind === 'stale') {
       await cleanUpStale(pids, state.pid);
+      if (def.inBack) leaveBackGroup(def.part);
       return;
     }
     appendLogHeader(logFile(def.part), `stopping pid ${state.pid} with ${def.stopSignal}`);
@@ -211,5 +228,6 @@ export async function down(def: PartDefinition, opts: { deadlineMs?: number } = 
     });
     if (forced) appendLogHeader(logFile(def.part), `pid ${state.pid} did not stop in time; killed with SIGKILL`);
     removeFile(pids);
+    if (def.inBack) leaveBackGroup(def.part);
   });
 }

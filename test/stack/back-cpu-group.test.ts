@@ -1,0 +1,72 @@
+// The back's CPU group on this host's real cgroupfs (as root: the stack's Kafka and the bench's worker and relay
+// run in it). Each test uses a member of its own, so the stack's Kafka, up for the suite, is not touched.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BACK_GROUP_DIR, backCpuGroup, backCpuWeight, DEFAULT_BACK_CPU_WEIGHT, inBackGroup, leaveBackGroup } from '../../stack/back-cpu-group';
+import { pidFile } from '../../stack/paths';
+import { waitFor } from '../../stack/wait';
+
+/** The process's cgroup in the hierarchy that holds the cpu controller (v1 `cpu`, else the unified one). */
+function cpuCgroupOf(pid: number): string {
+  const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n');
+  const v1 = lines.find((line) => line.split(':')[1]?.split(',').includes('cpu'));
+  return (v1 ?? lines.find((line) => line.startsWith('0::'))!).split(':')[2]!;
+}
+
+describe('EO_BACK_CPU_WEIGHT', () => {
+  it('defaults to 10, takes 1-10000 or off, and names itself when it is neither', () => {
+    expect(backCpuWeight(undefined)).toBe(DEFAULT_BACK_CPU_WEIGHT);
+    expect(backCpuWeight('')).toBe(10);
+    expect(backCpuWeight('off')).toBe('off');
+    expect(backCpuWeight('250')).toBe(250);
+    for (const bad of ['0', '10001', '2.5', 'low', '-1']) {
+      expect(() => backCpuWeight(bad)).toThrow(/^EO_BACK_CPU_WEIGHT must be an integer from 1 to 10000, or off \(got "/);
+    }
+  });
+});
+
+describe('the back CPU group', () => {
+  const member = `test-${process.pid}`;
+  afterAll(() => leaveBackGroup(member));
+
+  it('holds a process from its first instruction, under the pid it was started with, and weighs what it was given', async () => {
+    const group = backCpuGroup(10);
+    if (!group.made) throw new Error(`the back group could not be made here: ${group.why}`);
+    expect(group.dir.endsWith(`/${BACK_GROUP_DIR}`)).toBe(true);
+    const shares = join(group.dir, 'cpu.shares');
+    // v1 shares are v2 weights × 1024 / 100.
+    expect(readFileSync(existsSync(shares) ? shares : join(group.dir, 'cpu.weight'), 'utf8').trim()).toBe(existsSync(shares) ? '102' : '10');
+
+    const { command, args } = inBackGroup(group, member, '/bin/sleep', ['30']);
+    const child = spawn(command, args, { stdio: 'ignore' });
+    try {
+      const pid = child.pid!;
+      // The shell joins, then execs: same pid, the command's own command line.
+      await waitFor('the shell to exec sleep', async () => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('/bin/sleep'), { deadlineMs: 5000, intervalMs: 10 });
+      expect(cpuCgroupOf(pid).endsWith(`/${BACK_GROUP_DIR}/${member}`)).toBe(true);
+      expect(readFileSync(join(group.dir, member, 'cgroup.procs'), 'utf8').trim().split('\n')).toContain(String(pid));
+    } finally {
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
+    leaveBackGroup(member);
+    expect(existsSync(join(group.dir, member))).toBe(false);
+  });
+
+  it('is not made when off, and then a command runs as given', () => {
+    const group = backCpuGroup('off');
+    expect(group).toEqual({ made: false, why: 'EO_BACK_CPU_WEIGHT=off' });
+    expect(inBackGroup(group, member, '/bin/true', ['x'])).toEqual({ command: '/bin/true', args: ['x'] });
+  });
+
+  it('refuses a member name that is not a plain dir name', () => {
+    const group = backCpuGroup(10);
+    for (const bad of ['../escape', 'a/b', 'Upper', '']) expect(() => inBackGroup(group, bad, '/bin/true', [])).toThrow(/lowercase letters, digits and dashes only/);
+  });
+
+  it("holds the stack's Kafka, which the suite started", () => {
+    const pid = Number(readFileSync(pidFile('kafka'), 'utf8').trim());
+    expect(cpuCgroupOf(pid).endsWith(`/${BACK_GROUP_DIR}/kafka`)).toBe(true);
+  });
+});
