@@ -10,8 +10,8 @@ import { detectCgroupLayout } from '../runners/local/cgroup';
  * wins the tail: it has many threads ready at once, the front one or two, and a POST waits on four or five
  * wake-ups. So the back's processes share one CPU group of low weight (`EO_BACK_CPU_WEIGHT`, cgroup v2's scale;
  * an ordinary process weighs 100). That is a share under contention, not a limit: an idle machine is all the
- * back's, and a fair share of the front's idle time is what the back drains the queue with. On Kubernetes the
- * same is the pods' CPU requests and priority classes, or the API on nodes of its own.
+ * back's, and a fair share of the front's idle time is what the back drains the queue with. On Kubernetes a
+ * pod's CPU weight follows its CPU request: the same is the API's request well above the back's pods'.
  *
  * Temporal stays in the front: a submission waits on its start (SAGA_START=inline). Best effort: where no group
  * can be made (no cpu controller, a cgroup v2 dir holding processes, not root), every process keeps its own

@@ -1,4 +1,5 @@
 import { loadConfig } from '../config';
+import { backCpuWeight } from '../stack/back-cpu-group';
 import { lockFile } from '../stack/paths';
 import { refuseIfTaken } from './single-instance';
 
@@ -7,6 +8,7 @@ import { refuseIfTaken } from './single-instance';
 
 async function preflight(): Promise<void> {
   const config = loadConfig(process.env);
+  backCpuWeight(); // the local stack's own variable: a mistake here would otherwise only cost the local Kafka
   await refuseIfTaken({ pidFile: lockFile('npm-start'), host: config.api.host, port: config.api.port });
 }
 

@@ -103,6 +103,16 @@ describe('one npm start per checkout', () => {
       server.close();
     }
   });
+
+  it("refuses at once a mistyped local-stack variable (EO_BACK_CPU_WEIGHT), naming it", async () => {
+    const tsx = path.join(__dirname, '..', '..', 'node_modules', '.bin', 'tsx');
+    const child = spawn(tsx, ['start/preflight.ts'], { cwd: path.join(__dirname, '..', '..'), env: { ...process.env, EO_BACK_CPU_WEIGHT: 'low' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code).toBe(1);
+    expect(stderr).toContain('npm start: EO_BACK_CPU_WEIGHT must be an integer from 1 to 10000, or off (got "low")');
+  });
 });
 
 describe('slow first-start steps', () => {
