@@ -33,7 +33,8 @@ export const DEFAULT_BACK_CPU_WEIGHT = 10;
 export type BackCpuGroup = { made: true; dir: string; weight: number } | { made: false; why: string };
 
 /** `EO_BACK_CPU_WEIGHT`: 1–10000, or `off`. @throws Error naming the variable when it is neither. */
-export function backCpuWeight(value = process.env.EO_BACK_CPU_WEIGHT): number | 'off' {
+export function backCpuWeight(env: NodeJS.ProcessEnv = process.env): number | 'off' {
+  const value = env.EO_BACK_CPU_WEIGHT;
   if (value === undefined || value === '') return DEFAULT_BACK_CPU_WEIGHT;
   if (value === 'off') return 'off';
   const weight = Number(value);
