@@ -182,7 +182,7 @@ async function main(): Promise<void> {
   } finally {
     for (const flavor of restore) await asFlavor(flavor, () => upPart('temporal', { log: (line) => say(`temporal (${flavor}): ${line}`) }));
     for (const part of started.reverse()) await downPart(part);
-    for (const member of ['worker', 'relay', 'baseline-worker']) leaveBackGroup(member);
+    for (const member of ['worker', 'relay', 'baseline-worker']) await leaveBackGroup(member);
   }
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   fs.mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });

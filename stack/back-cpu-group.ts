@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { detectCgroupLayout } from '../runners/local/cgroup';
 
 /**
@@ -98,8 +99,12 @@ export function inBackGroup(group: BackCpuGroup, member: string, command: string
   return { command: '/bin/sh', args: ['-c', 'echo $$ > "$0/cgroup.procs"; exec "$@"', leaf, command, ...args] };
 }
 
-/** Removes `member`'s leaf if no process and no dir of a worker's runs is left in it, then the group if empty. */
-export function leaveBackGroup(member: string): void {
+/**
+ * Removes `member`'s leaf if no process and no dir of a worker's runs is left in it, then the group if empty. A leaf
+ * still busy is tried again for a moment: a part stopped by its own parent (`npm start`) is a zombie, and in the
+ * group, until that parent reaps it.
+ */
+export async function leaveBackGroup(member: string): Promise<void> {
   let group: string;
   try {
     const { cpu } = detectCgroupLayout();
@@ -108,14 +113,27 @@ export function leaveBackGroup(member: string): void {
   } catch {
     return; // no layout: no group was made
   }
-  for (const dir of [join(group, member), group]) {
-    if (!existsSync(dir)) continue;
-    const children = readdirSync(dir, { withFileTypes: true }).filter((entry) => entry.isDirectory());
-    if (children.length > 0) return;
+  const leaf = join(group, member);
+  if (!(await removeEmptyDir(leaf, LEAF_BUSY_MS))) return;
+  await removeEmptyDir(group, 0);
+}
+
+/** How long a leaf that still holds a process is tried again. */
+const LEAF_BUSY_MS = 2000;
+
+/** Removes `dir` unless it has dirs under it, trying again while it holds a process; true when it is gone. */
+async function removeEmptyDir(dir: string, busyForMs: number): Promise<boolean> {
+  const giveUpAt = Date.now() + busyForMs;
+  for (;;) {
+    if (!existsSync(dir)) return true;
+    if (readdirSync(dir, { withFileTypes: true }).some((entry) => entry.isDirectory())) return false;
     try {
-      rmdirSync(dir); // EBUSY while a process is in it: someone still uses the group
-    } catch {
-      return;
+      rmdirSync(dir);
+      return true;
+    } catch (err) {
+      // EBUSY: a process is in it (someone else's member, or one not reaped yet)
+      if ((err as NodeJS.ErrnoException).code !== 'EBUSY' || Date.now() >= giveUpAt) return false;
+      await delay(20);
     }
   }
 }

@@ -217,7 +217,7 @@ export async function down(def: PartDefinition, opts: { deadlineMs?: number } = 
     if (state.kind === 'none') return;
     if (state.kind === 'stale') {
       await cleanUpStale(pids, state.pid);
-      if (def.inBack) leaveBackGroup(def.part);
+      if (def.inBack) await leaveBackGroup(def.part);
       return;
     }
     appendLogHeader(logFile(def.part), `stopping pid ${state.pid} with ${def.stopSignal}`);
@@ -228,6 +228,6 @@ export async function down(def: PartDefinition, opts: { deadlineMs?: number } = 
     });
     if (forced) appendLogHeader(logFile(def.part), `pid ${state.pid} did not stop in time; killed with SIGKILL`);
     removeFile(pids);
-    if (def.inBack) leaveBackGroup(def.part);
+    if (def.inBack) await leaveBackGroup(def.part);
   });
 }
