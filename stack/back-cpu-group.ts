@@ -1,7 +1,6 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
-import { detectCgroupLayout } from '../runners/local/cgroup';
+import { detectCgroupLayout, listDirs, removeDir, v1CpuShares } from '../runners/local/cgroup';
 
 /**
  * The back yields the CPU to the front.
@@ -23,10 +22,6 @@ import { detectCgroupLayout } from '../runners/local/cgroup';
  */
 
 export const BACK_GROUP_DIR = 'eo-back';
-
-/** cgroup v2's default weight, and v1's `cpu.shares` for the same share. */
-const V2_DEFAULT_WEIGHT = 100;
-const V1_DEFAULT_SHARES = 1024;
 
 /** Ten: under contention the back, all of it, gets a tenth of what one ordinary process of the front would. */
 export const DEFAULT_BACK_CPU_WEIGHT = 10;
@@ -64,7 +59,7 @@ export function backCpuGroup(weight: number | 'off' = backCpuWeight()): BackCpuG
       enableControllers(dir, ['cpu', 'memory', 'pids']);
     } else {
       mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, 'cpu.shares'), String(Math.max(2, Math.round((weight * V1_DEFAULT_SHARES) / V2_DEFAULT_WEIGHT))));
+      writeFileSync(join(dir, 'cpu.shares'), String(v1CpuShares(weight)));
     }
     return { made: true, dir, weight };
   } catch (err) {
@@ -100,9 +95,10 @@ export function inBackGroup(group: BackCpuGroup, member: string, command: string
 }
 
 /**
- * Removes `member`'s leaf if no process and no dir of a worker's runs is left in it, then the group if empty. A leaf
- * still busy is tried again for a moment: a part stopped by its own parent (`npm start`) is a zombie, and in the
- * group, until that parent reaps it.
+ * Removes `member`'s leaf if no dir of a worker's runs is left in it, then the group if empty. A leaf still busy is
+ * tried again for a moment (runners/local/cgroup.ts's `removeDir`): a part counts as stopped once its leader is a
+ * zombie (stack/process.ts), while its other threads may still be leaving the leaf. `npm start`'s Ctrl-C left
+ * `eo-back/kafka` behind that way.
  */
 export async function leaveBackGroup(member: string): Promise<void> {
   let group: string;
@@ -113,27 +109,12 @@ export async function leaveBackGroup(member: string): Promise<void> {
   } catch {
     return; // no layout: no group was made
   }
-  const leaf = join(group, member);
-  if (!(await removeEmptyDir(leaf, LEAF_BUSY_MS))) return;
-  await removeEmptyDir(group, 0);
-}
-
-/** How long a leaf that still holds a process is tried again. */
-const LEAF_BUSY_MS = 2000;
-
-/** Removes `dir` unless it has dirs under it, trying again while it holds a process; true when it is gone. */
-async function removeEmptyDir(dir: string, busyForMs: number): Promise<boolean> {
-  const giveUpAt = Date.now() + busyForMs;
-  for (;;) {
-    if (!existsSync(dir)) return true;
-    if (readdirSync(dir, { withFileTypes: true }).some((entry) => entry.isDirectory())) return false;
+  for (const dir of [join(group, member), group]) {
+    if (listDirs(dir).length > 0) return;
     try {
-      rmdirSync(dir);
-      return true;
-    } catch (err) {
-      // EBUSY: a process is in it (someone else's member, or one not reaped yet)
-      if ((err as NodeJS.ErrnoException).code !== 'EBUSY' || Date.now() >= giveUpAt) return false;
-      await delay(20);
+      await removeDir(dir);
+    } catch {
+      return; // still busy: another process is in it (a member of another checkout's stack)
     }
   }
 }

@@ -132,6 +132,11 @@ const SPAWNER_LEAF = 'spawner';
 /** cgroup v2's default `cpu.weight`; v1's `cpu.shares` default is 1024 for the same share. */
 const DEFAULT_CPU_WEIGHT = 100;
 
+/** A cgroup v2 `cpu.weight` as v1 `cpu.shares` (relative to 1024; at least 2, v1's minimum). */
+export function v1CpuShares(weight: number): number {
+  return Math.max(2, Math.round((weight * 1024) / DEFAULT_CPU_WEIGHT));
+}
+
 /**
  * On v2 the memory and pids controllers must be enabled for the worker's children. A cgroup with
  * processes cannot do that ("no internal processes"), so when the worker's own cgroup holds processes
@@ -226,7 +231,7 @@ export class CgroupTree {
     // run one more cgroup migration (1–3 ms).
     const owner = join(layout.cpu, this.ownerName);
     mkdirSync(owner, { recursive: true });
-    writeFileSync(join(owner, 'cpu.shares'), String(Math.max(2, Math.round((weight * 1024) / DEFAULT_CPU_WEIGHT))));
+    writeFileSync(join(owner, 'cpu.shares'), String(v1CpuShares(weight)));
     return join(owner, 'cgroup.procs');
   }
 
@@ -429,7 +434,8 @@ function holdsProcesses(dir: string): boolean {
   }
 }
 
-function listDirs(dir: string): string[] {
+/** The dirs in `dir`; none when it is gone. */
+export function listDirs(dir: string): string[] {
   try {
     return readdirSync(dir, { withFileTypes: true })
       .filter((entry) => entry.isDirectory())
@@ -440,7 +446,7 @@ function listDirs(dir: string): string[] {
 }
 
 /** rmdir, retried for up to a second: a cgroup whose last process just died can stay busy for a moment. */
-async function removeDir(dir: string): Promise<void> {
+export async function removeDir(dir: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
       rmdirSync(dir);
