@@ -63,6 +63,12 @@ const presetOverride = z
   .partial()
   .strict();
 
+/** When a submission's saga is started (config SAGA_START): before the API answers, or just after. */
+export type SagaStartMode = 'inline' | 'deferred';
+
+/** Also read by the local stack, which puts its Temporal in the back's CPU group when starts are deferred. */
+export const DEFAULT_SAGA_START: SagaStartMode = 'deferred';
+
 const envSchema = z.object({
   /** pino level. @default info */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -237,18 +243,21 @@ const envSchema = z.object({
    */
   SAGA_OUTAGE_PAUSE_MS: int(60_000),
   /**
-   * How long a submission waits for Temporal to accept its saga's start before it answers 503, ms: keep it below
-   * the request timeout of whatever fronts the API. The row then waits for a retry of the same request, or is
-   * recorded `error` (UNSTARTED_EXECUTION_GRACE_MS). @default 10000
+   * How long a start waits for Temporal to accept it, ms. SAGA_START=inline: the submission then answers 503 (keep
+   * it below the request timeout of whatever fronts the API), and the row waits for a retry of the same request or
+   * is recorded `error` (UNSTARTED_EXECUTION_GRACE_MS). SAGA_START=deferred: a row with no start seen this long
+   * after it was written is started again by the sweep. @default 10000
    */
   SAGA_START_TIMEOUT_MS: int(10_000),
   /**
-   * When a submission's saga is started. `inline`: before the answer — 201 means Temporal has the saga, and a
-   * Temporal that does not answer makes it 503. `deferred`: just after it — 201 means the row is committed;
-   * the API then starts the saga, and a sweep in every API process starts any row whose start did not happen
-   * (the process died, Temporal did not answer) as soon as Temporal answers. @default inline
+   * When a submission's saga is started. `deferred`: just after the answer — 201 means the row is committed; the
+   * API then starts the saga, and a sweep in every API process starts any row whose start did not happen (the
+   * process died, Temporal did not answer) as soon as Temporal answers. So a POST costs no Temporal round trip and
+   * a Temporal outage refuses no submission. `inline`: before the answer — 201 means Temporal has the saga, and a
+   * Temporal that does not answer makes it 503. The local stack's Temporal yields the CPU with deferred starts
+   * (stack/back-cpu-group.ts). @default deferred
    */
-  SAGA_START: z.enum(['inline', 'deferred']).default('inline'),
+  SAGA_START: z.enum(['inline', 'deferred']).default(DEFAULT_SAGA_START),
   /** Time between reconciler passes (sagas closed without recording their end), ms. @default 60000 */
   RECONCILE_INTERVAL_MS: int(60_000),
   /** Closed sagas one reconciler pass records at most; the rest wait for the next pass. @default 500 */
@@ -294,8 +303,6 @@ const envSchema = z.object({
   SERVICE_VERSION: z.string().min(1).default(packageVersion),
 });
 
-/** When a submission's saga is started (config SAGA_START): before the API answers, or just after. */
-export type SagaStartMode = 'inline' | 'deferred';
 
 export interface Config {
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
+import { temporalInBack } from './back-cpu-group';
 import { withLock } from './lock';
 import { up, type Log, type PartDefinition, type ReadyContext } from './part';
 import { cacheDir, HOST, logFile, partDataDir, stackEndpoints, stackPorts, uiCodecEndpoint } from './paths';
@@ -304,6 +305,10 @@ export const temporalServer: PartDefinition = {
   startDeadlineMs: 120_000,
   stopDeadlineMs: 30_000,
   stopSignal: 'SIGTERM',
+  // With deferred starts no submission waits on it (stack/back-cpu-group.ts).
+  get inBack() {
+    return temporalInBack();
+  },
 
   async prepare(log, progress) {
     const membership = stackPorts().temporalMembership;

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { SEARCH_ATTRIBUTE_NAMES } from '../domain/search-attributes';
+import { temporalInBack } from './back-cpu-group';
 import { HOST, partDataDir, stackEndpoints, stackPorts, temporalSqlitePragmas, uiCodecEndpoint } from './paths';
 import type { PartDefinition, ReadyContext } from './part';
 import { isPortOpen } from './port';
@@ -64,6 +65,10 @@ export const temporal: PartDefinition = {
   startDeadlineMs: 90_000,
   stopDeadlineMs: 20_000,
   stopSignal: 'SIGTERM',
+  // With deferred starts no submission waits on it (stack/back-cpu-group.ts).
+  get inBack() {
+    return temporalInBack();
+  },
 
   async prepare(log, progress) {
     fs.mkdirSync(partDataDir('temporal'), { recursive: true });

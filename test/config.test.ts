@@ -9,8 +9,8 @@ test('defaults apply when nothing is set', () => {
   expect(Object.isFrozen(config.capacity)).toBe(true);
   expect(config.workflowWatchdog).toBe('shared');
   expect(loadConfig({ WORKFLOW_WATCHDOG: 'per-call' }).workflowWatchdog).toBe('per-call');
-  expect(config.saga).toEqual({ runTimeoutMs: 86_400_000, outagePauseMs: 60_000, startTimeoutMs: 10_000, start: 'inline' });
-  expect(loadConfig({ SAGA_START: 'deferred' }).saga.start).toBe('deferred');
+  expect(config.saga).toEqual({ runTimeoutMs: 86_400_000, outagePauseMs: 60_000, startTimeoutMs: 10_000, start: 'deferred' });
+  expect(loadConfig({ SAGA_START: 'inline' }).saga.start).toBe('inline');
 });
 
 test('rate limits default to 50 requests/s, 120 executions/min, 200 unfinished per owner, failing open', () => {

@@ -16,7 +16,8 @@ import { serviceForThisFile, testLog, waitFor } from '../support/harness';
 // for a run that goes on. Row first, then the saga (api/services/executions.ts): with Postgres down nothing
 // starts; with Temporal down the row says what happened, and nothing is lost. Stopped and started with the stack's
 // own downPart/upPart, as the fault harness (test/faults) does. A POST gives Temporal 3 s here (10 s by default).
-const ctx = serviceForThisFile({ RELAY_POLL_INTERVAL_MS: '500', SAGA_OUTAGE_PAUSE_MS: '2000', SAGA_START_TIMEOUT_MS: '3000' });
+// Inline starts, whose POST answers for Temporal; deferred ones accept it and wait (test/api/deferred-start.test.ts).
+const ctx = serviceForThisFile({ SAGA_START: 'inline', RELAY_POLL_INTERVAL_MS: '500', SAGA_OUTAGE_PAUSE_MS: '2000', SAGA_START_TIMEOUT_MS: '3000' });
 const job = { language: 'bash', script: 'echo outage' } as const;
 
 const sagasOfThisFile = async () => {

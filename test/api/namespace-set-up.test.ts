@@ -20,11 +20,11 @@ beforeAll(async () => {
   } finally {
     await connection.close();
   }
-  service = await startService({ TEMPORAL_NAMESPACE: namespace });
+  service = await startService({ TEMPORAL_NAMESPACE: namespace, SAGA_START: 'inline' });
 }, 90_000);
 afterAll(() => service?.stop());
 
-test('a submission to a namespace without the search attributes is answered 503 naming them, and its row is recorded as not started', async () => {
+test('with inline starts (SAGA_START=inline) a submission to a namespace without the search attributes is answered 503 naming them, and its row is recorded as not started', async () => {
   const api = apiClient(service.api.url, service.adminKey);
   const res = await api.submit({ language: 'bash', script: 'true' });
   expect(res.status).toBe(503);

@@ -3,7 +3,8 @@ import { timed, timingRequest, type TimedParts } from '../../observability/reque
 import { resetDatabase, testConfig } from '../support/harness';
 import { createTestApp } from '../support/test-app';
 
-const config = testConfig();
+// Inline starts, so that a POST waits on Temporal and says so (a deferred one does not: test/api/deferred-start.test.ts).
+const config = testConfig({ SAGA_START: 'inline' });
 let testApp: Awaited<ReturnType<typeof createTestApp>>;
 
 beforeAll(async () => {

@@ -163,7 +163,9 @@ test('one execution’s log lines, Kafka event headers and exported spans (API, 
   const logLines: Array<Record<string, unknown>> = children.flatMap(({ name, lines }) => lines.filter((l) => l.execution_id === id).map((l) => ({ ...l, process: name })));
   expect(new Set(logLines.map((l) => l.process))).toEqual(new Set(['api', 'worker']));
   for (const line of logLines) expect(line.trace_id).toBe(traceId);
-  expect(logLines.find((l) => l.msg === 'execution started')?.correlation_id).toBe(correlationId);
+  // The API's line for the submission: `execution accepted; …` with deferred starts (the default), `execution started` inline.
+  const submitted = logLines.find((l) => l.process === 'api' && /^execution (accepted|started)\b/.test(String(l.msg)));
+  expect(submitted?.correlation_id).toBe(correlationId);
 }, 120_000);
 
 test('the worker’s and the relay’s ops servers serve /healthz, /readyz and their Prometheus series, the Temporal SDK’s included', async () => {

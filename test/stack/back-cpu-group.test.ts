@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { detectCgroupLayout } from '../../runners/local/cgroup';
-import { BACK_GROUP_DIR, backCpuGroup, backCpuWeight, DEFAULT_BACK_CPU_WEIGHT, inBackGroup, leaveBackGroup } from '../../stack/back-cpu-group';
+import { BACK_GROUP_DIR, backCpuGroup, backCpuWeight, DEFAULT_BACK_CPU_WEIGHT, inBackGroup, leaveBackGroup, temporalInBack } from '../../stack/back-cpu-group';
 import { pidFile } from '../../stack/paths';
 import { waitFor } from '../../stack/wait';
 
@@ -66,5 +66,14 @@ describe('the back CPU group', () => {
   it("holds the stack's Kafka, which the suite started, unless EO_BACK_CPU_WEIGHT=off", () => {
     const pid = Number(readFileSync(pidFile('kafka'), 'utf8').trim());
     expect(cpuCgroupOf(pid)?.endsWith(`/${BACK_GROUP_DIR}/kafka`)).toBe(backCpuWeight() !== 'off');
+  });
+
+  it("holds the stack's Temporal only when submissions do not wait on its start (SAGA_START=deferred, the default)", () => {
+    expect(temporalInBack({ SAGA_START: 'deferred' })).toBe(true);
+    expect(temporalInBack({ SAGA_START: 'inline' })).toBe(false);
+    expect(temporalInBack({})).toBe(true); // deferred is the default
+    // The suite's stack follows the suite's environment: its Temporal is in the back unless SAGA_START=inline.
+    const pid = Number(readFileSync(pidFile('temporal'), 'utf8').trim());
+    expect(cpuCgroupOf(pid)?.includes(`/${BACK_GROUP_DIR}/`)).toBe(temporalInBack() && backCpuWeight() !== 'off');
   });
 });
