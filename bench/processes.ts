@@ -146,6 +146,8 @@ export interface RssParts {
   anon: number;
   /** Mapped files: the binary, shared libraries, native addons. */
   files: number;
+  /** Of all the above, pages freed with MADV_FREE (jemalloc's lazy purge): counted in RSS until the kernel needs them. */
+  lazyFree: number;
 }
 
 /** A WebAssembly memory is its accessible pages followed by the rest of an 8 GiB reservation, mapped without access. */
@@ -161,11 +163,14 @@ export function rssParts(pid: number | undefined): RssParts | null {
     return null;
   }
   const mappings: Array<{ start: number; end: number; perms: string; name: string; rssKb: number }> = [];
+  let lazyFreeKb = 0;
   for (const line of text.split('\n')) {
     const mapping = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \d+\s*(.*)$/.exec(line);
     if (mapping) mappings.push({ start: parseInt(mapping[1]!, 16), end: parseInt(mapping[2]!, 16), perms: mapping[3]!, name: mapping[4]!, rssKb: 0 });
     const rss = /^Rss:\s+(\d+) kB/.exec(line);
     if (rss && mappings.length > 0) mappings.at(-1)!.rssKb = Number(rss[1]);
+    const lazy = /^LazyFree:\s+(\d+) kB/.exec(line);
+    if (lazy) lazyFreeKb += Number(lazy[1]);
   }
   const kb = { brk: 0, wasm: 0, anon: 0, files: 0 };
   mappings.forEach((m, i) => {
@@ -174,18 +179,34 @@ export function rssParts(pid: number | undefined): RssParts | null {
     kb[m.name === '[heap]' ? 'brk' : m.name.startsWith('/') ? 'files' : wasm ? 'wasm' : 'anon'] += m.rssKb;
   });
   const mb = (n: number) => Math.round(n / 1024);
-  return { brk: mb(kb.brk), wasm: mb(kb.wasm), anon: mb(kb.anon), files: mb(kb.files) };
+  return { brk: mb(kb.brk), wasm: mb(kb.wasm), anon: mb(kb.anon), files: mb(kb.files), lazyFree: mb(lazyFreeKb) };
 }
 
-/** One process's V8 heap in use, MB, from the `<prefix>nodejs_heap_size_used_bytes` series of its /metrics. */
-export async function heapUsedMb(url: string, prefix: string, headers: Record<string, string> = {}): Promise<number | null> {
+/** What V8 holds in one process, MB: its heap in use, the heap it keeps committed, and external memory (Buffers, ArrayBuffers: malloc'd, outside the heap). */
+export interface V8MemoryMb {
+  used: number;
+  committed: number | null;
+  external: number | null;
+}
+
+/** One process's {@link V8MemoryMb}, from the `<prefix>nodejs_heap_size_*` and `nodejs_external_memory_bytes` series of its /metrics. */
+export async function v8MemoryMb(url: string, prefix: string, headers: Record<string, string> = {}): Promise<V8MemoryMb | null> {
   try {
     const text = await (await fetch(url, { headers, signal: AbortSignal.timeout(5_000) })).text();
-    const value = new RegExp(`^${prefix}nodejs_heap_size_used_bytes (\\S+)$`, 'm').exec(text)?.[1];
-    return value === undefined ? null : Math.round(Number(value) / 2 ** 20);
+    const read = (series: string) => {
+      const value = new RegExp(`^${prefix}${series} (\\S+)$`, 'm').exec(text)?.[1];
+      return value === undefined ? null : Math.round(Number(value) / 2 ** 20);
+    };
+    const used = read('nodejs_heap_size_used_bytes');
+    return used === null ? null : { used, committed: read('nodejs_heap_size_total_bytes'), external: read('nodejs_external_memory_bytes') };
   } catch {
     return null;
   }
+}
+
+/** One process's V8 heap in use, MB ({@link v8MemoryMb}). */
+export async function heapUsedMb(url: string, prefix: string, headers: Record<string, string> = {}): Promise<number | null> {
+  return (await v8MemoryMb(url, prefix, headers))?.used ?? null;
 }
 
 /**

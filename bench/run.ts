@@ -51,7 +51,7 @@ import { measureRelayAlone, type RelayAloneResult } from './relay-alone';
 import { flag, numberFlag, numbersFlag } from './flags';
 import { TIMING_TABLE_HEAD, timedRequest, timingBreakdown, timingRows } from './server-timing';
 import type { TimedRequest, TimingBreakdown } from './server-timing';
-import { benchServiceEnv, eventLoopDelayMs, heapUsedMb, passedThroughSettings, rssMb, rssParts, serviceAllocator, startBenchProcess, stopProcess, stoppedWithBench, waitUntil, type RssParts } from './processes';
+import { benchServiceEnv, eventLoopDelayMs, passedThroughSettings, rssMb, rssParts, serviceAllocator, startBenchProcess, stopProcess, stoppedWithBench, v8MemoryMb, waitUntil, type RssParts, type V8MemoryMb } from './processes';
 
 const ROOT = path.resolve(__dirname, '..');
 const BENCH_DATABASE = 'eo_bench';
@@ -222,6 +222,8 @@ interface MemorySample {
   temporalUiMb: number | null;
   /** V8 heap in use (MB) of api, worker and relay, from their /metrics: RSS growth that is not here is native memory. */
   heapMb?: { api: number | null; worker: number | null; relay: number | null };
+  /** The same processes' V8 heap committed and external memory beside it: anon RSS growth outside these is malloc's or native. */
+  v8Mb?: { api: V8MemoryMb | null; worker: V8MemoryMb | null; relay: V8MemoryMb | null };
   /** After a full GC: the worker's threads' V8 heaps in use together (its workflows run there), MB. */
   workerThreadsHeapMb?: number;
   /** After a full GC: where each process's RSS is (bench/processes.ts `rssParts`). */
@@ -291,20 +293,24 @@ async function measureServer(server: Server, temporalAddress: string): Promise<R
     const memory: MemorySample[] = [];
     const sampleMemory = async (after: string, workerThreadsHeapMb?: number) => {
       const t = await temporalRss(server);
-      const [apiHeap, workerHeap, relayHeap] = await Promise.all([
-        heapUsedMb(`${apiUrl}/metrics`, 'eo_api_', auth),
-        heapUsedMb(`http://127.0.0.1:${opsPorts.worker}/metrics`, 'eo_worker_'),
-        heapUsedMb(`http://127.0.0.1:${opsPorts.relay}/metrics`, 'eo_relay_'),
+      const [api, worker, relay] = await Promise.all([
+        v8MemoryMb(`${apiUrl}/metrics`, 'eo_api_', auth),
+        v8MemoryMb(`http://127.0.0.1:${opsPorts.worker}/metrics`, 'eo_worker_'),
+        v8MemoryMb(`http://127.0.0.1:${opsPorts.relay}/metrics`, 'eo_relay_'),
       ]);
       const parts = workerThreadsHeapMb === undefined ? undefined : { api: rssParts(processes.api?.pid), worker: rssParts(processes.worker?.pid), relay: rssParts(processes.relay?.pid) };
-      memory.push({ after, executions: submitted.length, apiMb: rssMb(processes.api?.pid), workerMb: rssMb(processes.worker?.pid), relayMb: rssMb(processes.relay?.pid), temporalMb: t.serverMb, temporalUiMb: t.uiMb, heapMb: { api: apiHeap, worker: workerHeap, relay: relayHeap }, workerThreadsHeapMb, rssParts: parts });
+      memory.push({ after, executions: submitted.length, apiMb: rssMb(processes.api?.pid), workerMb: rssMb(processes.worker?.pid), relayMb: rssMb(processes.relay?.pid), temporalMb: t.serverMb, temporalUiMb: t.uiMb, heapMb: { api: api?.used ?? null, worker: worker?.used ?? null, relay: relay?.used ?? null }, v8Mb: { api, worker, relay }, workerThreadsHeapMb, rssParts: parts });
     };
     /** A sample as found, then one after a full GC of api, worker and relay: what each keeps, the one to compare. */
     const sampleMemoryAfterGc = async (after: string) => {
       await sampleMemory(after);
       const [, worker] = await Promise.all([collectGarbage(inspectPorts.api), collectGarbage(inspectPorts.worker), collectGarbage(inspectPorts.relay)]);
       await new Promise((r) => setTimeout(r, 1_000)); // V8 gives freed pages back after the collection
-      await sampleMemory(`${after}, after a full GC`, worker.threads.reduce((sum, thread) => sum + thread.mb, 0));
+      const threadsMb = worker.threads.reduce((sum, thread) => sum + thread.mb, 0);
+      await sampleMemory(`${after}, after a full GC`, threadsMb);
+      // What malloc freed stays resident until it purges it: jemalloc's dirty pages after 10 s (dirty_decay_ms).
+      await new Promise((r) => setTimeout(r, 15_000));
+      await sampleMemory(`${after}, after a full GC and 15 s`, threadsMb);
     };
     await (sampleAfterGc ? sampleMemoryAfterGc('start') : sampleMemory('start'));
 
@@ -722,9 +728,12 @@ function renderMarkdown(r: Record<string, unknown>): string {
     }
     const parted = memories.flatMap(([server, s]) => (s.memory as MemorySample[]).filter((m) => m.rssParts).map((m) => [server, m] as const));
     if (parted.length > 0) {
-      lines.push('', 'After each full GC, where the RSS is (MB, from /proc/<pid>/smaps): brk = malloc\'s main arena; wasm = WebAssembly memories (Prisma\'s query compiler); anon = other anonymous memory (the V8 heap, malloc\'s other arenas, stacks); files = the binary and libraries.', '', '| server | after | api: brk / wasm / anon / files | worker | relay |', '| --- | --- | --- | --- | --- |');
-      const cell = (p: RssParts | null | undefined) => (p ? `${p.brk} / ${p.wasm} / ${p.anon} / ${p.files}` : '–');
+      lines.push('', 'After each full GC, where the RSS is (MB, from /proc/<pid>/smaps): brk = malloc\'s main arena; wasm = WebAssembly memories (Prisma\'s query compiler); anon = other anonymous memory (the V8 heap, malloc\'s other arenas, stacks); files = the binary and libraries; lazy = of all those, pages freed with MADV_FREE, resident until the kernel needs them.', '', '| server | after | api: brk / wasm / anon / files / lazy | worker | relay |', '| --- | --- | --- | --- | --- |');
+      const cell = (p: RssParts | null | undefined) => (p ? `${p.brk} / ${p.wasm} / ${p.anon} / ${p.files} / ${p.lazyFree}` : '–');
       for (const [server, m] of parted) lines.push(`| ${server} | ${m.after} | ${cell(m.rssParts!.api)} | ${cell(m.rssParts!.worker)} | ${cell(m.rssParts!.relay)} |`);
+      lines.push('', 'The same samples, V8\'s part (MB, from /metrics): heap in use / heap committed / external (Buffers and ArrayBuffers, malloc\'d outside the heap). Anon growth beyond the committed heap and external memory is malloc\'s or native code\'s.', '', '| server | after | api | worker | relay |', '| --- | --- | --- | --- | --- |');
+      const v8Cell = (v: V8MemoryMb | null | undefined) => (v ? `${v.used} / ${v.committed ?? '–'} / ${v.external ?? '–'}` : '–');
+      for (const [server, m] of parted) lines.push(`| ${server} | ${m.after} | ${v8Cell(m.v8Mb?.api)} | ${v8Cell(m.v8Mb?.worker)} | ${v8Cell(m.v8Mb?.relay)} |`);
     }
   }
   for (const [server, s] of servers) {

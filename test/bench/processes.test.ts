@@ -47,6 +47,25 @@ test('a process\'s RSS is split by kind: a WebAssembly memory it fills counts as
   expect(rssParts(2 ** 22 + 12345)).toBeNull(); // no such process
 });
 
+test('pages a process freed with MADV_FREE, as jemalloc purges lazily, are counted as lazy: resident, yet not in use', async () => {
+  const child = spawn('python3', ['-c', `
+import mmap, sys, time
+m = mmap.mmap(-1, 32 * 2**20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+m.write(b'x' * (32 * 2**20))
+m.madvise(mmap.MADV_FREE)
+sys.stdout.write('freed\\n'); sys.stdout.flush()
+time.sleep(60)`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const freed = await Promise.race([once(child.stdout, 'data').then(() => true), once(child, 'exit').then(() => false)]);
+    expect(freed).toBe(true); // else python3 failed, and said why on stderr
+    const parts = rssParts(child.pid)!;
+    expect(parts.lazyFree).toBeGreaterThanOrEqual(31);
+    expect(parts.lazyFree).toBeLessThanOrEqual(parts.brk + parts.wasm + parts.anon + parts.files);
+  } finally {
+    child.kill();
+  }
+});
+
 test.each(['SIGTERM', 'SIGINT'] as const)('a bench stopped by %s alone stops the processes it started before it exits', async (signal) => {
   const bench = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(__dirname, 'fixtures', 'bench-with-a-child.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = (await once(bench.stdout, 'data')) as [Buffer];
