@@ -159,7 +159,7 @@ describe('isolation between owners', () => {
       expect(audit).toMatchObject([{ toStatus: 'queued', actor: actorOfToken(alice) }]);
       expect(actorOfToken(alice)).toMatch(/^key:[0-9a-f]{10}$/);
     } finally {
-      await testApp.temporal.workflow.getHandle(res.body.id).terminate('no worker in this test');
+      await testApp.terminateSaga(res.body.id);
     }
   });
 });
@@ -231,7 +231,7 @@ describe('hostile input', () => {
   test('a well-formed surrogate pair (an emoji) is stored and read back', async () => {
     const res = await testApp.as(alice).post('/api/v1/executions').send({ language: 'python', script: 'print("\ud83d\ude00")' });
     expect(res.status).toBe(201);
-    await testApp.temporal.workflow.getHandle(res.body.id).terminate('no worker in this test');
+    await testApp.terminateSaga(res.body.id);
     expect((await testApp.db.execution.findUniqueOrThrow({ where: { id: res.body.id } })).script).toBe('print("😀")');
   });
 });

@@ -89,14 +89,14 @@ test('a valid request creates a queued execution with a Location', async () => {
   const row = await db.execution.findUniqueOrThrow({ where: { id: res.body.id } });
   expect(row.workflowId).toBe(res.body.id);
   // No worker polls this task queue: stop the workflow we started so it does not linger.
-  await testApp.temporal.workflow.getHandle(res.body.id).terminate('test cleanup');
+  await testApp.terminateSaga(res.body.id, 'test cleanup');
 });
 
 describe('Idempotency-Key', () => {
   // Keys are unique per run: the workflow ids they name outlive the database reset in Temporal's history.
   const run = randomUUID().slice(0, 8);
   const post = (key: string, body: object) => testApp.api().post('/api/v1/executions').set('Idempotency-Key', key.includes(' ') ? key : `${key}-${run}`).send(body);
-  const terminate = (id: string) => testApp.temporal.workflow.getHandle(id).terminate('test cleanup').catch(() => undefined);
+  const terminate = (id: string) => testApp.terminateSaga(id, 'test cleanup').catch(() => undefined);
 
   test('the same key with the same body returns the same execution, created once', async () => {
     const first = await post('key-same', valid);
@@ -149,6 +149,7 @@ test('GET of an execution whose saga no worker has picked up answers at once: it
   // nothing (live: null); the description alone shows the saga has not begun.
   const created = await testApp.api().post('/api/v1/executions').send(valid);
   expect(created.status).toBe(201);
+  await testApp.sagaStarted(created.body.id as string);
   const started = performance.now();
   const res = await testApp.api().get(`/api/v1/executions/${created.body.id as string}`);
   const elapsedMs = performance.now() - started;

@@ -56,7 +56,7 @@ describe('without a relay or a database', () => {
       expect(sample(text, 'eo_outbox_events{state="pending"}')).toBe(1);
       expect(sample(text, 'eo_outbox_events{state="dead"}')).toBe(0);
       expect(sample(text, 'eo_outbox_oldest_pending_age_seconds')).toBeGreaterThan(0);
-      await testApp.temporal.workflow.getHandle(created.body.id).terminate('no worker in this test');
+      await testApp.terminateSaga(created.body.id);
     } finally {
       await testApp.close();
     }

@@ -13,7 +13,7 @@ import { codecAccessPlaceholder } from '../../api/routes/codec';
 import { createDataConverter, EncryptionCodec } from '../../payload-codec/encryption-codec';
 import type { Db } from '../../store/db';
 import request from 'supertest';
-import { createTestKey, testLog } from './harness';
+import { createTestKey, testLog, waitFor } from './harness';
 import { createWebhookSecretService } from '../../webhooks/secrets';
 
 /** The Express app on the real database and Temporal, without worker or relay (for supertest). */
@@ -47,6 +47,15 @@ export async function createTestApp(config: ResolvedConfig, databaseUrl = config
     as,
     /** supertest with the admin key. */
     api: () => as(adminKey),
+    /** Resolves once a submission's saga exists: with deferred starts (the default) it is started just after the 201. */
+    sagaStarted(id: string) {
+      return waitFor(`the saga of ${id} to exist`, () => temporal.workflow.getHandle(id).describe().then(() => true), { deadlineMs: 10_000 });
+    },
+    /** Terminates the saga of a submission (no worker runs it here), once it exists. */
+    async terminateSaga(id: string, reason = 'no worker in this test') {
+      await waitFor(`the saga of ${id} to exist`, () => temporal.workflow.getHandle(id).describe().then(() => true), { deadlineMs: 10_000 });
+      await temporal.workflow.getHandle(id).terminate(reason);
+    },
     redis,
     async close() {
       await feed.close();
