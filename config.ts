@@ -303,7 +303,6 @@ const envSchema = z.object({
   SERVICE_VERSION: z.string().min(1).default(packageVersion),
 });
 
-
 export interface Config {
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   logFormat: z.infer<typeof envSchema>['LOG_FORMAT'];

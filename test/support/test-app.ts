@@ -33,6 +33,8 @@ export async function createTestApp(config: ResolvedConfig, databaseUrl = config
   const app = createApp({ db, temporal, feed, log, listenHost: config.api.host, taskQueue: config.temporal.taskQueue, limitMaxima: config.limitMaxima, retryPresets: config.retryPresets, producer: config.service, saga: config.saga, installedRuntimes: extras.installedRuntimes, rateLimits, codec, webhooks: { secrets: createWebhookSecretService(db, codecKeyring(config)), allowHttp: config.webhooks.allowHttp }, streams: config.streams, serverTiming: config.api.serverTiming, keyCache });
   // An app on a database that does not answer (outage tests) gets no key: none could be made or checked.
   const adminKey = databaseUrl === config.databaseUrl ? await createTestKey(db, 'admin') : 'eo_0000000000_no-key-for-a-database-that-does-not-answer';
+  /** Resolves once a submission's saga exists: with deferred starts (the default) it is started just after the 201. */
+  const sagaStarted = (id: string) => waitFor(`the saga of ${id} to exist`, () => temporal.workflow.getHandle(id).describe().then(() => true), { deadlineMs: 10_000 });
   /** supertest on the app, every request sent with `token` (default: an admin key). */
   const as = (token: string) => {
     const agent = request.agent(app);
@@ -47,13 +49,10 @@ export async function createTestApp(config: ResolvedConfig, databaseUrl = config
     as,
     /** supertest with the admin key. */
     api: () => as(adminKey),
-    /** Resolves once a submission's saga exists: with deferred starts (the default) it is started just after the 201. */
-    sagaStarted(id: string) {
-      return waitFor(`the saga of ${id} to exist`, () => temporal.workflow.getHandle(id).describe().then(() => true), { deadlineMs: 10_000 });
-    },
+    sagaStarted,
     /** Terminates the saga of a submission (no worker runs it here), once it exists. */
     async terminateSaga(id: string, reason = 'no worker in this test') {
-      await waitFor(`the saga of ${id} to exist`, () => temporal.workflow.getHandle(id).describe().then(() => true), { deadlineMs: 10_000 });
+      await sagaStarted(id);
       await temporal.workflow.getHandle(id).terminate(reason);
     },
     redis,
